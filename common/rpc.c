@@ -1,0 +1,655 @@
+/* rpc.c -- protobuf-c services over nng req/rep (see rpc.h for the model).
+ *
+ * Threading: the server runs N threads, each with its own nng context on
+ * one rep0 socket, so each thread holds at most one request at a time and
+ * replies on the same context (rep0 contexts keep the request's backtrace).
+ * A slow handler blocks only its own thread.  Stopping closes the socket,
+ * which fails every pending receive with NNG_ECLOSED and ends the threads.
+ *
+ * The client opens one req0 socket per rpc_client and one context per
+ * call: req0 matches replies to requests per context, so concurrent calls
+ * from many threads never see each other's replies.
+ *
+ * Error mapping at this boundary (nng -> shoal):
+ *   send not handed to any connection before the deadline -> UNAVAILABLE
+ *   no reply before the deadline                          -> DEADLINE_EXCEEDED
+ *   socket closed                                         -> CANCELLED
+ *   malformed reply envelope                              -> INTERNAL
+ */
+#include "rpc.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/transport/tcp/tcp.h>
+
+#include "log.h"
+#include "shoal.pb-c.h"
+#include "util.h"
+
+/* ===================================================================
+ * Server
+ * =================================================================== */
+
+struct rpc_call {
+	const Shoal__RequestEnvelope *env;
+	const ProtobufCMethodDescriptor *method;
+	shoal_status status;
+	uint8_t *out;        /* packed output (malloc'ed), set by the closure */
+	size_t out_len;
+	bool replied;
+	uint32_t timeout_ms;
+	uint64_t start_us;
+};
+
+typedef struct server_thread {
+	struct rpc_server *srv;
+	pthread_t tid;
+	nng_ctx ctx;
+	nng_aio *aio;
+	bool started;
+} server_thread;
+
+struct rpc_server {
+	nng_socket sock;
+	nng_listener lst;
+	ProtobufCService *service;
+	rpc_server_opts opts;
+	int port;
+	int nthreads;
+	server_thread *threads;
+	atomic_bool stopping;
+};
+
+static shoal_code
+nng_to_status(int rv, const char *what, const char *url, shoal_status *st)
+{
+	switch (rv) {
+	case NNG_EADDRINUSE:
+		return shoal_status_set(st, SHOAL_UNAVAILABLE, "%s %s: address already in use", what, url);
+	case NNG_EADDRINVAL:
+	case NNG_EINVAL:
+	case NNG_ENOTSUP:
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "%s %s: invalid address", what, url);
+	case NNG_ENOMEM:
+		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "%s %s: out of memory", what, url);
+	case NNG_ETIMEDOUT:
+		return shoal_status_set(st, SHOAL_DEADLINE_EXCEEDED, "%s %s: timed out", what, url);
+	case NNG_ECLOSED:
+		return shoal_status_set(st, SHOAL_CANCELLED, "%s %s: closed", what, url);
+	default:
+		return shoal_status_set(st, SHOAL_UNAVAILABLE, "%s %s: %s", what, url, nng_strerror(rv));
+	}
+}
+
+void
+rpc_call_fail(void *cd, shoal_code code, const char *fmt, ...)
+{
+	struct rpc_call *call = cd;
+	va_list ap;
+
+	call->status.code = code;
+	va_start(ap, fmt);
+	vsnprintf(call->status.msg, sizeof call->status.msg, fmt, ap);
+	va_end(ap);
+}
+
+uint32_t
+rpc_call_timeout_ms(const void *cd)
+{
+	return ((const struct rpc_call *)cd)->timeout_ms;
+}
+
+const char *
+rpc_call_auth_token(const void *cd)
+{
+	const struct rpc_call *call = cd;
+	return call->env && call->env->auth_token ? call->env->auth_token : "";
+}
+
+const char *
+rpc_call_request_id(const void *cd)
+{
+	const struct rpc_call *call = cd;
+	return call->env && call->env->request_id ? call->env->request_id : "";
+}
+
+uint32_t
+rpc_call_remaining_ms(const void *cd)
+{
+	const struct rpc_call *call = cd;
+	uint64_t elapsed = (util_mono_us() - call->start_us) / 1000u;
+	return elapsed >= call->timeout_ms ? 0 : (uint32_t)(call->timeout_ms - elapsed);
+}
+
+/* The closure handed to every handler: packs the output right away so the
+ * handler may free what it built as soon as the closure returns. */
+static void
+reply_closure(const ProtobufCMessage *msg, void *cd)
+{
+	struct rpc_call *call = cd;
+
+	if (call->replied) {
+		log_error("rpc: handler for %s replied twice; second reply ignored",
+		    call->method->name);
+		return;
+	}
+	call->replied = true;
+	if (call->status.code != SHOAL_OK)
+		return;
+	if (msg == NULL) {
+		shoal_status_set(&call->status, SHOAL_INTERNAL, "%s returned no result",
+		    call->method->name);
+		return;
+	}
+	size_t n = protobuf_c_message_get_packed_size(msg);
+	call->out = malloc(n ? n : 1);
+	if (call->out == NULL) {
+		shoal_status_set(&call->status, SHOAL_RESOURCE_EXHAUSTED, "out of memory packing reply");
+		return;
+	}
+	call->out_len = protobuf_c_message_pack(msg, call->out);
+}
+
+typedef void (*generic_handler)(void *service, const ProtobufCMessage *in,
+    ProtobufCClosure closure, void *closure_data);
+
+/* Whether the service has a handler for method i.  Services built with the
+ * generated *_INIT macro use protobuf_c_service_invoke_internal, which
+ * calls handlers[i] (laid out right after the base struct) without a NULL
+ * check; we check here so a missing handler is UNIMPLEMENTED, not a crash. */
+static bool
+has_handler(const ProtobufCService *svc, unsigned i)
+{
+	if (svc->invoke != protobuf_c_service_invoke_internal)
+		return true;
+	const generic_handler *handlers = (const generic_handler *)(const void *)(svc + 1);
+	return handlers[i] != NULL;
+}
+
+shoal_code
+rpc_dispatch(ProtobufCService *service, const rpc_server_opts *opts, const uint8_t *req,
+    size_t len, uint8_t **reply, size_t *reply_len)
+{
+	struct rpc_call call;
+	Shoal__RequestEnvelope *env = NULL;
+	ProtobufCMessage *input = NULL;
+	size_t max_msg = opts && opts->max_msg ? opts->max_msg : RPC_DEFAULT_MAX_MSG;
+	const ProtobufCServiceDescriptor *desc = service->descriptor;
+
+	memset(&call, 0, sizeof call);
+	call.start_us = util_mono_us();
+	call.timeout_ms = RPC_DEFAULT_TIMEOUT_MS;
+
+	if (len > max_msg) {
+		shoal_status_set(&call.status, SHOAL_RESOURCE_EXHAUSTED,
+		    "request of %zu bytes exceeds the maximum message size of %zu bytes", len, max_msg);
+		goto reply;
+	}
+	env = shoal__request_envelope__unpack(NULL, len, req);
+	if (env == NULL) {
+		shoal_status_set(&call.status, SHOAL_INVALID_ARGUMENT,
+		    "malformed request: %zu bytes that are not a shoal RequestEnvelope", len);
+		goto reply;
+	}
+	call.env = env;
+	if (env->timeout_ms != 0)
+		call.timeout_ms = env->timeout_ms;
+	call.method = protobuf_c_service_descriptor_get_method_by_name(desc, env->method);
+	if (call.method == NULL) {
+		shoal_status_set(&call.status, SHOAL_UNIMPLEMENTED, "unknown method '%.64s' for service %s",
+		    env->method, desc->name);
+		goto reply;
+	}
+	unsigned idx = (unsigned)(call.method - desc->methods);
+	if (!has_handler(service, idx)) {
+		shoal_status_set(&call.status, SHOAL_UNIMPLEMENTED, "%s.%s is not implemented here",
+		    desc->name, call.method->name);
+		goto reply;
+	}
+	if (opts && opts->authorize) {
+		if (opts->authorize(opts->authorize_arg, call.method->name, env->auth_token,
+			&call.status) != SHOAL_OK)
+			goto reply;
+	}
+	input = protobuf_c_message_unpack(call.method->input, NULL, env->payload.len,
+	    env->payload.data);
+	if (input == NULL) {
+		shoal_status_set(&call.status, SHOAL_INVALID_ARGUMENT,
+		    "malformed %s request: payload of %zu bytes is not a valid %s", call.method->name,
+		    env->payload.len, call.method->input->name);
+		goto reply;
+	}
+	service->invoke(service, idx, input, reply_closure, &call);
+	if (!call.replied && call.status.code == SHOAL_OK)
+		shoal_status_set(&call.status, SHOAL_INTERNAL, "%s did not reply", call.method->name);
+
+reply:;
+	Shoal__ReplyEnvelope rep = SHOAL__REPLY_ENVELOPE__INIT;
+	rep.code = (int32_t)call.status.code;
+	rep.message = call.status.msg;
+	if (call.status.code == SHOAL_OK) {
+		rep.payload.data = call.out;
+		rep.payload.len = call.out_len;
+	}
+	size_t n = shoal__reply_envelope__get_packed_size(&rep);
+	uint8_t *buf = malloc(n ? n : 1);
+	shoal_code rc = SHOAL_OK;
+	if (buf == NULL) {
+		rc = SHOAL_RESOURCE_EXHAUSTED;
+	} else {
+		*reply_len = shoal__reply_envelope__pack(&rep, buf);
+		*reply = buf;
+	}
+	if (call.status.code != SHOAL_OK && call.status.code != SHOAL_NOT_FOUND &&
+	    call.status.code != SHOAL_ALREADY_EXISTS)
+		log_debug("rpc %s: %s: %s", call.method ? call.method->name : "?",
+		    shoal_code_name(call.status.code), call.status.msg);
+	free(call.out);
+	if (input)
+		protobuf_c_message_free_unpacked(input, NULL);
+	if (env)
+		shoal__request_envelope__free_unpacked(env, NULL);
+	return rc;
+}
+
+static void *
+server_loop(void *arg)
+{
+	server_thread *t = arg;
+	rpc_server *srv = t->srv;
+
+	for (;;) {
+		nng_ctx_recv(t->ctx, t->aio);
+		nng_aio_wait(t->aio);
+		int rv = nng_aio_result(t->aio);
+		if (rv == NNG_ECLOSED || atomic_load(&srv->stopping))
+			break;
+		if (rv != 0)
+			continue;
+		nng_msg *msg = nng_aio_get_msg(t->aio);
+		uint8_t *out = NULL;
+		size_t out_len = 0;
+		shoal_code rc = rpc_dispatch(srv->service, &srv->opts, nng_msg_body(msg),
+		    nng_msg_len(msg), &out, &out_len);
+		/* reuse msg for the reply: rep0 keeps the routing header */
+		nng_msg_clear(msg);
+		if (rc != SHOAL_OK || nng_msg_append(msg, out, out_len) != 0) {
+			free(out);
+			nng_msg_free(msg);
+			continue; /* out of memory: the client times out */
+		}
+		free(out);
+		nng_aio_set_msg(t->aio, msg);
+		nng_ctx_send(t->ctx, t->aio);
+		nng_aio_wait(t->aio);
+		if (nng_aio_result(t->aio) != 0)
+			nng_msg_free(msg); /* not sent: still ours */
+	}
+	return NULL;
+}
+
+bool
+rpc_url_valid(const char *url)
+{
+	static const char *const schemes[] = {"tcp://", "tcp4://", "tcp6://", "tls+tcp://",
+	    "ipc://", "inproc://"};
+	if (url == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+		size_t n = strlen(schemes[i]);
+		if (strncmp(url, schemes[i], n) == 0)
+			return url[n] != '\0';
+	}
+	return false;
+}
+
+shoal_code
+rpc_server_start(const char *url, ProtobufCService *service, const rpc_server_opts *opts,
+    rpc_server **out, shoal_status *st)
+{
+	rpc_server *srv;
+	int rv;
+
+	*out = NULL;
+	if (!rpc_url_valid(url))
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "invalid listen URL '%s' (expected tcp://HOST:PORT)", url ? url : "");
+	srv = calloc(1, sizeof *srv);
+	if (srv == NULL)
+		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
+	srv->service = service;
+	if (opts)
+		srv->opts = *opts;
+	if (srv->opts.threads <= 0)
+		srv->opts.threads = 8;
+	if (srv->opts.max_msg == 0)
+		srv->opts.max_msg = RPC_DEFAULT_MAX_MSG;
+	srv->port = -1;
+
+	if ((rv = nng_rep0_open(&srv->sock)) != 0) {
+		free(srv);
+		return nng_to_status(rv, "cannot open socket for", url, st);
+	}
+	/* allow a little more than max_msg so an oversized request gets an
+	 * error reply rather than a silently dropped connection */
+	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, srv->opts.max_msg + RPC_TRANSPORT_SLACK);
+	if ((rv = nng_listener_create(&srv->lst, srv->sock, url)) != 0 ||
+	    (rv = nng_listener_start(srv->lst, 0)) != 0) {
+		nng_close(srv->sock);
+		free(srv);
+		return nng_to_status(rv, "cannot listen on", url, st);
+	}
+	int port;
+	if (nng_listener_get_int(srv->lst, NNG_OPT_TCP_BOUND_PORT, &port) == 0)
+		srv->port = port;
+
+	srv->nthreads = srv->opts.threads;
+	srv->threads = calloc((size_t)srv->nthreads, sizeof *srv->threads);
+	if (srv->threads == NULL) {
+		nng_close(srv->sock);
+		free(srv);
+		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	for (int i = 0; i < srv->nthreads; i++) {
+		server_thread *t = &srv->threads[i];
+		t->srv = srv;
+		if ((rv = nng_ctx_open(&t->ctx, srv->sock)) != 0 ||
+		    (rv = nng_aio_alloc(&t->aio, NULL, NULL)) != 0) {
+			rpc_server_stop(srv);
+			return nng_to_status(rv, "cannot start handlers for", url, st);
+		}
+		if (pthread_create(&t->tid, NULL, server_loop, t) != 0) {
+			rpc_server_stop(srv);
+			return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "cannot start threads");
+		}
+		t->started = true;
+	}
+	*out = srv;
+	return SHOAL_OK;
+}
+
+int
+rpc_server_port(const rpc_server *srv)
+{
+	return srv ? srv->port : -1;
+}
+
+void
+rpc_server_stop(rpc_server *srv)
+{
+	if (srv == NULL)
+		return;
+	atomic_store(&srv->stopping, true);
+	nng_close(srv->sock); /* fails pending receives with NNG_ECLOSED */
+	for (int i = 0; i < srv->nthreads; i++) {
+		server_thread *t = &srv->threads[i];
+		if (t->started)
+			pthread_join(t->tid, NULL);
+		if (t->aio)
+			nng_aio_free(t->aio);
+	}
+	free(srv->threads);
+	free(srv);
+}
+
+/* ===================================================================
+ * Client
+ * =================================================================== */
+
+struct rpc_client {
+	ProtobufCService service; /* first: invoke() casts back to the client */
+	nng_socket sock;
+	nng_dialer dialer;
+	char *url;
+	char *token;
+	_Atomic uint32_t timeout_ms;
+	size_t max_msg;
+	atomic_uint_fast64_t seq;
+	char id_prefix[9];
+};
+
+void
+rpc_result_closure(const ProtobufCMessage *msg, void *closure_data)
+{
+	((rpc_result *)closure_data)->reply = (ProtobufCMessage *)msg;
+}
+
+void
+rpc_result_free(rpc_result *res)
+{
+	if (res && res->reply) {
+		protobuf_c_message_free_unpacked(res->reply, NULL);
+		res->reply = NULL;
+	}
+}
+
+static void
+client_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCMessage *input,
+    ProtobufCClosure closure, void *closure_data)
+{
+	rpc_client *c = (rpc_client *)service;
+	rpc_result *res = closure_data;
+
+	rpc_client_call(c, method_index, input, res);
+	closure(res->reply, closure_data);
+}
+
+static void
+client_destroy(ProtobufCService *service)
+{
+	rpc_client_close((rpc_client *)service);
+}
+
+shoal_code
+rpc_client_open(const char *url, const ProtobufCServiceDescriptor *desc,
+    const rpc_client_opts *opts, rpc_client **out, shoal_status *st)
+{
+	rpc_client *c;
+	int rv;
+
+	*out = NULL;
+	if (!rpc_url_valid(url))
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "invalid URL '%s' (expected tcp://HOST:PORT)", url ? url : "");
+	c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
+	c->service.descriptor = desc;
+	c->service.invoke = client_invoke;
+	c->service.destroy = client_destroy;
+	c->url = strdup(url);
+	c->token = strdup(opts && opts->auth_token ? opts->auth_token : "");
+	c->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : RPC_DEFAULT_TIMEOUT_MS;
+	c->max_msg = opts && opts->max_msg ? opts->max_msg : RPC_DEFAULT_MAX_MSG;
+	util_random_hex(c->id_prefix, 4);
+	if (c->url == NULL || c->token == NULL) {
+		free(c->url);
+		free(c->token);
+		free(c);
+		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	if ((rv = nng_req0_open(&c->sock)) != 0) {
+		free(c->url);
+		free(c->token);
+		free(c);
+		return nng_to_status(rv, "cannot open socket for", url, st);
+	}
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, c->max_msg + RPC_TRANSPORT_SLACK);
+	/* reconnect quickly after a server restart */
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+	/* non-blocking dial: an absent server is retried in the background and
+	 * shows up as UNAVAILABLE on a call, not as a failure to open */
+	if ((rv = nng_dialer_create(&c->dialer, c->sock, url)) != 0 ||
+	    (rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK)) != 0) {
+		nng_close(c->sock);
+		free(c->url);
+		free(c->token);
+		free(c);
+		return nng_to_status(rv, "cannot dial", url, st);
+	}
+	*out = c;
+	return SHOAL_OK;
+}
+
+ProtobufCService *
+rpc_client_service(rpc_client *c)
+{
+	return &c->service;
+}
+
+const char *
+rpc_client_url(const rpc_client *c)
+{
+	return c->url;
+}
+
+void
+rpc_client_set_timeout(rpc_client *c, uint32_t timeout_ms)
+{
+	c->timeout_ms = timeout_ms ? timeout_ms : RPC_DEFAULT_TIMEOUT_MS;
+}
+
+void
+rpc_client_close(rpc_client *c)
+{
+	if (c == NULL)
+		return;
+	nng_close(c->sock);
+	free(c->url);
+	free(c->token);
+	free(c);
+}
+
+shoal_code
+rpc_client_call(rpc_client *c, unsigned method_index, const ProtobufCMessage *input,
+    rpc_result *res)
+{
+	return rpc_client_call_ex(c, method_index, input, 0, NULL, res);
+}
+
+shoal_code
+rpc_client_call_ex(rpc_client *c, unsigned method_index, const ProtobufCMessage *input,
+    uint32_t timeout_ms, const char *request_id, rpc_result *res)
+{
+	const ProtobufCServiceDescriptor *desc = c->service.descriptor;
+	shoal_status *st = &res->status;
+	uint8_t *payload = NULL;
+	nng_msg *msg = NULL;
+	nng_aio *aio = NULL;
+	nng_ctx ctx;
+	bool ctx_open = false;
+	char rid[40];
+	int rv;
+
+	shoal_status_clear(st);
+	res->reply = NULL;
+	if (method_index >= desc->n_methods)
+		return shoal_status_set(st, SHOAL_INTERNAL, "method index %u out of range", method_index);
+	const ProtobufCMethodDescriptor *m = &desc->methods[method_index];
+	if (input->descriptor != m->input)
+		return shoal_status_set(st, SHOAL_INTERNAL, "%s called with a %s, expects %s", m->name,
+		    input->descriptor->name, m->input->name);
+	if (timeout_ms == 0)
+		timeout_ms = c->timeout_ms;
+	if (request_id == NULL) {
+		snprintf(rid, sizeof rid, "%s-%" PRIx64, c->id_prefix, (uint64_t)++c->seq);
+		request_id = rid;
+	}
+
+	size_t plen = protobuf_c_message_get_packed_size(input);
+	if (plen > c->max_msg)
+		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED,
+		    "%s request of %zu bytes exceeds the maximum message size of %zu bytes "
+		    "(send smaller batches)", m->name, plen, c->max_msg);
+	payload = malloc(plen ? plen : 1);
+	if (payload == NULL)
+		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
+	protobuf_c_message_pack(input, payload);
+
+	Shoal__RequestEnvelope env = SHOAL__REQUEST_ENVELOPE__INIT;
+	env.method = (char *)m->name;
+	env.timeout_ms = timeout_ms;
+	env.auth_token = c->token;
+	env.request_id = (char *)request_id;
+	env.payload.data = payload;
+	env.payload.len = plen;
+	size_t elen = shoal__request_envelope__get_packed_size(&env);
+	if ((rv = nng_msg_alloc(&msg, elen)) != 0) {
+		free(payload);
+		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	shoal__request_envelope__pack(&env, nng_msg_body(msg));
+	free(payload);
+
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0 || (rv = nng_ctx_open(&ctx, c->sock)) != 0) {
+		nng_msg_free(msg);
+		if (aio)
+			nng_aio_free(aio);
+		return nng_to_status(rv, "cannot call", c->url, st);
+	}
+	ctx_open = true;
+
+	uint64_t t0 = util_mono_ms();
+	nng_aio_set_timeout(aio, (nng_duration)timeout_ms);
+	nng_aio_set_msg(aio, msg);
+	nng_ctx_send(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		nng_msg_free(msg); /* not sent: still ours */
+		if (rv == NNG_ETIMEDOUT)
+			shoal_status_set(st, SHOAL_UNAVAILABLE,
+			    "%s is unavailable: no connection within %u ms", c->url, timeout_ms);
+		else
+			nng_to_status(rv, "cannot send to", c->url, st);
+		goto done;
+	}
+	uint64_t spent = util_mono_ms() - t0;
+	uint32_t left = spent >= timeout_ms ? 1 : (uint32_t)(timeout_ms - spent);
+	nng_aio_set_timeout(aio, (nng_duration)left);
+	nng_ctx_recv(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		if (rv == NNG_ETIMEDOUT)
+			shoal_status_set(st, SHOAL_DEADLINE_EXCEEDED,
+			    "%s: no reply from %s within %u ms", m->name, c->url, timeout_ms);
+		else
+			nng_to_status(rv, "no reply from", c->url, st);
+		goto done;
+	}
+	msg = nng_aio_get_msg(aio);
+	Shoal__ReplyEnvelope *rep = shoal__reply_envelope__unpack(NULL, nng_msg_len(msg),
+	    nng_msg_body(msg));
+	nng_msg_free(msg); /* unpack copied what it needs */
+	if (rep == NULL) {
+		shoal_status_set(st, SHOAL_INTERNAL, "%s: malformed reply from %s", m->name, c->url);
+		goto done;
+	}
+	if (rep->code != 0) {
+		shoal_code code = rep->code > 0 && rep->code <= SHOAL_UNAUTHENTICATED
+		    ? (shoal_code)rep->code : SHOAL_UNKNOWN;
+		shoal_status_set(st, code, "%s", rep->message ? rep->message : "");
+	} else {
+		res->reply = protobuf_c_message_unpack(m->output, NULL, rep->payload.len,
+		    rep->payload.data);
+		if (res->reply == NULL)
+			shoal_status_set(st, SHOAL_INTERNAL, "%s: malformed %s in reply from %s", m->name,
+			    m->output->name, c->url);
+	}
+	shoal__reply_envelope__free_unpacked(rep, NULL);
+
+done:
+	if (ctx_open)
+		nng_ctx_close(ctx);
+	nng_aio_free(aio);
+	return st->code;
+}

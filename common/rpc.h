@@ -1,0 +1,187 @@
+/* rpc.h -- protobuf-c services over nng req/rep.
+ *
+ * One transport for every process boundary in shoal.  A request is one
+ * nng message holding a packed shoal.RequestEnvelope (method name, timeout,
+ * auth token, packed input); the reply is one packed shoal.ReplyEnvelope
+ * (status code, message, packed output).  The method table comes from the
+ * protoc-c service descriptors, so adding an rpc to proto/shoal.proto and a
+ * handler is all a new method needs.
+ *
+ * SERVER.  rpc_server_start() listens on a URL and runs `threads` worker
+ * threads; each owns one nng context of a rep0 socket and loops
+ * recv -> decode -> dispatch -> reply, so up to `threads` requests are
+ * handled concurrently and a slow handler only occupies its own thread.
+ * Handlers are the generated service's function pointers; each gets, as
+ * its closure_data, an rpc_call * and must call its closure exactly once:
+ *
+ *     static void
+ *     h_search(Shoal__Worker_Service *svc, const Shoal__ShardSearchRequest *in,
+ *         Shoal__SearchReply_Closure done, void *cd)
+ *     {
+ *         if (in->k == 0) {
+ *             rpc_call_fail(cd, SHOAL_INVALID_ARGUMENT, "k must be > 0");
+ *             done(NULL, cd);
+ *             return;
+ *         }
+ *         Shoal__SearchReply out = SHOAL__SEARCH_REPLY__INIT;
+ *         ...
+ *         done(&out, cd);   // packs `out` now; free its fields after
+ *     }
+ *
+ * The closure packs the output immediately, so the handler owns (and
+ * frees) everything it built, after the closure returns.  The input is
+ * owned by the rpc layer and freed after the handler returns.
+ * A malformed envelope or payload, an unknown method and an oversized
+ * message all get an error reply (INVALID_ARGUMENT, UNIMPLEMENTED,
+ * RESOURCE_EXHAUSTED); nothing a peer sends can crash the server.
+ * Messages beyond the transport limit (max_msg + RPC_TRANSPORT_SLACK) are
+ * dropped by nng itself, which closes that connection.
+ *
+ * CLIENT.  rpc_client_open() dials a URL (reconnecting in the background)
+ * and gives a ProtobufCService usable with the generated stubs
+ * (shoal__coordinator__search(...)).  The stub's closure_data MUST point to
+ * an rpc_result; use the RPC_INVOKE macro:
+ *
+ *     rpc_result res;
+ *     RPC_INVOKE(shoal__coordinator__search, svc, &req, &res);
+ *     if (res.status.code != SHOAL_OK) ... res.status.msg ...
+ *     Shoal__SearchReply *out = (Shoal__SearchReply *)res.reply;  // owned: free with
+ *     rpc_result_free(&res);                                      // this when done
+ *
+ * Calls are synchronous and thread-safe: each call uses its own nng
+ * context on the shared socket, so many threads may call one client at once.
+ */
+#ifndef SHOAL_RPC_H
+#define SHOAL_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "status.h"
+
+#define RPC_DEFAULT_MAX_MSG (64u << 20)  /* 64 MiB */
+#define RPC_TRANSPORT_SLACK (1u << 20)   /* see header comment */
+#define RPC_DEFAULT_TIMEOUT_MS 30000u
+
+/* ===================================================================
+ * Server
+ * =================================================================== */
+
+typedef struct rpc_server rpc_server;
+typedef struct rpc_call rpc_call;
+
+typedef struct rpc_server_opts {
+	int threads;       /* concurrent handlers; 0 = 8 */
+	size_t max_msg;    /* largest accepted request; 0 = RPC_DEFAULT_MAX_MSG */
+	/* Optional: called before dispatch; return non-OK (with st) to refuse
+	 * the call (authentication hooks in later issues). */
+	shoal_code (*authorize)(void *arg, const char *method, const char *token,
+	    shoal_status *st);
+	void *authorize_arg;
+} rpc_server_opts;
+
+/* Listens on url and starts serving `service` (not copied: it must outlive
+ * the server).  On success *out is the server; stop it with
+ * rpc_server_stop().  Fails with INVALID_ARGUMENT for a bad URL and
+ * UNAVAILABLE when the address cannot be bound. */
+shoal_code rpc_server_start(const char *url, ProtobufCService *service,
+    const rpc_server_opts *opts, rpc_server **out, shoal_status *st);
+
+/* The TCP port actually bound (useful with port 0), or -1. */
+int rpc_server_port(const rpc_server *srv);
+
+/* Stops listening, waits for running handlers, frees the server. NULL ok. */
+void rpc_server_stop(rpc_server *srv);
+
+/* Within a handler: set the status the reply will carry.  Call before
+ * invoking the closure with NULL. */
+void rpc_call_fail(void *call, shoal_code code, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 3, 4)))
+#endif
+	;
+
+/* Within a handler: the caller's timeout in ms (never 0), token and id.
+ * Strings are owned by the call and valid until the handler returns. */
+uint32_t rpc_call_timeout_ms(const void *call);
+const char *rpc_call_auth_token(const void *call);
+const char *rpc_call_request_id(const void *call);
+/* Remaining milliseconds before the caller's deadline (0 when passed). */
+uint32_t rpc_call_remaining_ms(const void *call);
+
+/* ===================================================================
+ * Client
+ * =================================================================== */
+
+typedef struct rpc_client rpc_client;
+
+typedef struct rpc_client_opts {
+	uint32_t timeout_ms;   /* per call; 0 = RPC_DEFAULT_TIMEOUT_MS */
+	size_t max_msg;        /* 0 = RPC_DEFAULT_MAX_MSG */
+	const char *auth_token;/* copied; NULL = none */
+} rpc_client_opts;
+
+typedef struct rpc_result {
+	shoal_status status;
+	ProtobufCMessage *reply; /* owned; NULL unless status.code == OK */
+} rpc_result;
+
+/* Opens a client for `desc` (e.g. &shoal__worker__descriptor) at url.
+ * Dialing is non-blocking: an unreachable server shows up as UNAVAILABLE
+ * on the first call, not here.  Fails only on a malformed URL. */
+shoal_code rpc_client_open(const char *url, const ProtobufCServiceDescriptor *desc,
+    const rpc_client_opts *opts, rpc_client **out, shoal_status *st);
+
+/* The service to pass to generated stubs; owned by the client. */
+ProtobufCService *rpc_client_service(rpc_client *c);
+
+/* The URL the client was opened with. */
+const char *rpc_client_url(const rpc_client *c);
+
+/* Per-call timeout override for calls made after this (0 = default). */
+void rpc_client_set_timeout(rpc_client *c, uint32_t timeout_ms);
+
+/* Closes the socket and frees the client.  NULL ok. */
+void rpc_client_close(rpc_client *c);
+
+/* Calls method `method_index` of the client's service directly (what the
+ * stubs do).  On OK, res->reply holds the unpacked output (free with
+ * rpc_result_free).  Returns res->status.code. */
+shoal_code rpc_client_call(rpc_client *c, unsigned method_index,
+    const ProtobufCMessage *input, rpc_result *res);
+
+/* Same, with an explicit timeout and request id (NULL = none). */
+shoal_code rpc_client_call_ex(rpc_client *c, unsigned method_index,
+    const ProtobufCMessage *input, uint32_t timeout_ms, const char *request_id,
+    rpc_result *res);
+
+/* Frees res->reply (if any) and resets it to NULL. */
+void rpc_result_free(rpc_result *res);
+
+/* The closure every stub call on an rpc_client service must use. */
+void rpc_result_closure(const ProtobufCMessage *msg, void *closure_data);
+
+#define RPC_INVOKE(stub, service, input, result)                             \
+	stub((service), (input), (void *)rpc_result_closure, (result))
+
+/* ===================================================================
+ * Raw envelope codec (exposed for fuzzing and tests)
+ * =================================================================== */
+
+/* Handles one request held in memory, exactly as the server does for a
+ * request that arrives on its socket: decodes the envelope, checks size
+ * and method, runs the handler, and packs the reply envelope into a
+ * malloc'ed buffer (*reply, caller frees).  Returns RESOURCE_EXHAUSTED only
+ * when the reply cannot be allocated; every other failure is inside the
+ * reply.  Used by the server threads, by unit tests and by the fuzzers. */
+shoal_code rpc_dispatch(ProtobufCService *service, const rpc_server_opts *opts,
+    const uint8_t *req, size_t len, uint8_t **reply, size_t *reply_len);
+
+/* Validates that url is one shoal can listen on or dial (tcp://host:port,
+ * tls+tcp://host:port, ipc://path, inproc://name). */
+bool rpc_url_valid(const char *url);
+
+#endif
