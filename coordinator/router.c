@@ -1,1 +1,1222 @@
-/* placeholder: being written */
+/* router.c -- the Coordinator service handlers (see router.h).
+ *
+ * Threading model.
+ *  1. Handlers run on the rpc server's threads, many at once, and block on
+ *     worker calls (synchronous rpc_client_call_ex with the caller's
+ *     remaining deadline).  Nothing is held across a worker call except a
+ *     per-tenant DDL lock (rule 3).
+ *  2. r->mu guards the worker table (heartbeat state and connections).  A
+ *     connection (wconn) is reference counted: a call takes a reference
+ *     under r->mu and drops it afterwards, so a worker that re-registers at
+ *     a new URL gets a fresh client while calls on the old one finish.
+ *  3. DDL on one tenant (drop tenant, create/drop collection) is serialized
+ *     by a per-tenant lock (ddl_lock), held across the worker call: without
+ *     it a collection created while its tenant is being dropped would leave
+ *     an orphaned shard.  Different tenants never wait for each other.
+ *     CreateTenant needs no DDL lock: it is one catalog write, and the
+ *     catalog rejects a duplicate atomically.
+ *  4. Data calls (Upsert/Search/Get/Delete/Count) take no router lock
+ *     beyond r->mu for the connection lookup; the catalog read is a copy.
+ *
+ * Order of steps (what a crash between two steps leaves behind):
+ *  - CreateCollection: allocate shard id (durable) -> CreateShard on the
+ *    worker (idempotent) -> catalog commit.  A crash before the commit
+ *    leaves an unused shard on the worker, never a catalog entry without
+ *    a shard; its id is never reused (catalog invariant 3).
+ *  - DropCollection / DropTenant: DropShard on the worker -> catalog
+ *    commit.  A crash in between leaves catalog entries whose shard is
+ *    gone; data calls then fail with the worker's NOT_FOUND and repeating
+ *    the drop finishes it (a drop of an unknown shard counts as done).
+ *  - Upsert / Delete: validate everything -> allocate versions (durable
+ *    reservation) -> forward.  Versions increase in batch order, so the
+ *    last of duplicate ids in a batch wins on the worker.
+ *
+ * Memory: handlers build replies on the stack / in malloc'ed arrays that
+ * they free after the closure returns (the closure packs immediately);
+ * worker replies are passed through and freed with rpc_result_free.
+ */
+#include "router.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "placement.h"
+#include "rpc.h"
+#include "shoal.pb-c.h"
+#include "util.h"
+
+#ifndef SHOAL_VERSION_STRING
+#define SHOAL_VERSION_STRING "0.1.0"
+#endif
+
+/* Listing calls ask workers for point counts; they wait at most this long
+ * per worker, so a slow worker cannot stall a listing. */
+#define STATS_TIMEOUT_MS 2000u
+/* A call to a worker without a current heartbeat (crashed, or not yet seen
+ * since this coordinator started) waits at most this long: a live worker
+ * connects within milliseconds, a dead one must not eat the whole client
+ * deadline. */
+#define DOWN_WORKER_TIMEOUT_MS 2000u
+/* Downstream calls get the caller's remaining time minus 10% (at most
+ * this), so that our reply still arrives before the caller gives up. */
+#define REPLY_MARGIN_MAX_MS 1000u
+
+typedef struct wconn {
+	rpc_client *client;
+	int refs; /* guarded by router.mu; the wstate holding it counts one */
+} wconn;
+
+typedef struct wstate {
+	char name[CATALOG_NAME_MAX];
+	char url[CATALOG_URL_MAX]; /* the URL conn dials */
+	wconn *conn;               /* NULL until first needed */
+	uint64_t last_seen;        /* util_mono_ms() of last heartbeat; 0 = none yet */
+	uint64_t points, bytes;
+	uint32_t shards;
+} wstate;
+
+struct router {
+	Shoal__Coordinator_Service svc; /* first: handlers cast svc back to router */
+	catalog *cat;
+	uint32_t worker_timeout_ms;
+	char *auth_token;
+	uint64_t started; /* util_mono_ms() at router_create */
+
+	pthread_mutex_t mu; /* guards ws */
+	wstate *ws;
+	size_t n_ws, cap_ws;
+
+	pthread_mutex_t ddl_mu; /* guards busy; ddl_cv signals releases */
+	pthread_cond_t ddl_cv;
+	char (*busy)[CATALOG_NAME_MAX];
+	size_t n_busy, cap_busy;
+
+	/* Worker method indexes, looked up by name once. */
+	unsigned m_create_shard, m_drop_shard, m_upsert, m_search, m_get, m_delete, m_count,
+	    m_status;
+};
+
+/* ===================================================================
+ * Small helpers
+ * =================================================================== */
+
+static void
+fail(void *cd, const shoal_status *st)
+{
+	rpc_call_fail(cd, st->code, "%s", st->msg);
+}
+
+static const char *
+metric_name(uint32_t m)
+{
+	switch (m) {
+	case SHOAL__METRIC__METRIC_COSINE: return "cosine";
+	case SHOAL__METRIC__METRIC_L2: return "l2";
+	case SHOAL__METRIC__METRIC_IP: return "ip";
+	default: return "unspecified";
+	}
+}
+
+static bool
+ws_up(const router *r, const wstate *w, uint64_t now)
+{
+	return w->last_seen != 0 && now - w->last_seen <= r->worker_timeout_ms;
+}
+
+/* Caller holds r->mu. */
+static wstate *
+ws_find(router *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_ws; i++)
+		if (strcmp(r->ws[i].name, name) == 0)
+			return &r->ws[i];
+	return NULL;
+}
+
+/* Caller holds r->mu.  Pointers into r->ws are invalidated. */
+static wstate *
+ws_add(router *r, const char *name, const char *url)
+{
+	if (r->n_ws == r->cap_ws) {
+		r->cap_ws = r->cap_ws ? r->cap_ws * 2 : 8;
+		r->ws = xrealloc(r->ws, r->cap_ws * sizeof *r->ws);
+	}
+	wstate *w = &r->ws[r->n_ws++];
+	memset(w, 0, sizeof *w);
+	snprintf(w->name, sizeof w->name, "%s", name);
+	snprintf(w->url, sizeof w->url, "%s", url);
+	return w;
+}
+
+/* Drops one reference; closes the client with the last one.  Caller holds
+ * r->mu; returns the client to close after unlocking (or NULL). */
+static rpc_client *
+conn_unref_locked(wconn *c)
+{
+	rpc_client *cl = NULL;
+	if (--c->refs == 0) {
+		cl = c->client;
+		free(c);
+	}
+	return cl;
+}
+
+static void
+conn_release(router *r, wconn *c)
+{
+	pthread_mutex_lock(&r->mu);
+	rpc_client *cl = conn_unref_locked(c);
+	pthread_mutex_unlock(&r->mu);
+	rpc_client_close(cl);
+}
+
+/* Takes a reference on the connection to `worker` (opening it on first
+ * use, with the URL from the catalog), copies its URL into url and says
+ * whether its heartbeat is current. */
+static shoal_code
+conn_acquire(router *r, const char *worker, wconn **out, char *url, bool *up,
+    shoal_status *st)
+{
+	shoal_code rv = SHOAL_OK;
+
+	pthread_mutex_lock(&r->mu);
+	wstate *w = ws_find(r, worker);
+	if (w == NULL) {
+		catalog_worker cw;
+		if (catalog_get_worker(r->cat, worker, &cw, NULL) != SHOAL_OK) {
+			pthread_mutex_unlock(&r->mu);
+			return shoal_status_set(st, SHOAL_UNAVAILABLE,
+			    "worker '%s' is not registered with this coordinator", worker);
+		}
+		w = ws_add(r, cw.name, cw.url);
+	}
+	if (w->conn == NULL) {
+		rpc_client_opts o = {.auth_token = r->auth_token};
+		rpc_client *cl;
+		rv = rpc_client_open(w->url, &shoal__worker__descriptor, &o, &cl, st);
+		if (rv == SHOAL_OK) {
+			w->conn = xcalloc(1, sizeof *w->conn);
+			w->conn->client = cl;
+			w->conn->refs = 1;
+		} else {
+			shoal_status_prefix(st, "worker %s (%s)", w->name, w->url);
+		}
+	}
+	if (rv == SHOAL_OK) {
+		w->conn->refs++;
+		*out = w->conn;
+		memcpy(url, w->url, CATALOG_URL_MAX);
+		*up = ws_up(r, w, util_mono_ms());
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rv;
+}
+
+/* Calls `method` on `worker` within the caller's remaining deadline (less a
+ * reply margin; capped at cap_ms when non-zero, and at
+ * DOWN_WORKER_TIMEOUT_MS for a worker without a current heartbeat).  On OK
+ * res->reply is the worker's reply (free with rpc_result_free).  Errors
+ * carry context: an unreachable or slow worker is named with its URL; the
+ * worker's own errors pass through with its code and message. */
+static shoal_code
+worker_call(router *r, void *cd, const char *worker, unsigned method,
+    const ProtobufCMessage *in, uint32_t cap_ms, rpc_result *res, shoal_status *st)
+{
+	char url[CATALOG_URL_MAX];
+	wconn *c = NULL;
+	shoal_code rv;
+	bool up = false;
+
+	memset(res, 0, sizeof *res);
+	if ((rv = conn_acquire(r, worker, &c, url, &up, st)) != SHOAL_OK)
+		return rv;
+	uint32_t timeout = rpc_call_remaining_ms(cd);
+	/* Keep a margin for our own reply: a worker timeout must reach the
+	 * client as our error, not as the client's own deadline expiring. */
+	if (timeout > 100)
+		timeout -= timeout / 10 < REPLY_MARGIN_MAX_MS ? timeout / 10 : REPLY_MARGIN_MAX_MS;
+	if (cap_ms != 0 && timeout > cap_ms)
+		timeout = cap_ms;
+	if (!up && timeout > DOWN_WORKER_TIMEOUT_MS)
+		timeout = DOWN_WORKER_TIMEOUT_MS;
+	const char *mname = shoal__worker__descriptor.methods[method].name;
+	if (timeout == 0) {
+		conn_release(r, c);
+		return shoal_status_set(st, SHOAL_DEADLINE_EXCEEDED,
+		    "deadline passed before calling %s on worker %s (%s)", mname, worker, url);
+	}
+	const char *rid = rpc_call_request_id(cd);
+	rv = rpc_client_call_ex(c->client, method, in, timeout, rid && rid[0] ? rid : NULL, res);
+	conn_release(r, c);
+	if (rv == SHOAL_OK)
+		return SHOAL_OK;
+	switch (rv) {
+	case SHOAL_UNAVAILABLE: {
+		/* rpc.c says "<url> is unavailable: why"; we name the worker. */
+		const char *why = res->status.msg;
+		size_t ul = strlen(url);
+		if (strncmp(why, url, ul) == 0 && strncmp(why + ul, " is unavailable: ", 17) == 0)
+			why += ul + 17;
+		shoal_status_set(st, rv, "worker %s (%s) is unavailable: %s", worker, url, why);
+		log_warn("%s: %s", mname, st->msg);
+		break;
+	}
+	case SHOAL_DEADLINE_EXCEEDED:
+		shoal_status_set(st, rv, "worker %s (%s) did not answer %s within %u ms: %s", worker,
+		    url, mname, timeout, res->status.msg);
+		log_warn("%s", st->msg);
+		break;
+	default:
+		shoal_status_set(st, rv, "%s", res->status.msg);
+		break;
+	}
+	rpc_result_free(res);
+	return rv;
+}
+
+/* Waits until no other DDL runs on tenant, then marks it busy. */
+static void
+ddl_lock(router *r, const char *tenant)
+{
+	pthread_mutex_lock(&r->ddl_mu);
+	for (;;) {
+		size_t i;
+		for (i = 0; i < r->n_busy && strcmp(r->busy[i], tenant) != 0; i++)
+			;
+		if (i == r->n_busy)
+			break;
+		pthread_cond_wait(&r->ddl_cv, &r->ddl_mu);
+	}
+	if (r->n_busy == r->cap_busy) {
+		r->cap_busy = r->cap_busy ? r->cap_busy * 2 : 8;
+		r->busy = xrealloc(r->busy, r->cap_busy * sizeof *r->busy);
+	}
+	snprintf(r->busy[r->n_busy++], CATALOG_NAME_MAX, "%s", tenant);
+	pthread_mutex_unlock(&r->ddl_mu);
+}
+
+static void
+ddl_unlock(router *r, const char *tenant)
+{
+	pthread_mutex_lock(&r->ddl_mu);
+	for (size_t i = 0; i < r->n_busy; i++) {
+		if (strcmp(r->busy[i], tenant) == 0) {
+			r->busy[i][0] = '\0';
+			memcpy(r->busy[i], r->busy[r->n_busy - 1], CATALOG_NAME_MAX);
+			r->n_busy--;
+			break;
+		}
+	}
+	pthread_cond_broadcast(&r->ddl_cv);
+	pthread_mutex_unlock(&r->ddl_mu);
+}
+
+/* Names valid, then catalog lookup (NOT_FOUND says which one is missing). */
+static shoal_code
+resolve(router *r, const char *tenant, const char *coll, catalog_collection *c,
+    shoal_status *st)
+{
+	shoal_code rv;
+	if ((rv = util_check_name("tenant", tenant, st)) != SHOAL_OK ||
+	    (rv = util_check_name("collection", coll, st)) != SHOAL_OK)
+		return rv;
+	return catalog_get_collection(r->cat, tenant, coll, c, st);
+}
+
+/* what: "point 7" or "query"; checks dimension and finiteness. */
+static shoal_code
+check_vector(const float *v, size_t n, const catalog_collection *c, const char *what,
+    shoal_status *st)
+{
+	if (n != c->dim)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "%s: vector has %zu dimensions, collection '%s' expects %u", what, n, c->name,
+		    c->dim);
+	for (size_t i = 0; i < n; i++) {
+		if (isnan(v[i]))
+			return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+			    "%s: component %zu is NaN", what, i);
+		if (isinf(v[i]))
+			return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+			    "%s: component %zu is infinite", what, i);
+	}
+	return SHOAL_OK;
+}
+
+static shoal_code
+check_point(const Shoal__Point *p, size_t idx, const catalog_collection *c, shoal_status *st)
+{
+	char what[48];
+	shoal_code rv;
+
+	snprintf(what, sizeof what, "point %zu", idx);
+	if ((rv = check_vector(p->vector, p->n_vector, c, what, st)) != SHOAL_OK)
+		return rv;
+	for (size_t j = 0; j < p->n_payload; j++) {
+		const Shoal__PayloadField *f = p->payload[j];
+		if (f->key == NULL || f->key[0] == '\0')
+			return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+			    "%s: payload field %zu has an empty key", what, j);
+		if (f->value == NULL || f->value->kind_case == SHOAL__PAYLOAD_VALUE__KIND__NOT_SET)
+			return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+			    "%s: payload field '%s' has no value", what, f->key);
+	}
+	return SHOAL_OK;
+}
+
+/* ---- point counts for listings ---------------------------------------- */
+
+typedef struct shard_points {
+	uint64_t shard;
+	uint64_t points;
+} shard_points;
+
+static int
+shard_points_cmp(const void *a, const void *b)
+{
+	const shard_points *x = a, *y = b;
+	return x->shard < y->shard ? -1 : x->shard > y->shard;
+}
+
+/* Asks each distinct up worker among workers[0..n) for its shard stats and
+ * returns them sorted by shard (*out malloc'ed, caller frees).  Counts are
+ * informational: a worker that cannot answer is logged and skipped, and its
+ * shards then show 0 points. */
+static size_t
+collect_shard_points(router *r, void *cd, const char (*workers)[CATALOG_NAME_MAX], size_t n,
+    shard_points **out)
+{
+	shard_points *sp = NULL;
+	size_t nsp = 0;
+	uint64_t now = util_mono_ms();
+
+	for (size_t i = 0; i < n; i++) {
+		bool dup = false, up;
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = strcmp(workers[i], workers[j]) == 0;
+		if (dup)
+			continue;
+		pthread_mutex_lock(&r->mu);
+		wstate *w = ws_find(r, workers[i]);
+		up = w != NULL && ws_up(r, w, now);
+		pthread_mutex_unlock(&r->mu);
+		if (!up)
+			continue;
+		Shoal__WorkerStatusRequest req = SHOAL__WORKER_STATUS_REQUEST__INIT;
+		rpc_result res;
+		shoal_status st;
+		if (worker_call(r, cd, workers[i], r->m_status, &req.base, STATS_TIMEOUT_MS, &res,
+			&st) != SHOAL_OK) {
+			log_warn("point counts from worker %s: %s", workers[i], st.msg);
+			continue;
+		}
+		const Shoal__WorkerStatusReply *rep = (const Shoal__WorkerStatusReply *)res.reply;
+		sp = xrealloc(sp, (nsp + rep->n_shards + 1) * sizeof *sp);
+		for (size_t j = 0; j < rep->n_shards; j++) {
+			sp[nsp].shard = rep->shards[j]->shard_id;
+			sp[nsp++].points = rep->shards[j]->points;
+		}
+		rpc_result_free(&res);
+	}
+	if (nsp > 1)
+		qsort(sp, nsp, sizeof *sp, shard_points_cmp);
+	*out = sp;
+	return nsp;
+}
+
+static uint64_t
+points_of(const shard_points *sp, size_t n, uint64_t shard)
+{
+	shard_points key = {.shard = shard};
+	const shard_points *hit = n ? bsearch(&key, sp, n, sizeof *sp, shard_points_cmp) : NULL;
+	return hit ? hit->points : 0;
+}
+
+/* ===================================================================
+ * Workers: RegisterWorker, Status
+ * =================================================================== */
+
+static void
+h_register_worker(Shoal__Coordinator_Service *svc, const Shoal__RegisterWorkerRequest *in,
+    Shoal__RegisterWorkerReply_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	shoal_status st;
+	bool changed, was_up;
+	rpc_client *old = NULL;
+	size_t ulen = in->url ? strlen(in->url) : 0;
+
+	if (util_check_name("worker", in->name, &st) != SHOAL_OK)
+		goto out_fail;
+	if (!rpc_url_valid(in->url) || ulen >= CATALOG_URL_MAX ||
+	    (ulen >= 2 && strcmp(in->url + ulen - 2, ":0") == 0)) {
+		shoal_status_set(&st, SHOAL_INVALID_ARGUMENT,
+		    "worker url '%s' is not usable (expected tcp://host:port with a real port, "
+		    "tls+tcp://host:port or ipc://path, under %d characters)",
+		    in->url ? in->url : "", CATALOG_URL_MAX);
+		goto out_fail;
+	}
+	if (catalog_put_worker(r->cat, in->name, in->url, &changed, &st) != SHOAL_OK)
+		goto out_fail;
+
+	pthread_mutex_lock(&r->mu);
+	uint64_t now = util_mono_ms();
+	wstate *w = ws_find(r, in->name);
+	if (w == NULL)
+		w = ws_add(r, in->name, in->url);
+	was_up = ws_up(r, w, now);
+	if (strcmp(w->url, in->url) != 0) {
+		/* New address: calls in flight finish on the old client.  A move
+		 * while up is legal (restart on a new port) but, repeated, means
+		 * two workers share one name. */
+		if (was_up)
+			log_warn("worker %s moved from %s to %s while up (two workers with one "
+				 "name?)", in->name, w->url, in->url);
+		if (w->conn != NULL)
+			old = conn_unref_locked(w->conn);
+		w->conn = NULL;
+		snprintf(w->url, sizeof w->url, "%s", in->url);
+	}
+	w->last_seen = now;
+	w->points = in->points;
+	w->bytes = in->bytes;
+	w->shards = in->shards;
+	pthread_mutex_unlock(&r->mu);
+	rpc_client_close(old);
+
+	if (changed)
+		log_info("worker %s registered at %s", in->name, in->url);
+	if (!was_up)
+		log_info("worker %s (%s) is up: %llu points, %u shards", in->name, in->url,
+		    (unsigned long long)in->points, in->shards);
+
+	Shoal__RegisterWorkerReply out = SHOAL__REGISTER_WORKER_REPLY__INIT;
+	out.epoch = catalog_epoch(r->cat);
+	done(&out, cd);
+	return;
+out_fail:
+	fail(cd, &st);
+	done(NULL, cd);
+}
+
+static void
+h_status(Shoal__Coordinator_Service *svc, const Shoal__StatusRequest *in,
+    Shoal__StatusReply_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	catalog_worker *cw;
+	catalog_tenant *ct;
+	size_t nw = catalog_list_workers(r->cat, &cw);
+	size_t nt = catalog_list_tenants(r->cat, &ct);
+	size_t ncoll;
+	uint64_t now = util_mono_ms();
+	(void)in;
+
+	catalog_counts(r->cat, NULL, &ncoll);
+	Shoal__WorkerInfo *wi = xcalloc(nw ? nw : 1, sizeof *wi);
+	Shoal__WorkerInfo **wp = xcalloc(nw ? nw : 1, sizeof *wp);
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < nw; i++) {
+		shoal__worker_info__init(&wi[i]);
+		wi[i].name = cw[i].name;
+		wi[i].url = cw[i].url;
+		wstate *w = ws_find(r, cw[i].name);
+		if (w != NULL && w->last_seen != 0) {
+			wi[i].up = ws_up(r, w, now);
+			wi[i].points = w->points;
+			wi[i].bytes = w->bytes;
+			wi[i].shards = w->shards;
+			wi[i].last_seen_ms = now - w->last_seen;
+		} else {
+			/* no heartbeat since we started: at least this long */
+			wi[i].last_seen_ms = now - r->started;
+		}
+		for (size_t j = 0; j < nt; j++)
+			wi[i].tenants += strcmp(ct[j].worker, cw[i].name) == 0;
+		wp[i] = &wi[i];
+	}
+	pthread_mutex_unlock(&r->mu);
+
+	Shoal__StatusReply out = SHOAL__STATUS_REPLY__INIT;
+	out.version = (char *)SHOAL_VERSION_STRING;
+	out.n_workers = nw;
+	out.workers = wp;
+	out.tenants = (uint32_t)nt;
+	out.collections = (uint32_t)ncoll;
+	out.epoch = catalog_epoch(r->cat);
+	done(&out, cd);
+	free(wp);
+	free(wi);
+	free(cw);
+	free(ct);
+}
+
+/* ===================================================================
+ * Tenants
+ * =================================================================== */
+
+/* Chooses the worker for a new tenant: on_worker if given (must be known
+ * and up), else the least-loaded up worker. */
+static shoal_code
+choose_worker(router *r, const char *on_worker, char *out, shoal_status *st)
+{
+	catalog_worker *cw;
+	catalog_tenant *ct;
+	size_t nw = catalog_list_workers(r->cat, &cw);
+	size_t nt = catalog_list_tenants(r->cat, &ct);
+	placement_worker *view = xcalloc(nw ? nw : 1, sizeof *view);
+	uint64_t last_seen[nw ? nw : 1];
+	uint64_t now = util_mono_ms();
+	shoal_code rv = SHOAL_OK;
+	size_t pick = nw;
+
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < nw; i++) {
+		wstate *w = ws_find(r, cw[i].name);
+		view[i].name = cw[i].name;
+		view[i].up = w != NULL && ws_up(r, w, now);
+		view[i].points = w ? w->points : 0;
+		view[i].bytes = w ? w->bytes : 0;
+		last_seen[i] = w ? w->last_seen : 0;
+		for (size_t j = 0; j < nt; j++)
+			view[i].tenants += strcmp(ct[j].worker, cw[i].name) == 0;
+	}
+	pthread_mutex_unlock(&r->mu);
+
+	if (on_worker != NULL && on_worker[0] != '\0') {
+		for (pick = 0; pick < nw && strcmp(cw[pick].name, on_worker) != 0; pick++)
+			;
+		if (pick == nw)
+			rv = shoal_status_set(st, SHOAL_NOT_FOUND, "worker '%s' is not registered",
+			    on_worker);
+		else if (!view[pick].up && last_seen[pick] == 0)
+			rv = shoal_status_set(st, SHOAL_UNAVAILABLE,
+			    "worker '%s' (%s) is down: no heartbeat since the coordinator started",
+			    on_worker, cw[pick].url);
+		else if (!view[pick].up)
+			rv = shoal_status_set(st, SHOAL_UNAVAILABLE,
+			    "worker '%s' (%s) is down: last heartbeat %llu ms ago (timeout %u ms)",
+			    on_worker, cw[pick].url, (unsigned long long)(now - last_seen[pick]),
+			    r->worker_timeout_ms);
+	} else {
+		rv = placement_pick_worker(view, nw, &pick, st);
+	}
+	if (rv == SHOAL_OK)
+		memcpy(out, cw[pick].name, CATALOG_NAME_MAX);
+	free(view);
+	free(cw);
+	free(ct);
+	return rv;
+}
+
+static void
+h_create_tenant(Shoal__Coordinator_Service *svc, const Shoal__CreateTenantRequest *in,
+    Shoal__TenantInfo_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	char worker[CATALOG_NAME_MAX];
+	catalog_tenant t;
+	shoal_status st;
+
+	if (util_check_name("tenant", in->name, &st) != SHOAL_OK)
+		goto out_fail;
+	/* Duplicate first: its error must not hide behind a placement error. */
+	if (catalog_get_tenant(r->cat, in->name, &t, NULL) == SHOAL_OK) {
+		shoal_status_set(&st, SHOAL_ALREADY_EXISTS, "tenant '%s' already exists", in->name);
+		goto out_fail;
+	}
+	if (choose_worker(r, in->on_worker, worker, &st) != SHOAL_OK)
+		goto out_fail;
+	if (catalog_create_tenant(r->cat, in->name, worker, &t, &st) != SHOAL_OK)
+		goto out_fail;
+	log_info("tenant %s created on worker %s (epoch %llu)", t.name, t.worker,
+	    (unsigned long long)t.epoch);
+
+	Shoal__TenantInfo out = SHOAL__TENANT_INFO__INIT;
+	out.name = t.name;
+	out.worker = t.worker;
+	done(&out, cd);
+	return;
+out_fail:
+	fail(cd, &st);
+	done(NULL, cd);
+}
+
+static void
+h_list_tenants(Shoal__Coordinator_Service *svc, const Shoal__ListTenantsRequest *in,
+    Shoal__ListTenantsReply_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	catalog_tenant *ct;
+	catalog_collection *cc;
+	shard_points *sp;
+	size_t nt = catalog_list_tenants(r->cat, &ct);
+	size_t nc = catalog_list_collections(r->cat, NULL, &cc);
+	(void)in;
+
+	char(*workers)[CATALOG_NAME_MAX] = xcalloc(nt ? nt : 1, CATALOG_NAME_MAX);
+	for (size_t i = 0; i < nt; i++)
+		memcpy(workers[i], ct[i].worker, CATALOG_NAME_MAX);
+	size_t nsp = collect_shard_points(r, cd, (const char(*)[CATALOG_NAME_MAX])workers, nt, &sp);
+
+	Shoal__TenantInfo *ti = xcalloc(nt ? nt : 1, sizeof *ti);
+	Shoal__TenantInfo **tp = xcalloc(nt ? nt : 1, sizeof *tp);
+	/* Both lists are sorted by tenant name: one merge pass. */
+	size_t j = 0;
+	for (size_t i = 0; i < nt; i++) {
+		shoal__tenant_info__init(&ti[i]);
+		ti[i].name = ct[i].name;
+		ti[i].worker = ct[i].worker;
+		while (j < nc && strcmp(cc[j].tenant, ct[i].name) < 0)
+			j++;
+		for (; j < nc && strcmp(cc[j].tenant, ct[i].name) == 0; j++) {
+			ti[i].collections++;
+			ti[i].points += points_of(sp, nsp, cc[j].shard_id);
+		}
+		tp[i] = &ti[i];
+	}
+	Shoal__ListTenantsReply out = SHOAL__LIST_TENANTS_REPLY__INIT;
+	out.n_tenants = nt;
+	out.tenants = tp;
+	done(&out, cd);
+	free(tp);
+	free(ti);
+	free(sp);
+	free(workers);
+	free(cc);
+	free(ct);
+}
+
+/* Drops shard on worker; a shard the worker does not know counts as dropped
+ * (a drop repeated after a crash or a resend). */
+static shoal_code
+drop_shard(router *r, void *cd, const char *worker, uint64_t shard, shoal_status *st)
+{
+	Shoal__DropShardRequest req = SHOAL__DROP_SHARD_REQUEST__INIT;
+	rpc_result res;
+	shoal_code rv;
+
+	req.shard_id = shard;
+	rv = worker_call(r, cd, worker, r->m_drop_shard, &req.base, 0, &res, st);
+	if (rv == SHOAL_NOT_FOUND)
+		rv = SHOAL_OK;
+	if (rv == SHOAL_OK)
+		rpc_result_free(&res);
+	return rv;
+}
+
+static void
+h_drop_tenant(Shoal__Coordinator_Service *svc, const Shoal__DropTenantRequest *in,
+    Shoal__Empty_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	catalog_collection *cc = NULL;
+	catalog_tenant t;
+	shoal_status st;
+	shoal_code rv;
+	size_t nc = 0;
+
+	if (util_check_name("tenant", in->name, &st) != SHOAL_OK) {
+		fail(cd, &st);
+		done(NULL, cd);
+		return;
+	}
+	ddl_lock(r, in->name);
+	rv = catalog_get_tenant(r->cat, in->name, &t, &st);
+	if (rv == SHOAL_OK)
+		nc = catalog_list_collections(r->cat, in->name, &cc);
+	for (size_t i = 0; rv == SHOAL_OK && i < nc; i++) {
+		rv = drop_shard(r, cd, t.worker, cc[i].shard_id, &st);
+		if (rv != SHOAL_OK)
+			shoal_status_prefix(&st, "dropping collection '%s' (shard %llu) of tenant '%s'",
+			    cc[i].name, (unsigned long long)cc[i].shard_id, t.name);
+	}
+	if (rv == SHOAL_OK)
+		rv = catalog_drop_tenant(r->cat, in->name, &st);
+	ddl_unlock(r, in->name);
+	free(cc);
+	if (rv != SHOAL_OK) {
+		fail(cd, &st);
+		done(NULL, cd);
+		return;
+	}
+	log_info("tenant %s dropped (%zu collections, worker %s)", t.name, nc, t.worker);
+	Shoal__Empty out = SHOAL__EMPTY__INIT;
+	done(&out, cd);
+}
+
+/* ===================================================================
+ * Collections
+ * =================================================================== */
+
+static shoal_code
+check_spec(const Shoal__CollectionSpec *in, catalog_collection *c, shoal_status *st)
+{
+	shoal_code rv;
+
+	if ((rv = util_check_name("tenant", in->tenant, st)) != SHOAL_OK ||
+	    (rv = util_check_name("collection", in->name, st)) != SHOAL_OK)
+		return rv;
+	if (in->dim < 1 || in->dim > ROUTER_MAX_DIM)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "dim must be between 1 and %u, got %u", ROUTER_MAX_DIM, in->dim);
+	if (in->metric != SHOAL__METRIC__METRIC_COSINE && in->metric != SHOAL__METRIC__METRIC_L2 &&
+	    in->metric != SHOAL__METRIC__METRIC_IP)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "metric must be set to cosine, l2 or ip (got value %d)", (int)in->metric);
+	uint32_t m = in->m ? in->m : ROUTER_DEFAULT_M;
+	if (m < ROUTER_MIN_M || m > ROUTER_MAX_M)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "m must be between %u and %u (0 = %u), got %u", ROUTER_MIN_M, ROUTER_MAX_M,
+		    ROUTER_DEFAULT_M, m);
+	uint32_t ef = in->ef_construction ? in->ef_construction : ROUTER_DEFAULT_EF_CONSTRUCTION;
+	if (ef > ROUTER_MAX_EF_CONSTRUCTION)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "ef_construction must be between 1 and %u (0 = %u), got %u",
+		    ROUTER_MAX_EF_CONSTRUCTION, ROUTER_DEFAULT_EF_CONSTRUCTION, ef);
+	memset(c, 0, sizeof *c);
+	snprintf(c->tenant, sizeof c->tenant, "%s", in->tenant);
+	snprintf(c->name, sizeof c->name, "%s", in->name);
+	c->dim = in->dim;
+	c->metric = (uint32_t)in->metric;
+	c->m = m;
+	c->ef_construction = ef;
+	return SHOAL_OK;
+}
+
+static void
+fill_info(const catalog_collection *c, Shoal__CollectionSpec *spec, Shoal__CollectionInfo *info)
+{
+	shoal__collection_spec__init(spec);
+	spec->tenant = (char *)c->tenant;
+	spec->name = (char *)c->name;
+	spec->dim = c->dim;
+	spec->metric = (Shoal__Metric)c->metric;
+	spec->m = c->m;
+	spec->ef_construction = c->ef_construction;
+	shoal__collection_info__init(info);
+	info->spec = spec;
+	info->shard_id = c->shard_id;
+	info->worker = (char *)c->worker;
+}
+
+static void
+h_create_collection(Shoal__Coordinator_Service *svc, const Shoal__CollectionSpec *in,
+    Shoal__CollectionInfo_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	catalog_collection c, existing;
+	catalog_tenant t;
+	shoal_status st;
+	shoal_code rv;
+
+	if (check_spec(in, &c, &st) != SHOAL_OK) {
+		fail(cd, &st);
+		done(NULL, cd);
+		return;
+	}
+	ddl_lock(r, c.tenant);
+	rv = catalog_get_tenant(r->cat, c.tenant, &t, &st);
+	if (rv == SHOAL_OK && catalog_get_collection(r->cat, c.tenant, c.name, &existing, NULL) ==
+	    SHOAL_OK)
+		rv = shoal_status_set(&st, SHOAL_ALREADY_EXISTS,
+		    "collection '%s' already exists in tenant '%s'", c.name, c.tenant);
+	if (rv == SHOAL_OK)
+		rv = catalog_alloc_shard_id(r->cat, &c.shard_id, &st);
+	if (rv == SHOAL_OK) {
+		/* The shard exists on the worker before the catalog names it. */
+		Shoal__ShardSpec ss = SHOAL__SHARD_SPEC__INIT;
+		Shoal__CreateShardRequest req = SHOAL__CREATE_SHARD_REQUEST__INIT;
+		rpc_result res;
+		ss.shard_id = c.shard_id;
+		ss.dim = c.dim;
+		ss.metric = (Shoal__Metric)c.metric;
+		ss.m = c.m;
+		ss.ef_construction = c.ef_construction;
+		req.spec = &ss;
+		rv = worker_call(r, cd, t.worker, r->m_create_shard, &req.base, 0, &res, &st);
+		if (rv == SHOAL_OK)
+			rpc_result_free(&res);
+		else
+			shoal_status_prefix(&st, "creating shard %llu for collection '%s'",
+			    (unsigned long long)c.shard_id, c.name);
+	}
+	if (rv == SHOAL_OK) {
+		rv = catalog_create_collection(r->cat, &c, &st);
+		if (rv != SHOAL_OK) {
+			/* Best effort: the fresh shard id is never reused, so an
+			 * orphan would only waste space. */
+			shoal_status ds;
+			if (drop_shard(r, cd, t.worker, c.shard_id, &ds) != SHOAL_OK)
+				log_warn("orphaned shard %llu on worker %s: %s",
+				    (unsigned long long)c.shard_id, t.worker, ds.msg);
+		}
+	}
+	ddl_unlock(r, c.tenant);
+	if (rv != SHOAL_OK) {
+		fail(cd, &st);
+		done(NULL, cd);
+		return;
+	}
+	memcpy(c.worker, t.worker, sizeof c.worker);
+	log_info("collection %s/%s created: dim %u %s m=%u ef_construction=%u, shard %llu on %s",
+	    c.tenant, c.name, c.dim, metric_name(c.metric), c.m, c.ef_construction,
+	    (unsigned long long)c.shard_id, c.worker);
+	Shoal__CollectionSpec spec;
+	Shoal__CollectionInfo out;
+	fill_info(&c, &spec, &out);
+	done(&out, cd);
+}
+
+static void
+h_list_collections(Shoal__Coordinator_Service *svc, const Shoal__ListCollectionsRequest *in,
+    Shoal__ListCollectionsReply_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	catalog_collection *cc = NULL;
+	catalog_tenant t;
+	shard_points *sp = NULL;
+	shoal_status st;
+	size_t nc;
+
+	if (util_check_name("tenant", in->tenant, &st) != SHOAL_OK ||
+	    catalog_get_tenant(r->cat, in->tenant, &t, &st) != SHOAL_OK) {
+		fail(cd, &st);
+		done(NULL, cd);
+		return;
+	}
+	nc = catalog_list_collections(r->cat, in->tenant, &cc);
+	char(*workers)[CATALOG_NAME_MAX] = xcalloc(1, CATALOG_NAME_MAX);
+	memcpy(workers[0], t.worker, CATALOG_NAME_MAX);
+	size_t nsp = nc ? collect_shard_points(r, cd, (const char(*)[CATALOG_NAME_MAX])workers,
+	    1, &sp) : 0;
+
+	Shoal__CollectionSpec *specs = xcalloc(nc ? nc : 1, sizeof *specs);
+	Shoal__CollectionInfo *ci = xcalloc(nc ? nc : 1, sizeof *ci);
+	Shoal__CollectionInfo **cp = xcalloc(nc ? nc : 1, sizeof *cp);
+	for (size_t i = 0; i < nc; i++) {
+		fill_info(&cc[i], &specs[i], &ci[i]);
+		ci[i].points = points_of(sp, nsp, cc[i].shard_id);
+		cp[i] = &ci[i];
+	}
+	Shoal__ListCollectionsReply out = SHOAL__LIST_COLLECTIONS_REPLY__INIT;
+	out.n_collections = nc;
+	out.collections = cp;
+	done(&out, cd);
+	free(cp);
+	free(ci);
+	free(specs);
+	free(sp);
+	free(workers);
+	free(cc);
+}
+
+static void
+h_drop_collection(Shoal__Coordinator_Service *svc, const Shoal__DropCollectionRequest *in,
+    Shoal__Empty_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	catalog_collection c;
+	shoal_status st;
+	shoal_code rv;
+
+	if (util_check_name("tenant", in->tenant, &st) != SHOAL_OK ||
+	    util_check_name("collection", in->name, &st) != SHOAL_OK) {
+		fail(cd, &st);
+		done(NULL, cd);
+		return;
+	}
+	ddl_lock(r, in->tenant);
+	rv = catalog_get_collection(r->cat, in->tenant, in->name, &c, &st);
+	if (rv == SHOAL_OK) {
+		rv = drop_shard(r, cd, c.worker, c.shard_id, &st);
+		if (rv != SHOAL_OK)
+			shoal_status_prefix(&st, "dropping shard %llu of collection '%s'",
+			    (unsigned long long)c.shard_id, c.name);
+	}
+	if (rv == SHOAL_OK)
+		rv = catalog_drop_collection(r->cat, in->tenant, in->name, &st);
+	ddl_unlock(r, in->tenant);
+	if (rv != SHOAL_OK) {
+		fail(cd, &st);
+		done(NULL, cd);
+		return;
+	}
+	log_info("collection %s/%s dropped (shard %llu on %s)", c.tenant, c.name,
+	    (unsigned long long)c.shard_id, c.worker);
+	Shoal__Empty out = SHOAL__EMPTY__INIT;
+	done(&out, cd);
+}
+
+/* ===================================================================
+ * Data: Upsert, Search, Get, Delete, Count
+ * =================================================================== */
+
+static void
+h_upsert(Shoal__Coordinator_Service *svc, const Shoal__UpsertRequest *in,
+    Shoal__UpsertReply_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	Shoal__Point *copies = NULL;
+	Shoal__Point **ptrs = NULL;
+	catalog_collection c;
+	shoal_status st;
+	uint64_t first;
+	rpc_result res;
+
+	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK)
+		goto out_fail;
+	if (in->n_points == 0) {
+		shoal_status_set(&st, SHOAL_INVALID_ARGUMENT, "upsert needs at least one point");
+		goto out_fail;
+	}
+	/* Every point is checked before anything is sent: a bad batch changes
+	 * nothing. */
+	for (size_t i = 0; i < in->n_points; i++)
+		if (check_point(in->points[i], i, &c, &st) != SHOAL_OK)
+			goto out_fail;
+	if (catalog_next_versions(r->cat, in->n_points, &first, &st) != SHOAL_OK)
+		goto out_fail;
+
+	/* Shallow copies: same vectors/payloads, our versions. */
+	copies = xmalloc(in->n_points * sizeof *copies);
+	ptrs = xmalloc(in->n_points * sizeof *ptrs);
+	for (size_t i = 0; i < in->n_points; i++) {
+		copies[i] = *in->points[i];
+		copies[i].version = first + i;
+		ptrs[i] = &copies[i];
+	}
+	Shoal__ShardUpsertRequest req = SHOAL__SHARD_UPSERT_REQUEST__INIT;
+	req.shard_id = c.shard_id;
+	req.n_points = in->n_points;
+	req.points = ptrs;
+	if (worker_call(r, cd, c.worker, r->m_upsert, &req.base, 0, &res, &st) != SHOAL_OK)
+		goto out_fail;
+	rpc_result_free(&res);
+	free(ptrs);
+	free(copies);
+
+	/* Every point of the batch is now durable at a version at least as new
+	 * as any earlier write of its id, whether or not the worker counted it
+	 * as applied (a resend, or a duplicate id within the batch). */
+	Shoal__UpsertReply out = SHOAL__UPSERT_REPLY__INIT;
+	out.upserted = (uint32_t)in->n_points;
+	done(&out, cd);
+	return;
+out_fail:
+	free(ptrs);
+	free(copies);
+	fail(cd, &st);
+	done(NULL, cd);
+}
+
+static void
+h_search(Shoal__Coordinator_Service *svc, const Shoal__SearchRequest *in,
+    Shoal__SearchReply_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	catalog_collection c;
+	shoal_status st;
+	rpc_result res;
+
+	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK)
+		goto out_fail;
+	if (in->k < 1 || in->k > ROUTER_MAX_K) {
+		shoal_status_set(&st, SHOAL_INVALID_ARGUMENT, "k must be between 1 and %u, got %u",
+		    ROUTER_MAX_K, in->k);
+		goto out_fail;
+	}
+	if (check_vector(in->vector, in->n_vector, &c, "query", &st) != SHOAL_OK)
+		goto out_fail;
+	Shoal__ShardSearchRequest req = SHOAL__SHARD_SEARCH_REQUEST__INIT;
+	req.shard_id = c.shard_id;
+	req.n_vector = in->n_vector;
+	req.vector = in->vector;
+	req.k = in->k;
+	req.ef_search = in->ef_search;
+	req.with_payload = in->with_payload;
+	req.with_vector = in->with_vector;
+	req.exact = in->exact;
+	if (worker_call(r, cd, c.worker, r->m_search, &req.base, 0, &res, &st) != SHOAL_OK)
+		goto out_fail;
+	done((const Shoal__SearchReply *)res.reply, cd);
+	rpc_result_free(&res);
+	return;
+out_fail:
+	fail(cd, &st);
+	done(NULL, cd);
+}
+
+static void
+h_get(Shoal__Coordinator_Service *svc, const Shoal__GetRequest *in, Shoal__GetReply_Closure done,
+    void *cd)
+{
+	router *r = (router *)svc;
+	catalog_collection c;
+	shoal_status st;
+	rpc_result res;
+
+	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK)
+		goto out_fail;
+	if (in->n_ids == 0) {
+		shoal_status_set(&st, SHOAL_INVALID_ARGUMENT, "get needs at least one id");
+		goto out_fail;
+	}
+	Shoal__ShardGetRequest req = SHOAL__SHARD_GET_REQUEST__INIT;
+	req.shard_id = c.shard_id;
+	req.n_ids = in->n_ids;
+	req.ids = in->ids;
+	req.with_vector = in->with_vector;
+	if (worker_call(r, cd, c.worker, r->m_get, &req.base, 0, &res, &st) != SHOAL_OK)
+		goto out_fail;
+	done((const Shoal__GetReply *)res.reply, cd);
+	rpc_result_free(&res);
+	return;
+out_fail:
+	fail(cd, &st);
+	done(NULL, cd);
+}
+
+static void
+h_delete(Shoal__Coordinator_Service *svc, const Shoal__DeleteRequest *in,
+    Shoal__DeleteReply_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	uint64_t *versions = NULL;
+	catalog_collection c;
+	shoal_status st;
+	uint64_t first;
+	rpc_result res;
+
+	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK)
+		goto out_fail;
+	if (in->n_ids == 0) {
+		shoal_status_set(&st, SHOAL_INVALID_ARGUMENT, "delete needs at least one id");
+		goto out_fail;
+	}
+	if (catalog_next_versions(r->cat, in->n_ids, &first, &st) != SHOAL_OK)
+		goto out_fail;
+	versions = xmalloc(in->n_ids * sizeof *versions);
+	for (size_t i = 0; i < in->n_ids; i++)
+		versions[i] = first + i;
+	Shoal__ShardDeleteRequest req = SHOAL__SHARD_DELETE_REQUEST__INIT;
+	req.shard_id = c.shard_id;
+	req.n_ids = in->n_ids;
+	req.ids = in->ids;
+	req.n_versions = in->n_ids;
+	req.versions = versions;
+	if (worker_call(r, cd, c.worker, r->m_delete, &req.base, 0, &res, &st) != SHOAL_OK)
+		goto out_fail;
+	free(versions);
+	done((const Shoal__DeleteReply *)res.reply, cd);
+	rpc_result_free(&res);
+	return;
+out_fail:
+	free(versions);
+	fail(cd, &st);
+	done(NULL, cd);
+}
+
+static void
+h_count(Shoal__Coordinator_Service *svc, const Shoal__CountRequest *in,
+    Shoal__CountReply_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	catalog_collection c;
+	shoal_status st;
+	rpc_result res;
+
+	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK)
+		goto out_fail;
+	Shoal__ShardCountRequest req = SHOAL__SHARD_COUNT_REQUEST__INIT;
+	req.shard_id = c.shard_id;
+	if (worker_call(r, cd, c.worker, r->m_count, &req.base, 0, &res, &st) != SHOAL_OK)
+		goto out_fail;
+	done((const Shoal__CountReply *)res.reply, cd);
+	rpc_result_free(&res);
+	return;
+out_fail:
+	fail(cd, &st);
+	done(NULL, cd);
+}
+
+/* ===================================================================
+ * Lifecycle
+ * =================================================================== */
+
+static const Shoal__Coordinator_Service router_svc_init = SHOAL__COORDINATOR__INIT(h_);
+
+static shoal_code
+method_index(const char *name, unsigned *out, shoal_status *st)
+{
+	const ProtobufCMethodDescriptor *m =
+	    protobuf_c_service_descriptor_get_method_by_name(&shoal__worker__descriptor, name);
+	if (m == NULL)
+		return shoal_status_set(st, SHOAL_INTERNAL,
+		    "the Worker service has no method %s (stale generated code?)", name);
+	*out = (unsigned)(m - shoal__worker__descriptor.methods);
+	return SHOAL_OK;
+}
+
+shoal_code
+router_create(catalog *cat, const router_opts *opts, router **out, shoal_status *st)
+{
+	router *r = xcalloc(1, sizeof *r);
+	shoal_code rv;
+
+	*out = NULL;
+	if ((rv = method_index("CreateShard", &r->m_create_shard, st)) != SHOAL_OK ||
+	    (rv = method_index("DropShard", &r->m_drop_shard, st)) != SHOAL_OK ||
+	    (rv = method_index("Upsert", &r->m_upsert, st)) != SHOAL_OK ||
+	    (rv = method_index("Search", &r->m_search, st)) != SHOAL_OK ||
+	    (rv = method_index("Get", &r->m_get, st)) != SHOAL_OK ||
+	    (rv = method_index("Delete", &r->m_delete, st)) != SHOAL_OK ||
+	    (rv = method_index("Count", &r->m_count, st)) != SHOAL_OK ||
+	    (rv = method_index("Status", &r->m_status, st)) != SHOAL_OK) {
+		free(r);
+		return rv;
+	}
+	r->svc = router_svc_init;
+	r->cat = cat;
+	r->started = util_mono_ms();
+	r->worker_timeout_ms = opts && opts->worker_timeout_ms ? opts->worker_timeout_ms
+							       : ROUTER_DEFAULT_WORKER_TIMEOUT_MS;
+	r->auth_token = opts && opts->auth_token ? xstrdup(opts->auth_token) : NULL;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->ddl_mu, NULL);
+	pthread_cond_init(&r->ddl_cv, NULL);
+	*out = r;
+	return SHOAL_OK;
+}
+
+ProtobufCService *
+router_service(router *r)
+{
+	return &r->svc.base;
+}
+
+void
+router_destroy(router *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n_ws; i++) {
+		if (r->ws[i].conn != NULL) {
+			/* No call is in flight (the server is stopped): we hold the
+			 * last reference. */
+			rpc_client_close(r->ws[i].conn->client);
+			free(r->ws[i].conn);
+		}
+	}
+	free(r->ws);
+	free(r->busy);
+	free(r->auth_token);
+	pthread_mutex_destroy(&r->mu);
+	pthread_mutex_destroy(&r->ddl_mu);
+	pthread_cond_destroy(&r->ddl_cv);
+	free(r);
+}

@@ -1,0 +1,53 @@
+/* router.h -- the Coordinator service: request validation, placement and
+ * routing of every client call to the worker that owns the data.
+ *
+ * The router owns (a) the in-memory heartbeat state of the workers and (b)
+ * one rpc_client per worker.  Everything durable lives in the catalog,
+ * which the router borrows.  See router.c for the threading model and the
+ * order of steps in each DDL operation.
+ */
+#ifndef SHOAL_COORD_ROUTER_H
+#define SHOAL_COORD_ROUTER_H
+
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "catalog.h"
+#include "status.h"
+
+#define ROUTER_DEFAULT_WORKER_TIMEOUT_MS 6000u
+
+/* Limits enforced on client input (also in coordinator/README.md). */
+#define ROUTER_MAX_DIM 16000u
+#define ROUTER_MAX_K 10000u
+#define ROUTER_DEFAULT_M 16u
+#define ROUTER_MIN_M 2u
+#define ROUTER_MAX_M 100u
+#define ROUTER_DEFAULT_EF_CONSTRUCTION 64u
+#define ROUTER_MAX_EF_CONSTRUCTION 4096u
+
+typedef struct router router;
+
+typedef struct router_opts {
+	/* A worker is "up" when its last heartbeat is at most this old.
+	 * 0 = ROUTER_DEFAULT_WORKER_TIMEOUT_MS. */
+	uint32_t worker_timeout_ms;
+	/* Token sent on calls to workers (copied); NULL = none. */
+	const char *auth_token;
+} router_opts;
+
+/* Creates a router over cat (borrowed: it must outlive the router).  opts
+ * may be NULL.  Fails with INTERNAL only if the generated Worker service
+ * lacks a method the router calls (a build mismatch). */
+shoal_code router_create(catalog *cat, const router_opts *opts, router **out, shoal_status *st);
+
+/* The Coordinator service to hand to rpc_server_start(); owned by r and
+ * valid until router_destroy(). */
+ProtobufCService *router_service(router *r);
+
+/* Closes the worker connections and frees r.  The server using
+ * router_service(r) must be stopped first.  NULL ok. */
+void router_destroy(router *r);
+
+#endif
