@@ -1,1 +1,975 @@
-/* placeholder: being written */
+/* shoal_client.c -- libshoal: the synchronous client API over the
+ * protoc-c Coordinator stubs (see shoal_client.h for the contract).
+ *
+ * Layering:  shoal_xxx()  -> builds a shoal.XxxRequest on the stack
+ *                         -> RPC_INVOKE(shoal__coordinator__xxx, ...)
+ *                            (generated stub; common/rpc.c is the transport)
+ *                         -> converts the unpacked reply into the public
+ *                            structs.
+ *
+ * Result memory: a result handed to the caller (search, get, status) keeps
+ * the unpacked protobuf reply alive and points into it: strings, vectors
+ * and tag lists are the reply's own memory, so only the arrays of public
+ * structs are allocated here.  Each result is a private struct whose first
+ * member is the public one, which is how the _free functions find the
+ * reply again.  Tenant and collection descriptions are copied into fixed
+ * name arrays instead (names are at most SHOAL_NAME_MAX), so they need no
+ * reply behind them.
+ *
+ * Requests are built from caller memory without copying: protobuf-c's
+ * pack only reads, so const is cast away on pointers into caller arrays.
+ *
+ * No allocation here aborts (no xmalloc): every failure becomes
+ * RESOURCE_EXHAUSTED.  The client holds no mutable state after
+ * shoal_connect(), so calls from many threads need no lock here; the rpc
+ * layer gives each call its own nng context.
+ */
+#include "shoal_client.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rpc.h"
+#include "shoal.pb-c.h"
+#include "util.h"
+
+/* Target size of one Upsert request; well under RPC_DEFAULT_MAX_MSG so a
+ * server with a smaller limit still accepts it and a slow link still
+ * finishes a request within the timeout. */
+#define UPSERT_CHUNK_BYTES (8u << 20)
+
+#define DEFAULT_K 10
+
+struct shoal_client {
+	rpc_client *rpc;
+	ProtobufCService *svc; /* owned by rpc */
+};
+
+static shoal_code
+oom(shoal_status *st)
+{
+	return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+/* Turns the outcome of one stub call into our return convention: on error
+ * copies the status into st and frees res; on success res->reply is set. */
+static shoal_code
+finish(rpc_result *res, shoal_status *st)
+{
+	shoal_code rv = res->status.code;
+
+	if (rv == SHOAL_OK && res->reply == NULL)
+		rv = shoal_status_set(&res->status, SHOAL_INTERNAL,
+		    "empty reply from the coordinator");
+	if (rv != SHOAL_OK) {
+		if (st != NULL)
+			*st = res->status;
+		rpc_result_free(res);
+		return rv;
+	}
+	shoal_status_clear(st);
+	return SHOAL_OK;
+}
+
+static void
+copy_name(char dst[SHOAL_NAME_MAX + 1], const char *src)
+{
+	snprintf(dst, SHOAL_NAME_MAX + 1, "%s", src != NULL ? src : "");
+}
+
+/* Checks a name argument before any request is built. */
+static shoal_code
+check_name(const char *what, const char *name, shoal_status *st)
+{
+	if (name == NULL)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "%s name is NULL",
+		    what);
+	return util_check_name(what, name, st);
+}
+
+static shoal_code
+check_target(const char *tenant, const char *collection, shoal_status *st)
+{
+	shoal_code rv = check_name("tenant", tenant, st);
+	if (rv == SHOAL_OK)
+		rv = check_name("collection", collection, st);
+	return rv;
+}
+
+/* ===================================================================
+ * Version, connection
+ * =================================================================== */
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+unsigned
+shoal_version(void)
+{
+	return SHOAL_VERSION_HEX;
+}
+
+const char *
+shoal_version_string(void)
+{
+	return STR(SHOAL_VERSION_MAJOR) "." STR(SHOAL_VERSION_MINOR) "." STR(
+	    SHOAL_VERSION_PATCH);
+}
+
+shoal_code
+shoal_connect(const char *url, const shoal_connect_opts *opts, shoal_client **out,
+    shoal_status *st)
+{
+	rpc_client_opts ro = {0};
+	shoal_client *c;
+	shoal_code rv;
+
+	*out = NULL;
+	if (url == NULL || !rpc_url_valid(url))
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "bad coordinator url '%s', expected tcp://host:port, "
+		    "tls+tcp://host:port or ipc:///path", url ? url : "(null)");
+	if (opts != NULL) {
+		ro.timeout_ms = opts->timeout_ms;
+		ro.auth_token = opts->auth_token;
+	}
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		return oom(st);
+	rv = rpc_client_open(url, &shoal__coordinator__descriptor, &ro, &c->rpc, st);
+	if (rv != SHOAL_OK) {
+		free(c);
+		return rv;
+	}
+	c->svc = rpc_client_service(c->rpc);
+	*out = c;
+	shoal_status_clear(st);
+	return SHOAL_OK;
+}
+
+void
+shoal_close(shoal_client *c)
+{
+	if (c == NULL)
+		return;
+	rpc_client_close(c->rpc);
+	free(c);
+}
+
+const char *
+shoal_client_url(const shoal_client *c)
+{
+	return rpc_client_url(c->rpc);
+}
+
+/* ===================================================================
+ * Payload conversion
+ * =================================================================== */
+
+/* Counts the well-formed fields of a reply's payload (a field without a
+ * value, or of a kind this library does not know, is skipped). */
+static size_t
+fields_count(Shoal__PayloadField **pf, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (pf[i]->value != NULL &&
+		    pf[i]->value->kind_case >= SHOAL__PAYLOAD_VALUE__KIND_S &&
+		    pf[i]->value->kind_case <= SHOAL__PAYLOAD_VALUE__KIND_TAGS)
+			k++;
+	return k;
+}
+
+/* Fills out[] (sized by fields_count) with views into the reply. */
+static size_t
+fields_from_reply(Shoal__PayloadField **pf, size_t n, shoal_field *out)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const Shoal__PayloadValue *v = pf[i]->value;
+		shoal_field *f = &out[k];
+
+		if (v == NULL)
+			continue;
+		f->key = pf[i]->key;
+		switch (v->kind_case) {
+		case SHOAL__PAYLOAD_VALUE__KIND_S:
+			f->type = SHOAL_VALUE_STRING;
+			f->s = v->s;
+			break;
+		case SHOAL__PAYLOAD_VALUE__KIND_I:
+			f->type = SHOAL_VALUE_INT;
+			f->i = v->i;
+			break;
+		case SHOAL__PAYLOAD_VALUE__KIND_D:
+			f->type = SHOAL_VALUE_DOUBLE;
+			f->d = v->d;
+			break;
+		case SHOAL__PAYLOAD_VALUE__KIND_B:
+			f->type = SHOAL_VALUE_BOOL;
+			f->b = v->b != 0;
+			break;
+		case SHOAL__PAYLOAD_VALUE__KIND_TAGS:
+			f->type = SHOAL_VALUE_TAGS;
+			f->tags.v = v->tags ? (const char *const *)v->tags->values : NULL;
+			f->tags.n = v->tags ? v->tags->n_values : 0;
+			break;
+		default:
+			continue;
+		}
+		k++;
+	}
+	return k;
+}
+
+static const char *
+text_or_null(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+/* ===================================================================
+ * Cluster status
+ * =================================================================== */
+
+typedef struct cluster_impl {
+	shoal_cluster_info pub; /* first: the caller's pointer is to this */
+	rpc_result res;
+} cluster_impl;
+
+shoal_code
+shoal_cluster_status(shoal_client *c, shoal_cluster_info **out, shoal_status *st)
+{
+	Shoal__StatusRequest req = SHOAL__STATUS_REQUEST__INIT;
+	const Shoal__StatusReply *rep;
+	cluster_impl *im;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	*out = NULL;
+	RPC_INVOKE(shoal__coordinator__status, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	rep = (const Shoal__StatusReply *)res.reply;
+	if ((im = calloc(1, sizeof *im)) == NULL ||
+	    (rep->n_workers > 0 &&
+	        (im->pub.workers = calloc(rep->n_workers, sizeof *im->pub.workers)) ==
+	            NULL)) {
+		free(im);
+		rpc_result_free(&res);
+		return oom(st);
+	}
+	im->res = res;
+	im->pub.version = rep->version;
+	im->pub.epoch = rep->epoch;
+	im->pub.tenants = rep->tenants;
+	im->pub.collections = rep->collections;
+	im->pub.n_workers = rep->n_workers;
+	for (size_t i = 0; i < rep->n_workers; i++) {
+		const Shoal__WorkerInfo *w = rep->workers[i];
+		shoal_worker_info *o = &im->pub.workers[i];
+		o->name = w->name;
+		o->url = w->url;
+		o->up = w->up != 0;
+		o->points = w->points;
+		o->bytes = w->bytes;
+		o->shards = w->shards;
+		o->tenants = w->tenants;
+		o->last_seen_ms = w->last_seen_ms;
+	}
+	*out = &im->pub;
+	return SHOAL_OK;
+}
+
+void
+shoal_cluster_info_free(shoal_cluster_info *info)
+{
+	cluster_impl *im = (cluster_impl *)info;
+
+	if (im == NULL)
+		return;
+	free(im->pub.workers);
+	rpc_result_free(&im->res);
+	free(im);
+}
+
+/* ===================================================================
+ * Tenants
+ * =================================================================== */
+
+static void
+tenant_from_reply(const Shoal__TenantInfo *t, shoal_tenant_info *o)
+{
+	copy_name(o->name, t->name);
+	copy_name(o->worker, t->worker);
+	o->collections = t->collections;
+	o->points = t->points;
+}
+
+shoal_code
+shoal_tenant_create(shoal_client *c, const char *name, const char *on_worker,
+    shoal_tenant_info *out, shoal_status *st)
+{
+	Shoal__CreateTenantRequest req = SHOAL__CREATE_TENANT_REQUEST__INIT;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	if (out != NULL)
+		memset(out, 0, sizeof *out);
+	if ((rv = check_name("tenant", name, st)) != SHOAL_OK)
+		return rv;
+	if (on_worker != NULL &&
+	    (rv = check_name("worker", on_worker, st)) != SHOAL_OK)
+		return rv;
+	req.name = (char *)name;
+	if (on_worker != NULL)
+		req.on_worker = (char *)on_worker;
+	RPC_INVOKE(shoal__coordinator__create_tenant, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	if (out != NULL)
+		tenant_from_reply((const Shoal__TenantInfo *)res.reply, out);
+	rpc_result_free(&res);
+	return SHOAL_OK;
+}
+
+shoal_code
+shoal_tenant_list(shoal_client *c, shoal_tenant_info **out, size_t *n,
+    shoal_status *st)
+{
+	Shoal__ListTenantsRequest req = SHOAL__LIST_TENANTS_REQUEST__INIT;
+	const Shoal__ListTenantsReply *rep;
+	rpc_result res = {0};
+	shoal_tenant_info *arr = NULL;
+	shoal_code rv;
+
+	*out = NULL;
+	*n = 0;
+	RPC_INVOKE(shoal__coordinator__list_tenants, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	rep = (const Shoal__ListTenantsReply *)res.reply;
+	if (rep->n_tenants > 0 &&
+	    (arr = calloc(rep->n_tenants, sizeof *arr)) == NULL) {
+		rpc_result_free(&res);
+		return oom(st);
+	}
+	for (size_t i = 0; i < rep->n_tenants; i++)
+		tenant_from_reply(rep->tenants[i], &arr[i]);
+	*out = arr;
+	*n = rep->n_tenants;
+	rpc_result_free(&res);
+	return SHOAL_OK;
+}
+
+void
+shoal_tenant_list_free(shoal_tenant_info *list)
+{
+	free(list);
+}
+
+shoal_code
+shoal_tenant_drop(shoal_client *c, const char *name, shoal_status *st)
+{
+	Shoal__DropTenantRequest req = SHOAL__DROP_TENANT_REQUEST__INIT;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	if ((rv = check_name("tenant", name, st)) != SHOAL_OK)
+		return rv;
+	req.name = (char *)name;
+	RPC_INVOKE(shoal__coordinator__drop_tenant, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) == SHOAL_OK)
+		rpc_result_free(&res);
+	return rv;
+}
+
+/* ===================================================================
+ * Collections
+ * =================================================================== */
+
+static const char *const metric_names[] = {"cosine", "cosine", "l2", "ip"};
+
+const char *
+shoal_metric_name(shoal_metric m)
+{
+	if ((unsigned)m < sizeof metric_names / sizeof metric_names[0])
+		return metric_names[m];
+	return "unknown";
+}
+
+bool
+shoal_metric_parse(const char *s, shoal_metric *out)
+{
+	for (int m = SHOAL_METRIC_COSINE; m <= SHOAL_METRIC_IP; m++)
+		if (s != NULL && strcmp(s, metric_names[m]) == 0) {
+			*out = (shoal_metric)m;
+			return true;
+		}
+	return false;
+}
+
+static void
+collection_from_reply(const Shoal__CollectionInfo *ci, shoal_collection_info *o)
+{
+	memset(o, 0, sizeof *o);
+	if (ci->spec != NULL) {
+		copy_name(o->tenant, ci->spec->tenant);
+		copy_name(o->name, ci->spec->name);
+		o->dim = ci->spec->dim;
+		o->metric = (shoal_metric)ci->spec->metric;
+		o->m = ci->spec->m;
+		o->ef_construction = ci->spec->ef_construction;
+	}
+	o->shard_id = ci->shard_id;
+	copy_name(o->worker, ci->worker);
+	o->points = ci->points;
+}
+
+shoal_code
+shoal_collection_create(shoal_client *c, const char *tenant, const char *name,
+    const shoal_collection_params *params, shoal_collection_info *out,
+    shoal_status *st)
+{
+	Shoal__CollectionSpec req = SHOAL__COLLECTION_SPEC__INIT;
+	rpc_result res = {0};
+	shoal_metric metric;
+	shoal_code rv;
+
+	if (out != NULL)
+		memset(out, 0, sizeof *out);
+	if ((rv = check_target(tenant, name, st)) != SHOAL_OK)
+		return rv;
+	if (params == NULL || params->dim == 0 || params->dim > SHOAL_MAX_DIM)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "collection dimension %u out of range, expected 1..%u",
+		    params ? params->dim : 0, SHOAL_MAX_DIM);
+	metric = params->metric == SHOAL_METRIC_DEFAULT ? SHOAL_METRIC_COSINE
+	                                                : params->metric;
+	if (metric < SHOAL_METRIC_COSINE || metric > SHOAL_METRIC_IP)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "unknown metric %d, expected cosine, l2 or ip", (int)metric);
+	req.tenant = (char *)tenant;
+	req.name = (char *)name;
+	req.dim = params->dim;
+	req.metric = (Shoal__Metric)metric;
+	req.m = params->m;
+	req.ef_construction = params->ef_construction;
+	RPC_INVOKE(shoal__coordinator__create_collection, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	if (out != NULL)
+		collection_from_reply((const Shoal__CollectionInfo *)res.reply, out);
+	rpc_result_free(&res);
+	return SHOAL_OK;
+}
+
+shoal_code
+shoal_collection_list(shoal_client *c, const char *tenant,
+    shoal_collection_info **out, size_t *n, shoal_status *st)
+{
+	Shoal__ListCollectionsRequest req = SHOAL__LIST_COLLECTIONS_REQUEST__INIT;
+	const Shoal__ListCollectionsReply *rep;
+	shoal_collection_info *arr = NULL;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	*out = NULL;
+	*n = 0;
+	if ((rv = check_name("tenant", tenant, st)) != SHOAL_OK)
+		return rv;
+	req.tenant = (char *)tenant;
+	RPC_INVOKE(shoal__coordinator__list_collections, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	rep = (const Shoal__ListCollectionsReply *)res.reply;
+	if (rep->n_collections > 0 &&
+	    (arr = calloc(rep->n_collections, sizeof *arr)) == NULL) {
+		rpc_result_free(&res);
+		return oom(st);
+	}
+	for (size_t i = 0; i < rep->n_collections; i++)
+		collection_from_reply(rep->collections[i], &arr[i]);
+	*out = arr;
+	*n = rep->n_collections;
+	rpc_result_free(&res);
+	return SHOAL_OK;
+}
+
+void
+shoal_collection_list_free(shoal_collection_info *list)
+{
+	free(list);
+}
+
+shoal_code
+shoal_collection_drop(shoal_client *c, const char *tenant, const char *name,
+    shoal_status *st)
+{
+	Shoal__DropCollectionRequest req = SHOAL__DROP_COLLECTION_REQUEST__INIT;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	if ((rv = check_target(tenant, name, st)) != SHOAL_OK)
+		return rv;
+	req.tenant = (char *)tenant;
+	req.name = (char *)name;
+	RPC_INVOKE(shoal__coordinator__drop_collection, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) == SHOAL_OK)
+		rpc_result_free(&res);
+	return rv;
+}
+
+/* ===================================================================
+ * Upsert
+ * =================================================================== */
+
+/* The protobuf view of a batch: one allocation per array, all pointing
+ * into the caller's memory for ids, vectors and strings. */
+typedef struct upsert_msgs {
+	Shoal__Point *points;
+	Shoal__Point **point_ptrs;
+	Shoal__PayloadField *fields;
+	Shoal__PayloadField **field_ptrs;
+	Shoal__PayloadValue *values;
+	Shoal__StringList *lists;
+} upsert_msgs;
+
+static void
+upsert_msgs_free(upsert_msgs *m)
+{
+	free(m->points);
+	free(m->point_ptrs);
+	free(m->fields);
+	free(m->field_ptrs);
+	free(m->values);
+	free(m->lists);
+}
+
+/* Validates the batch (nothing is sent if any point is bad). */
+static shoal_code
+batch_check(const shoal_batch *b, size_t *n_fields, shoal_status *st)
+{
+	size_t total = 0;
+
+	if (b->ids == NULL || b->vectors == NULL)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "batch without %s", b->ids == NULL ? "ids" : "vectors");
+	if (b->dim == 0 || b->dim > SHOAL_MAX_DIM)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "batch dimension %u out of range, expected 1..%u", b->dim,
+		    SHOAL_MAX_DIM);
+	for (size_t i = 0; i < b->n; i++) {
+		const float *v = b->vectors + i * b->dim;
+		for (uint32_t j = 0; j < b->dim; j++)
+			if (!isfinite(v[j]))
+				return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+				    "point %zu (id %llu): component %u is %s, vectors must "
+				    "be finite", i, (unsigned long long)b->ids[i], j,
+				    isnan(v[j]) ? "NaN" : "infinite");
+		if (b->payloads == NULL)
+			continue;
+		const shoal_payload *p = &b->payloads[i];
+		if (p->n_fields > 0 && p->fields == NULL)
+			return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+			    "point %zu (id %llu): n_fields %zu but fields is NULL", i,
+			    (unsigned long long)b->ids[i], p->n_fields);
+		for (size_t j = 0; j < p->n_fields; j++) {
+			const shoal_field *f = &p->fields[j];
+			const char *bad = NULL;
+			if (f->key == NULL || f->key[0] == '\0')
+				bad = "has no key";
+			else if (f->type < SHOAL_VALUE_STRING || f->type > SHOAL_VALUE_TAGS)
+				bad = "has an unknown type";
+			else if (f->type == SHOAL_VALUE_STRING && f->s == NULL)
+				bad = "is a NULL string";
+			else if (f->type == SHOAL_VALUE_TAGS && f->tags.n > 0 &&
+			    f->tags.v == NULL)
+				bad = "has a NULL tag list";
+			else if (f->type == SHOAL_VALUE_TAGS)
+				for (size_t t = 0; t < f->tags.n && bad == NULL; t++)
+					if (f->tags.v[t] == NULL)
+						bad = "has a NULL tag";
+			if (bad != NULL)
+				return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+				    "point %zu (id %llu): payload field %zu ('%s') %s", i,
+				    (unsigned long long)b->ids[i], j,
+				    f->key ? f->key : "", bad);
+		}
+		total += p->n_fields;
+	}
+	*n_fields = total;
+	return SHOAL_OK;
+}
+
+static shoal_code
+batch_to_msgs(const shoal_batch *b, size_t n_fields, upsert_msgs *m,
+    shoal_status *st)
+{
+	size_t fi = 0;
+
+	memset(m, 0, sizeof *m);
+	m->points = calloc(b->n, sizeof *m->points);
+	m->point_ptrs = calloc(b->n, sizeof *m->point_ptrs);
+	if (n_fields > 0) {
+		m->fields = calloc(n_fields, sizeof *m->fields);
+		m->field_ptrs = calloc(n_fields, sizeof *m->field_ptrs);
+		m->values = calloc(n_fields, sizeof *m->values);
+		m->lists = calloc(n_fields, sizeof *m->lists);
+	}
+	if (m->points == NULL || m->point_ptrs == NULL ||
+	    (n_fields > 0 && (m->fields == NULL || m->field_ptrs == NULL ||
+	                         m->values == NULL || m->lists == NULL))) {
+		upsert_msgs_free(m);
+		return oom(st);
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		Shoal__Point *p = &m->points[i];
+		*p = (Shoal__Point)SHOAL__POINT__INIT;
+		p->id = b->ids[i];
+		p->n_vector = b->dim;
+		p->vector = (float *)(b->vectors + i * b->dim);
+		if (b->texts != NULL && b->texts[i] != NULL)
+			p->text = (char *)b->texts[i];
+		if (b->payloads != NULL && b->payloads[i].n_fields > 0) {
+			const shoal_payload *pl = &b->payloads[i];
+			p->n_payload = pl->n_fields;
+			p->payload = &m->field_ptrs[fi];
+			for (size_t j = 0; j < pl->n_fields; j++, fi++) {
+				const shoal_field *f = &pl->fields[j];
+				Shoal__PayloadField *pf = &m->fields[fi];
+				Shoal__PayloadValue *pv = &m->values[fi];
+				*pf = (Shoal__PayloadField)SHOAL__PAYLOAD_FIELD__INIT;
+				*pv = (Shoal__PayloadValue)SHOAL__PAYLOAD_VALUE__INIT;
+				pf->key = (char *)f->key;
+				pf->value = pv;
+				m->field_ptrs[fi] = pf;
+				switch (f->type) {
+				case SHOAL_VALUE_STRING:
+					pv->kind_case = SHOAL__PAYLOAD_VALUE__KIND_S;
+					pv->s = (char *)f->s;
+					break;
+				case SHOAL_VALUE_INT:
+					pv->kind_case = SHOAL__PAYLOAD_VALUE__KIND_I;
+					pv->i = f->i;
+					break;
+				case SHOAL_VALUE_DOUBLE:
+					pv->kind_case = SHOAL__PAYLOAD_VALUE__KIND_D;
+					pv->d = f->d;
+					break;
+				case SHOAL_VALUE_BOOL:
+					pv->kind_case = SHOAL__PAYLOAD_VALUE__KIND_B;
+					pv->b = f->b;
+					break;
+				case SHOAL_VALUE_TAGS:
+					m->lists[fi] = (Shoal__StringList)SHOAL__STRING_LIST__INIT;
+					m->lists[fi].n_values = f->tags.n;
+					m->lists[fi].values = (char **)f->tags.v;
+					pv->kind_case = SHOAL__PAYLOAD_VALUE__KIND_TAGS;
+					pv->tags = &m->lists[fi];
+					break;
+				}
+			}
+		}
+		m->point_ptrs[i] = p;
+	}
+	return SHOAL_OK;
+}
+
+shoal_code
+shoal_upsert(shoal_client *c, const char *tenant, const char *collection,
+    const shoal_batch *batch, uint32_t *upserted, shoal_status *st)
+{
+	Shoal__UpsertRequest req = SHOAL__UPSERT_REQUEST__INIT;
+	size_t n_fields = 0, start = 0;
+	uint32_t done = 0;
+	upsert_msgs m;
+	shoal_code rv;
+
+	if (upserted != NULL)
+		*upserted = 0;
+	if ((rv = check_target(tenant, collection, st)) != SHOAL_OK)
+		return rv;
+	if (batch == NULL)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "batch is NULL");
+	if (batch->n == 0) {
+		shoal_status_clear(st);
+		return SHOAL_OK;
+	}
+	if ((rv = batch_check(batch, &n_fields, st)) != SHOAL_OK ||
+	    (rv = batch_to_msgs(batch, n_fields, &m, st)) != SHOAL_OK)
+		return rv;
+
+	req.tenant = (char *)tenant;
+	req.collection = (char *)collection;
+	while (start < batch->n) {
+		size_t end = start, bytes = 0;
+		rpc_result res = {0};
+
+		/* at least one point per request, then up to the chunk size
+		 * (+8 covers the repeated-field tag and length prefix) */
+		do {
+			bytes += protobuf_c_message_get_packed_size(
+			             &m.points[end].base) + 8;
+			end++;
+		} while (end < batch->n &&
+		    bytes + protobuf_c_message_get_packed_size(&m.points[end].base) +
+		            8 <= UPSERT_CHUNK_BYTES);
+
+		req.points = &m.point_ptrs[start];
+		req.n_points = end - start;
+		RPC_INVOKE(shoal__coordinator__upsert, c->svc, &req, &res);
+		if ((rv = finish(&res, st)) != SHOAL_OK) {
+			if (start > 0 && st != NULL)
+				shoal_status_prefix(st,
+				    "after %zu of %zu points were upserted", start,
+				    batch->n);
+			break;
+		}
+		done += ((const Shoal__UpsertReply *)res.reply)->upserted;
+		rpc_result_free(&res);
+		start = end;
+	}
+	upsert_msgs_free(&m);
+	if (upserted != NULL)
+		*upserted = done;
+	return rv;
+}
+
+/* ===================================================================
+ * Delete, count
+ * =================================================================== */
+
+shoal_code
+shoal_delete(shoal_client *c, const char *tenant, const char *collection,
+    const uint64_t *ids, size_t n, uint32_t *deleted, shoal_status *st)
+{
+	Shoal__DeleteRequest req = SHOAL__DELETE_REQUEST__INIT;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	if (deleted != NULL)
+		*deleted = 0;
+	if ((rv = check_target(tenant, collection, st)) != SHOAL_OK)
+		return rv;
+	if (n > 0 && ids == NULL)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "%zu ids to delete but ids is NULL", n);
+	req.tenant = (char *)tenant;
+	req.collection = (char *)collection;
+	req.ids = (uint64_t *)ids;
+	req.n_ids = n;
+	RPC_INVOKE(shoal__coordinator__delete, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	if (deleted != NULL)
+		*deleted = ((const Shoal__DeleteReply *)res.reply)->deleted;
+	rpc_result_free(&res);
+	return SHOAL_OK;
+}
+
+shoal_code
+shoal_count(shoal_client *c, const char *tenant, const char *collection,
+    uint64_t *count, shoal_status *st)
+{
+	Shoal__CountRequest req = SHOAL__COUNT_REQUEST__INIT;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	*count = 0;
+	if ((rv = check_target(tenant, collection, st)) != SHOAL_OK)
+		return rv;
+	req.tenant = (char *)tenant;
+	req.collection = (char *)collection;
+	RPC_INVOKE(shoal__coordinator__count, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	*count = ((const Shoal__CountReply *)res.reply)->count;
+	rpc_result_free(&res);
+	return SHOAL_OK;
+}
+
+/* ===================================================================
+ * Get
+ * =================================================================== */
+
+typedef struct get_impl {
+	shoal_get_result pub; /* first */
+	rpc_result res;
+	shoal_field *fields;
+} get_impl;
+
+shoal_code
+shoal_get(shoal_client *c, const char *tenant, const char *collection,
+    const uint64_t *ids, size_t n, bool with_vector, shoal_get_result **out,
+    shoal_status *st)
+{
+	Shoal__GetRequest req = SHOAL__GET_REQUEST__INIT;
+	const Shoal__GetReply *rep;
+	size_t n_fields = 0, fi = 0;
+	rpc_result res = {0};
+	get_impl *im;
+	shoal_code rv;
+
+	*out = NULL;
+	if ((rv = check_target(tenant, collection, st)) != SHOAL_OK)
+		return rv;
+	if (n > 0 && ids == NULL)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "%zu ids to get but ids is NULL", n);
+	req.tenant = (char *)tenant;
+	req.collection = (char *)collection;
+	req.ids = (uint64_t *)ids;
+	req.n_ids = n;
+	req.with_vector = with_vector;
+	RPC_INVOKE(shoal__coordinator__get, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	rep = (const Shoal__GetReply *)res.reply;
+	for (size_t i = 0; i < rep->n_points; i++)
+		n_fields += fields_count(rep->points[i]->payload,
+		    rep->points[i]->n_payload);
+	if ((im = calloc(1, sizeof *im)) == NULL ||
+	    (rep->n_points > 0 &&
+	        (im->pub.points = calloc(rep->n_points, sizeof(shoal_point))) == NULL) ||
+	    (n_fields > 0 &&
+	        (im->fields = calloc(n_fields, sizeof(shoal_field))) == NULL)) {
+		if (im != NULL)
+			free(im->pub.points);
+		free(im);
+		rpc_result_free(&res);
+		return oom(st);
+	}
+	im->res = res;
+	im->pub.n_points = rep->n_points;
+	for (size_t i = 0; i < rep->n_points; i++) {
+		const Shoal__Point *p = rep->points[i];
+		shoal_point *o = &im->pub.points[i];
+		o->id = p->id;
+		o->dim = (uint32_t)p->n_vector;
+		o->vector = p->n_vector > 0 ? p->vector : NULL;
+		if (im->fields != NULL) {
+			o->n_payload = fields_from_reply(p->payload, p->n_payload,
+			    im->fields + fi);
+			o->payload = o->n_payload > 0 ? im->fields + fi : NULL;
+			fi += o->n_payload;
+		}
+		o->text = text_or_null(p->text);
+	}
+	*out = &im->pub;
+	return SHOAL_OK;
+}
+
+void
+shoal_get_result_free(shoal_get_result *r)
+{
+	get_impl *im = (get_impl *)r;
+
+	if (im == NULL)
+		return;
+	free(im->pub.points);
+	free(im->fields);
+	rpc_result_free(&im->res);
+	free(im);
+}
+
+/* ===================================================================
+ * Search
+ * =================================================================== */
+
+typedef struct search_impl {
+	shoal_search_result pub; /* first */
+	rpc_result res;
+	shoal_field *fields;
+} search_impl;
+
+shoal_code
+shoal_search(shoal_client *c, const char *tenant, const char *collection,
+    const float *vector, uint32_t dim, const shoal_search_params *params,
+    shoal_search_result **out, shoal_status *st)
+{
+	Shoal__SearchRequest req = SHOAL__SEARCH_REQUEST__INIT;
+	const Shoal__SearchReply *rep;
+	size_t n_fields = 0, fi = 0;
+	rpc_result res = {0};
+	search_impl *im;
+	shoal_code rv;
+
+	*out = NULL;
+	if ((rv = check_target(tenant, collection, st)) != SHOAL_OK)
+		return rv;
+	if (vector == NULL || dim == 0 || dim > SHOAL_MAX_DIM)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "query vector %s, expected 1..%u floats",
+		    vector == NULL ? "is NULL" : "has a bad dimension", SHOAL_MAX_DIM);
+	for (uint32_t j = 0; j < dim; j++)
+		if (!isfinite(vector[j]))
+			return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+			    "query component %u is %s, vectors must be finite", j,
+			    isnan(vector[j]) ? "NaN" : "infinite");
+	req.tenant = (char *)tenant;
+	req.collection = (char *)collection;
+	req.vector = (float *)vector;
+	req.n_vector = dim;
+	req.k = DEFAULT_K;
+	if (params != NULL) {
+		if (params->k > 0)
+			req.k = params->k;
+		req.ef_search = params->ef_search;
+		req.exact = params->exact;
+		req.with_payload = params->with_payload;
+		req.with_vector = params->with_vector;
+	}
+	RPC_INVOKE(shoal__coordinator__search, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	rep = (const Shoal__SearchReply *)res.reply;
+	for (size_t i = 0; i < rep->n_hits; i++)
+		n_fields += fields_count(rep->hits[i]->payload, rep->hits[i]->n_payload);
+	if ((im = calloc(1, sizeof *im)) == NULL ||
+	    (rep->n_hits > 0 &&
+	        (im->pub.hits = calloc(rep->n_hits, sizeof(shoal_hit))) == NULL) ||
+	    (n_fields > 0 &&
+	        (im->fields = calloc(n_fields, sizeof(shoal_field))) == NULL)) {
+		if (im != NULL)
+			free(im->pub.hits);
+		free(im);
+		rpc_result_free(&res);
+		return oom(st);
+	}
+	im->res = res;
+	im->pub.n_hits = rep->n_hits;
+	im->pub.complete = rep->complete != 0;
+	for (size_t i = 0; i < rep->n_hits; i++) {
+		const Shoal__Hit *h = rep->hits[i];
+		shoal_hit *o = &im->pub.hits[i];
+		o->id = h->id;
+		o->distance = h->distance;
+		o->dim = (uint32_t)h->n_vector;
+		o->vector = h->n_vector > 0 ? h->vector : NULL;
+		if (im->fields != NULL) {
+			o->n_payload = fields_from_reply(h->payload, h->n_payload,
+			    im->fields + fi);
+			o->payload = o->n_payload > 0 ? im->fields + fi : NULL;
+			fi += o->n_payload;
+		}
+		o->text = text_or_null(h->text);
+	}
+	*out = &im->pub;
+	return SHOAL_OK;
+}
+
+void
+shoal_search_result_free(shoal_search_result *r)
+{
+	search_impl *im = (search_impl *)r;
+
+	if (im == NULL)
+		return;
+	free(im->pub.hits);
+	free(im->fields);
+	rpc_result_free(&im->res);
+	free(im);
+}
