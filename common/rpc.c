@@ -3,8 +3,10 @@
  * Threading: the server runs N threads, each with its own nng context on
  * one rep0 socket, so each thread holds at most one request at a time and
  * replies on the same context (rep0 contexts keep the request's backtrace).
- * A slow handler blocks only its own thread.  Stopping closes the socket,
- * which fails every pending receive with NNG_ECLOSED and ends the threads.
+ * A slow handler blocks only its own thread.  Stopping sets a flag and
+ * cancels the threads' aios until every thread has left its loop, and only
+ * then closes the contexts and the socket: nng 1.5.2 can panic when a
+ * context is used while its socket is being closed.
  *
  * The client opens one req0 socket per rpc_client and one context per
  * call: req0 matches replies to requests per context, so concurrent calls
@@ -56,6 +58,7 @@ typedef struct server_thread {
 	nng_ctx ctx;
 	nng_aio *aio;
 	bool started;
+	atomic_bool exited;
 } server_thread;
 
 struct rpc_server {
@@ -267,7 +270,7 @@ server_loop(void *arg)
 	server_thread *t = arg;
 	rpc_server *srv = t->srv;
 
-	for (;;) {
+	while (!atomic_load(&srv->stopping)) {
 		nng_ctx_recv(t->ctx, t->aio);
 		nng_aio_wait(t->aio);
 		int rv = nng_aio_result(t->aio);
@@ -294,6 +297,7 @@ server_loop(void *arg)
 		if (nng_aio_result(t->aio) != 0)
 			nng_msg_free(msg); /* not sent: still ours */
 	}
+	atomic_store(&t->exited, true);
 	return NULL;
 }
 
@@ -389,14 +393,30 @@ rpc_server_stop(rpc_server *srv)
 	if (srv == NULL)
 		return;
 	atomic_store(&srv->stopping, true);
-	nng_close(srv->sock); /* fails pending receives with NNG_ECLOSED */
+	/* A thread may be between its stopping check and nng_ctx_recv, so one
+	 * cancel is not enough: cancel until every thread has left its loop. */
+	for (bool all_out = false; !all_out;) {
+		all_out = true;
+		for (int i = 0; i < srv->nthreads; i++) {
+			server_thread *t = &srv->threads[i];
+			if (t->started && !atomic_load(&t->exited)) {
+				all_out = false;
+				nng_aio_cancel(t->aio);
+			}
+		}
+		if (!all_out)
+			util_sleep_ms(2);
+	}
 	for (int i = 0; i < srv->nthreads; i++) {
 		server_thread *t = &srv->threads[i];
 		if (t->started)
 			pthread_join(t->tid, NULL);
 		if (t->aio)
 			nng_aio_free(t->aio);
+		if (nng_ctx_id(t->ctx) > 0)
+			nng_ctx_close(t->ctx);
 	}
+	nng_close(srv->sock);
 	free(srv->threads);
 	free(srv);
 }

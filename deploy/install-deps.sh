@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# install-deps.sh -- install the Debian packages shoal needs, only those
+# that are missing.  Runs as root (or through sudo); never asks questions.
+#   deploy/install-deps.sh          build + run dependencies
+#   deploy/install-deps.sh --test   also what the tests need
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config
+      libfaiss-dev libopenblas-dev librocksdb-dev libnng-dev
+      libprotobuf-c-dev protobuf-c-compiler libpq-dev)
+if [[ "${1:-}" == "--test" ]]; then
+  pkgs+=(libcmocka-dev postgresql)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null

@@ -1,0 +1,343 @@
+/* harness.c -- see harness.h. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shoal_client.h"
+
+#ifndef SHOAL_BIN_DIR
+#error "SHOAL_BIN_DIR must point to build/bin"
+#endif
+
+harness_cluster *harness_current;
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void
+tail_log(const char *path)
+{
+	char cmd[600];
+	fprintf(stderr, "---- last lines of %s\n", path);
+	snprintf(cmd, sizeof cmd, "tail -n 25 '%s' 1>&2", path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "(no log)\n");
+}
+
+void
+harness_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "FAIL %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (harness_current) {
+		char p[400];
+		snprintf(p, sizeof p, "%s/coordinator.log", harness_current->dir);
+		tail_log(p);
+		for (int i = 0; i < harness_current->nworkers; i++) {
+			snprintf(p, sizeof p, "%s/worker%d.log", harness_current->dir, i);
+			tail_log(p);
+		}
+		setenv("SHOAL_KEEP_TEST_DIR", "1", 1);
+		harness_cluster_stop(harness_current);
+	}
+	exit(1);
+}
+
+static int
+free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static pid_t
+spawn(const char *log_path, char *const argv[])
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	/* child: die with the test, log to a file */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+	}
+	int nul = open("/dev/null", O_RDONLY);
+	if (nul >= 0) {
+		dup2(nul, 0);
+		close(nul);
+	}
+	execv(argv[0], argv);
+	fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+/* Waits for a ready file to exist; returns its first line in out. */
+static bool
+wait_ready(const char *path, pid_t pid, char *out, size_t cap, int timeout_ms)
+{
+	long end = now_ms() + timeout_ms;
+	while (now_ms() < end) {
+		FILE *f = fopen(path, "r");
+		if (f) {
+			bool ok = fgets(out, (int)cap, f) != NULL;
+			fclose(f);
+			if (ok) {
+				out[strcspn(out, "\r\n")] = '\0';
+				return true;
+			}
+		}
+		if (!harness_pid_alive(pid))
+			return false;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+bool
+harness_pid_alive(pid_t pid)
+{
+	if (pid <= 0)
+		return false;
+	int status;
+	pid_t r = waitpid(pid, &status, WNOHANG);
+	return r == 0;
+}
+
+void
+harness_start_coordinator(harness_cluster *c)
+{
+	char data[300], ready[300], log[300], listen[64];
+	snprintf(data, sizeof data, "%s/coordinator", c->dir);
+	snprintf(ready, sizeof ready, "%s/coordinator.ready", c->dir);
+	snprintf(log, sizeof log, "%s/coordinator.log", c->dir);
+	snprintf(listen, sizeof listen, "tcp://127.0.0.1:%d", c->coord_port);
+	unlink(ready);
+	char *argv[] = {SHOAL_BIN_DIR "/shoal-coordinator", "--listen", listen, "--data", data,
+	    "--ready-file", ready, "--worker-timeout-ms", "3000", NULL};
+	/* the port may still be held briefly after a kill: retry a few times */
+	for (int attempt = 0; attempt < 20; attempt++) {
+		c->coord_pid = spawn(log, argv);
+		char url[64];
+		if (wait_ready(ready, c->coord_pid, url, sizeof url, 15000))
+			return;
+		if (harness_pid_alive(c->coord_pid))
+			break;
+		sleep_ms(250);
+	}
+	CHECK(false, "coordinator did not become ready on %s", listen);
+}
+
+void
+harness_start_worker(harness_cluster *c, int i)
+{
+	char data[300], ready[300], log[300];
+	snprintf(data, sizeof data, "%s/worker%d", c->dir, i);
+	snprintf(ready, sizeof ready, "%s/worker%d.ready", c->dir, i);
+	snprintf(log, sizeof log, "%s/worker%d.log", c->dir, i);
+	unlink(ready);
+	char *argv[] = {SHOAL_BIN_DIR "/shoal-worker", "--listen", "tcp://127.0.0.1:0", "--data",
+	    data, "--coordinator", c->coord_url, "--ready-file", ready, NULL};
+	c->worker_pid[i] = spawn(log, argv);
+	CHECK(wait_ready(ready, c->worker_pid[i], c->worker_url[i], sizeof c->worker_url[i], 30000),
+	    "worker %d did not become ready", i);
+}
+
+static void
+stop_pid(pid_t *pid, int sig)
+{
+	if (*pid <= 0)
+		return;
+	kill(*pid, sig);
+	if (sig == SIGKILL || sig == SIGTERM) {
+		long end = now_ms() + 10000;
+		int status;
+		while (waitpid(*pid, &status, WNOHANG) == 0) {
+			if (now_ms() > end) {
+				kill(*pid, SIGKILL);
+				waitpid(*pid, &status, 0);
+				break;
+			}
+			sleep_ms(10);
+		}
+		*pid = 0;
+	}
+}
+
+void
+harness_signal_coordinator(harness_cluster *c, int sig)
+{
+	stop_pid(&c->coord_pid, sig);
+}
+
+void
+harness_signal_worker(harness_cluster *c, int i, int sig)
+{
+	stop_pid(&c->worker_pid[i], sig);
+}
+
+bool
+harness_wait_workers_up(harness_cluster *c, int n, int timeout_ms)
+{
+	long end = now_ms() + timeout_ms;
+	shoal_client *cl;
+	shoal_status st;
+	if (shoal_connect(c->coord_url, NULL, &cl, &st) != SHOAL_OK)
+		return false;
+	bool ok = false;
+	while (!ok && now_ms() < end) {
+		shoal_cluster_info *cs = NULL;
+		if (shoal_cluster_status(cl, &cs, &st) == SHOAL_OK) {
+			int up = 0;
+			for (size_t i = 0; i < cs->n_workers; i++)
+				up += cs->workers[i].up ? 1 : 0;
+			ok = up >= n;
+			shoal_cluster_info_free(cs);
+		}
+		if (!ok)
+			sleep_ms(50);
+	}
+	shoal_close(cl);
+	return ok;
+}
+
+void
+harness_cluster_start(harness_cluster *c, int nworkers)
+{
+	memset(c, 0, sizeof *c);
+	harness_current = c;
+	snprintf(c->dir, sizeof c->dir, "/tmp/shoal-test-XXXXXX");
+	CHECK(mkdtemp(c->dir) != NULL, "mkdtemp: %s", strerror(errno));
+	c->coord_port = free_port();
+	CHECK(c->coord_port > 0, "no free port");
+	snprintf(c->coord_url, sizeof c->coord_url, "tcp://127.0.0.1:%d", c->coord_port);
+	c->nworkers = nworkers;
+	harness_start_coordinator(c);
+	for (int i = 0; i < nworkers; i++)
+		harness_start_worker(c, i);
+	CHECK(harness_wait_workers_up(c, nworkers, 20000), "%d workers not up", nworkers);
+}
+
+void
+harness_cluster_stop(harness_cluster *c)
+{
+	for (int i = 0; i < c->nworkers; i++)
+		stop_pid(&c->worker_pid[i], SIGTERM);
+	stop_pid(&c->coord_pid, SIGTERM);
+	if (getenv("SHOAL_KEEP_TEST_DIR") == NULL && c->dir[0] == '/') {
+		char cmd[400];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", c->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", c->dir);
+	} else {
+		fprintf(stderr, "test directory kept: %s\n", c->dir);
+	}
+	if (harness_current == c)
+		harness_current = NULL;
+}
+
+int
+harness_run_cli(harness_cluster *c, char *out, size_t cap, const char *arg0, ...)
+{
+	char *argv[64];
+	int n = 0;
+	va_list ap;
+	argv[n++] = SHOAL_BIN_DIR "/shoal";
+	argv[n++] = "--coordinator";
+	argv[n++] = c->coord_url;
+	argv[n++] = (char *)arg0;
+	va_start(ap, arg0);
+	while (n < 63) {
+		char *a = va_arg(ap, char *);
+		if (a == NULL)
+			break;
+		argv[n++] = a;
+	}
+	va_end(ap);
+	argv[n] = NULL;
+
+	char path[300];
+	snprintf(path, sizeof path, "%s/cli.out", c->dir);
+	unlink(path);
+	pid_t pid = spawn(path, argv);
+	int status;
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	FILE *f = fopen(path, "r");
+	size_t got = 0;
+	if (f) {
+		got = fread(out, 1, cap - 1, f);
+		fclose(f);
+	}
+	out[got] = '\0';
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int
+harness_send_raw_tcp(int port, const void *buf, size_t len)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+		close(fd);
+		return -1;
+	}
+	ssize_t w = write(fd, buf, len);
+	sleep_ms(100);
+	close(fd);
+	return w == (ssize_t)len ? 0 : -1;
+}
+
+int
+harness_url_port(const char *url)
+{
+	const char *p = strrchr(url, ':');
+	return p ? atoi(p + 1) : -1;
+}

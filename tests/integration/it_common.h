@@ -1,0 +1,93 @@
+/* it_common.h -- small helpers shared by the integration tests: a client
+ * that CHECKs every call, generated data and a brute-force oracle. */
+#ifndef SHOAL_IT_COMMON_H
+#define SHOAL_IT_COMMON_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "shoal_client.h"
+#include "vecio.h"
+#include "vecmath.h"
+
+#define OK(call)                                                             \
+	do {                                                                 \
+		shoal_status st_;                                            \
+		shoal_code rc_ = (call);                                     \
+		(void)st_;                                                   \
+		CHECK(rc_ == SHOAL_OK, "%s failed: %s", #call, shoal_code_name(rc_)); \
+	} while (0)
+
+/* Connects to the cluster's coordinator. */
+static inline shoal_client *
+it_connect(harness_cluster *c)
+{
+	shoal_client *cl;
+	shoal_status st;
+	CHECK(shoal_connect(c->coord_url, NULL, &cl, &st) == SHOAL_OK, "connect: %s", st.msg);
+	return cl;
+}
+
+/* Upserts generated vectors first..first+n-1 (id = index) in batches. */
+static inline void
+it_load(shoal_client *cl, const char *tenant, const char *coll, uint64_t seed, uint64_t first,
+    size_t n, uint32_t dim)
+{
+	const size_t batch = 1000;
+	float *v = malloc(batch * dim * sizeof(float));
+	uint64_t *ids = malloc(batch * sizeof(uint64_t));
+	for (size_t done = 0; done < n;) {
+		size_t m = n - done < batch ? n - done : batch;
+		vecio_generate(seed, first + done, m, dim, v);
+		for (size_t i = 0; i < m; i++)
+			ids[i] = first + done + i;
+		shoal_batch b = {.n = m, .dim = dim, .ids = ids, .vectors = v};
+		uint32_t up = 0;
+		shoal_status st;
+		shoal_code rc = shoal_upsert(cl, tenant, coll, &b, &up, &st);
+		CHECK(rc == SHOAL_OK, "upsert at %zu: %s: %s", done, shoal_code_name(rc), st.msg);
+		CHECK(up == m, "upsert acknowledged %u of %zu", up, m);
+		done += m;
+	}
+	free(v);
+	free(ids);
+}
+
+typedef struct it_pair {
+	float d;
+	uint64_t id;
+} it_pair;
+
+static inline int
+it_pair_cmp(const void *a, const void *b)
+{
+	const it_pair *x = a, *y = b;
+	if (x->d != y->d)
+		return x->d < y->d ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Brute-force top-k ids of q among base[n*dim] whose live[i] is nonzero
+ * (live may be NULL); ids are the row indexes.  out has k entries. */
+static inline void
+it_topk(int metric, const float *base, const unsigned char *live, size_t n, uint32_t dim,
+    const float *q, size_t k, uint64_t *out)
+{
+	it_pair *p = malloc(n * sizeof *p);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (live && !live[i])
+			continue;
+		p[m].d = vecmath_distance(metric, q, base + i * dim, dim);
+		p[m].id = i;
+		m++;
+	}
+	qsort(p, m, sizeof *p, it_pair_cmp);
+	for (size_t i = 0; i < k; i++)
+		out[i] = i < m ? p[i].id : UINT64_MAX;
+	free(p);
+}
+
+#endif
