@@ -521,7 +521,7 @@ static const char help_collection[] =
     "       shoal collection drop TENANT NAME\n"
     "\n"
     "  create TENANT NAME   create a collection of N-dimensional vectors\n"
-    "    --dim N            vector dimension, 1..65536 (required)\n"
+    "    --dim N            vector dimension, 1..16000 (required)\n"
     "    --metric M         cosine | l2 | ip (default cosine); distances are\n"
     "                       1-cos, Euclidean, and -dot: smaller is closer\n"
     "    --m N              HNSW graph degree M (default: server's, 16)\n"

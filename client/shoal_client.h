@@ -102,7 +102,7 @@ SHOAL_API const char *shoal_version_string(void);
 #define SHOAL_NAME_MAX 63
 
 /* Largest vector dimension the protocol accepts. */
-#define SHOAL_MAX_DIM 65536
+#define SHOAL_MAX_DIM 16000 /* as the servers (and pgvector's vector type) */
 
 /* ===================================================================
  * Connection
