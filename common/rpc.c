@@ -1,12 +1,17 @@
 /* rpc.c -- protobuf-c services over nng req/rep (see rpc.h for the model).
  *
- * Threading: the server runs N threads, each with its own nng context on
+ * Threading (default): the server runs N threads, each with its own nng context on
  * one rep0 socket, so each thread holds at most one request at a time and
  * replies on the same context (rep0 contexts keep the request's backtrace).
  * A slow handler blocks only its own thread.  Stopping sets a flag and
  * cancels the threads' aios until every thread has left its loop, and only
  * then closes the contexts and the socket: nng 1.5.2 can panic when a
  * context is used while its socket is being closed.
+ *
+ * Threading (inline_dispatch): N contexts, each driven by its aio's
+ * completion callback on nng's task threads: receive done -> dispatch ->
+ * send; send done -> receive.  Stopping sets the flag and nng_aio_stop()s
+ * each aio, which waits for a running callback and refuses new work.
  *
  * The client opens one req0 socket per rpc_client and one context per
  * call: req0 matches replies to requests per context, so concurrent calls
@@ -48,8 +53,10 @@ struct rpc_call {
 	uint8_t *out;        /* packed output (malloc'ed), set by the closure */
 	size_t out_len;
 	bool replied;
+	bool local;          /* from rpc_call_local() */
 	uint32_t timeout_ms;
 	uint64_t start_us;
+	uint64_t reply_epoch; /* ReplyEnvelope.epoch */
 };
 
 typedef struct server_thread {
@@ -59,6 +66,7 @@ typedef struct server_thread {
 	nng_aio *aio;
 	bool started;
 	atomic_bool exited;
+	bool sending;  /* inline mode: the aio's current operation is a send */
 } server_thread;
 
 struct rpc_server {
@@ -131,6 +139,25 @@ rpc_call_remaining_ms(const void *cd)
 	const struct rpc_call *call = cd;
 	uint64_t elapsed = (util_mono_us() - call->start_us) / 1000u;
 	return elapsed >= call->timeout_ms ? 0 : (uint32_t)(call->timeout_ms - elapsed);
+}
+
+uint64_t
+rpc_call_epoch(const void *cd)
+{
+	const struct rpc_call *call = cd;
+	return call->env ? call->env->epoch : 0;
+}
+
+void
+rpc_call_set_reply_epoch(void *cd, uint64_t epoch)
+{
+	((struct rpc_call *)cd)->reply_epoch = epoch;
+}
+
+bool
+rpc_call_is_local(const void *cd)
+{
+	return ((const struct rpc_call *)cd)->local;
 }
 
 /* The closure handed to every handler: packs the output right away so the
@@ -239,6 +266,7 @@ reply:;
 	Shoal__ReplyEnvelope rep = SHOAL__REPLY_ENVELOPE__INIT;
 	rep.code = (int32_t)call.status.code;
 	rep.message = call.status.msg;
+	rep.epoch = call.reply_epoch;
 	if (call.status.code == SHOAL_OK) {
 		rep.payload.data = call.out;
 		rep.payload.len = call.out_len;
@@ -264,6 +292,50 @@ reply:;
 	return rc;
 }
 
+/* Dispatches the request in msg and turns msg into the reply; false when
+ * no reply can be built (out of memory: the client times out). */
+static bool
+serve_one(rpc_server *srv, nng_msg *msg)
+{
+	uint8_t *out = NULL;
+	size_t out_len = 0;
+	shoal_code rc = rpc_dispatch(srv->service, &srv->opts, nng_msg_body(msg),
+	    nng_msg_len(msg), &out, &out_len);
+	/* reuse msg for the reply: rep0 keeps the routing header */
+	nng_msg_clear(msg);
+	bool ok = rc == SHOAL_OK && nng_msg_append(msg, out, out_len) == 0;
+	free(out);
+	return ok;
+}
+
+/* inline_dispatch: the completion callback of one context's aio. */
+static void
+inline_cb(void *arg)
+{
+	server_thread *t = arg;
+	rpc_server *srv = t->srv;
+	int rv = nng_aio_result(t->aio);
+
+	if (t->sending) {
+		t->sending = false;
+		if (rv != 0)
+			nng_msg_free(nng_aio_get_msg(t->aio)); /* not sent: still ours */
+	} else if (rv == 0) {
+		nng_msg *msg = nng_aio_get_msg(t->aio);
+		if (serve_one(srv, msg)) {
+			t->sending = true;
+			nng_aio_set_msg(t->aio, msg);
+			nng_ctx_send(t->ctx, t->aio);
+			return;
+		}
+		nng_msg_free(msg);
+	} else if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+		return;
+	}
+	if (!atomic_load(&srv->stopping))
+		nng_ctx_recv(t->ctx, t->aio);
+}
+
 static void *
 server_loop(void *arg)
 {
@@ -279,18 +351,10 @@ server_loop(void *arg)
 		if (rv != 0)
 			continue;
 		nng_msg *msg = nng_aio_get_msg(t->aio);
-		uint8_t *out = NULL;
-		size_t out_len = 0;
-		shoal_code rc = rpc_dispatch(srv->service, &srv->opts, nng_msg_body(msg),
-		    nng_msg_len(msg), &out, &out_len);
-		/* reuse msg for the reply: rep0 keeps the routing header */
-		nng_msg_clear(msg);
-		if (rc != SHOAL_OK || nng_msg_append(msg, out, out_len) != 0) {
-			free(out);
+		if (!serve_one(srv, msg)) {
 			nng_msg_free(msg);
 			continue; /* out of memory: the client times out */
 		}
-		free(out);
 		nng_aio_set_msg(t->aio, msg);
 		nng_ctx_send(t->ctx, t->aio);
 		nng_aio_wait(t->aio);
@@ -367,9 +431,13 @@ rpc_server_start(const char *url, ProtobufCService *service, const rpc_server_op
 		server_thread *t = &srv->threads[i];
 		t->srv = srv;
 		if ((rv = nng_ctx_open(&t->ctx, srv->sock)) != 0 ||
-		    (rv = nng_aio_alloc(&t->aio, NULL, NULL)) != 0) {
+		    (rv = nng_aio_alloc(&t->aio, srv->opts.inline_dispatch ? inline_cb : NULL, t)) != 0) {
 			rpc_server_stop(srv);
 			return nng_to_status(rv, "cannot start handlers for", url, st);
+		}
+		if (srv->opts.inline_dispatch) {
+			nng_ctx_recv(t->ctx, t->aio);
+			continue;
 		}
 		if (pthread_create(&t->tid, NULL, server_loop, t) != 0) {
 			rpc_server_stop(srv);
@@ -393,6 +461,12 @@ rpc_server_stop(rpc_server *srv)
 	if (srv == NULL)
 		return;
 	atomic_store(&srv->stopping, true);
+	if (srv->opts.inline_dispatch) {
+		/* waits for a running callback; later submissions are refused */
+		for (int i = 0; i < srv->nthreads; i++)
+			if (srv->threads[i].aio)
+				nng_aio_stop(srv->threads[i].aio);
+	}
 	/* A thread may be between its stopping check and nng_ctx_recv, so one
 	 * cancel is not enough: cancel until every thread has left its loop. */
 	for (bool all_out = false; !all_out;) {
@@ -550,6 +624,41 @@ rpc_client_close(rpc_client *c)
 	free(c);
 }
 
+/* One call's exchange: the send's completion callback issues the receive
+ * right away on nng's task thread, so the calling thread sleeps once per
+ * call instead of twice (one wake-up less per call: ~30 us here). */
+typedef struct call_exchange {
+	nng_aio *aio;
+	nng_ctx ctx;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	bool receiving;   /* the send succeeded, the receive is under way */
+	int rv;
+	uint64_t deadline_ms; /* monotonic */
+} call_exchange;
+
+static void
+exchange_cb(void *arg)
+{
+	call_exchange *x = arg;
+	int rv = nng_aio_result(x->aio);
+
+	if (!x->receiving && rv == 0) {
+		uint64_t now = util_mono_ms();
+		x->receiving = true;
+		nng_aio_set_timeout(x->aio,
+		    (nng_duration)(x->deadline_ms > now ? x->deadline_ms - now : 1));
+		nng_ctx_recv(x->ctx, x->aio);
+		return;
+	}
+	pthread_mutex_lock(&x->mu);
+	x->rv = rv;
+	x->done = true;
+	pthread_cond_signal(&x->cv);
+	pthread_mutex_unlock(&x->mu);
+}
+
 shoal_code
 rpc_client_call(rpc_client *c, unsigned method_index, const ProtobufCMessage *input,
     rpc_result *res)
@@ -611,20 +720,32 @@ rpc_client_call_ex(rpc_client *c, unsigned method_index, const ProtobufCMessage 
 	shoal__request_envelope__pack(&env, nng_msg_body(msg));
 	free(payload);
 
-	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0 || (rv = nng_ctx_open(&ctx, c->sock)) != 0) {
+	call_exchange x = {.done = false};
+	pthread_mutex_init(&x.mu, NULL);
+	pthread_cond_init(&x.cv, NULL);
+	if ((rv = nng_aio_alloc(&aio, exchange_cb, &x)) != 0 ||
+	    (rv = nng_ctx_open(&ctx, c->sock)) != 0) {
 		nng_msg_free(msg);
 		if (aio)
 			nng_aio_free(aio);
+		pthread_cond_destroy(&x.cv);
+		pthread_mutex_destroy(&x.mu);
 		return nng_to_status(rv, "cannot call", c->url, st);
 	}
 	ctx_open = true;
+	x.aio = aio;
+	x.ctx = ctx;
+	x.deadline_ms = util_mono_ms() + timeout_ms;
 
-	uint64_t t0 = util_mono_ms();
 	nng_aio_set_timeout(aio, (nng_duration)timeout_ms);
 	nng_aio_set_msg(aio, msg);
 	nng_ctx_send(ctx, aio);
-	nng_aio_wait(aio);
-	if ((rv = nng_aio_result(aio)) != 0) {
+	pthread_mutex_lock(&x.mu);
+	while (!x.done)
+		pthread_cond_wait(&x.cv, &x.mu);
+	pthread_mutex_unlock(&x.mu);
+	rv = x.rv;
+	if (rv != 0 && !x.receiving) {
 		nng_msg_free(msg); /* not sent: still ours */
 		if (rv == NNG_ETIMEDOUT)
 			shoal_status_set(st, SHOAL_UNAVAILABLE,
@@ -633,12 +754,7 @@ rpc_client_call_ex(rpc_client *c, unsigned method_index, const ProtobufCMessage 
 			nng_to_status(rv, "cannot send to", c->url, st);
 		goto done;
 	}
-	uint64_t spent = util_mono_ms() - t0;
-	uint32_t left = spent >= timeout_ms ? 1 : (uint32_t)(timeout_ms - spent);
-	nng_aio_set_timeout(aio, (nng_duration)left);
-	nng_ctx_recv(ctx, aio);
-	nng_aio_wait(aio);
-	if ((rv = nng_aio_result(aio)) != 0) {
+	if (rv != 0) {
 		if (rv == NNG_ETIMEDOUT)
 			shoal_status_set(st, SHOAL_DEADLINE_EXCEEDED,
 			    "%s: no reply from %s within %u ms", m->name, c->url, timeout_ms);
@@ -670,6 +786,8 @@ rpc_client_call_ex(rpc_client *c, unsigned method_index, const ProtobufCMessage 
 done:
 	if (ctx_open)
 		nng_ctx_close(ctx);
-	nng_aio_free(aio);
+	nng_aio_free(aio); /* waits for the callback to have returned */
+	pthread_cond_destroy(&x.cv);
+	pthread_mutex_destroy(&x.mu);
 	return st->code;
 }

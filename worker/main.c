@@ -393,6 +393,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	sopts.threads = cfg.threads;
+	/* Worker handlers never wait on nng (no rpc calls inside a handler), so
+	 * they may run on nng's task threads: one hand-off less per request
+	 * (rpc.h, inline_dispatch).  Keep it that way, or turn this off. */
+	sopts.inline_dispatch = true;
 	if (rpc_server_start(cfg.listen, shard_service_rpc(w.svc), &sopts, &srv, &st) != SHOAL_OK) {
 		log_error("cannot listen on %s: %s", cfg.listen, st.msg);
 		shard_service_destroy(w.svc);

@@ -22,6 +22,10 @@
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int inside; /* handlers currently inside Status */
+/* Calls that must be inside Status at once.  Inline dispatch runs handlers
+ * on nng's task threads (2 per CPU), which this process's clients need
+ * too, so that mode is tested with 2. */
+static int want_inside = 4;
 
 static void
 h_count(Shoal__Worker_Service *svc, const Shoal__ShardCountRequest *in,
@@ -50,7 +54,7 @@ h_status(Shoal__Worker_Service *svc, const Shoal__WorkerStatusRequest *in,
 	pthread_mutex_lock(&mu);
 	inside++;
 	pthread_cond_broadcast(&cv);
-	while (inside < 4 && util_mono_ms() < deadline) {
+	while (inside < want_inside && util_mono_ms() < deadline) {
 		pthread_mutex_unlock(&mu);
 		util_sleep_ms(5);
 		pthread_mutex_lock(&mu);
@@ -91,21 +95,35 @@ static rpc_server *srv;
 static char url[64];
 
 static int
-setup(void **state)
+start(bool inline_dispatch)
 {
-	(void)state;
 	shoal_status st;
 	service.count = h_count;
 	service.status = h_status;
 	service.search = h_search;
 	service.get = h_get;
-	rpc_server_opts o = {.threads = 4, .max_msg = 4096};
+	want_inside = inline_dispatch ? 2 : 4;
+	rpc_server_opts o = {.threads = 4, .max_msg = 4096, .inline_dispatch = inline_dispatch};
 	if (rpc_server_start("tcp://127.0.0.1:0", &service.base, &o, &srv, &st) != SHOAL_OK) {
 		fprintf(stderr, "server: %s\n", st.msg);
 		return -1;
 	}
 	snprintf(url, sizeof url, "tcp://127.0.0.1:%d", rpc_server_port(srv));
 	return 0;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	return start(false);
+}
+
+static int
+setup_inline(void **state)
+{
+	(void)state;
+	return start(true);
 }
 
 static int
@@ -253,15 +271,15 @@ test_concurrent_calls_one_client(void **state)
 	pthread_t t[4];
 	struct caller k[4];
 	inside = 0;
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < want_inside; i++) {
 		k[i] = (struct caller){.c = c};
 		pthread_create(&t[i], NULL, call_status, &k[i]);
 	}
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < want_inside; i++) {
 		pthread_join(t[i], NULL);
 		assert_int_equal(k[i].code, SHOAL_OK);
-		/* every handler saw all four inside at once */
-		assert_true(k[i].seen == 4);
+		/* every handler saw all callers inside at once */
+		assert_true(k[i].seen == (uint64_t)want_inside);
 	}
 	rpc_client_close(c);
 }
@@ -304,5 +322,7 @@ main(void)
 		cmocka_unit_test(test_concurrent_calls_one_client),
 		cmocka_unit_test(test_deadline_and_unavailable),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	int failed = cmocka_run_group_tests_name("threads", tests, setup, teardown);
+	failed += cmocka_run_group_tests_name("inline_dispatch", tests, setup_inline, teardown);
+	return failed;
 }
