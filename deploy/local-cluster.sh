@@ -47,10 +47,13 @@ pid_is_ours() {
 }
 
 wait_file() { # FILE PIDFILE SECONDS
-  local i
+  local i pid
+  pid=$(cat "$2")
   for ((i = 0; i < $3 * 10; i++)); do
     [[ -s "$1" ]] && return 0
-    pid_is_ours "$2" >/dev/null || return 1
+    # kill -0, not pid_is_ours: right after the fork the child may not
+    # have exec'd the daemon yet
+    kill -0 "$pid" 2>/dev/null || return 1
     sleep 0.1
   done
   return 1
