@@ -22,8 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "shoal_client.h"
 #include "util.h"
 #include "vecio.h"
@@ -317,8 +319,12 @@ find_collection(shoal_client *c, const char *tenant, const char *name,
 
 	if ((rv = shoal_collection_list(c, tenant, &list, &n, st)) != SHOAL_OK)
 		return rv;
-	rv = shoal_status_set(st, SHOAL_NOT_FOUND,
-	    "collection '%s' does not exist in tenant '%s'", name, tenant);
+	if (tenant[0] == '\0')
+		rv = shoal_status_set(st, SHOAL_NOT_FOUND,
+		    "there is no shared or reference collection '%s'", name);
+	else
+		rv = shoal_status_set(st, SHOAL_NOT_FOUND,
+		    "collection '%s' does not exist in tenant '%s'", name, tenant);
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(list[i].name, name) == 0) {
 			*out = list[i];
@@ -328,6 +334,53 @@ find_collection(shoal_client *c, const char *tenant, const char *name,
 		}
 	shoal_collection_list_free(list);
 	return rv;
+}
+
+/* The target of a command: "TENANT COLLECTION" (a dedicated tenant's
+ * collection) or "COLLECTION" alone (a shared or reference collection,
+ * tenant "" in the API).  Returns false when npos is neither 1 nor 2. */
+static bool
+split_target(int npos, char **pos, const char **tenant, const char **coll)
+{
+	if (npos == 1) {
+		*tenant = "";
+		*coll = pos[0];
+		return true;
+	}
+	if (npos == 2) {
+		*tenant = pos[0];
+		*coll = pos[1];
+		return true;
+	}
+	return false;
+}
+
+/* "acme/docs", or "docs" for a cluster-level collection (static buffer). */
+static const char *
+target_name(const char *tenant, const char *coll)
+{
+	static char buf[2 * SHOAL_NAME_MAX + 2];
+	snprintf(buf, sizeof buf, "%s%s%s", tenant, tenant[0] ? "/" : "", coll);
+	return buf;
+}
+
+/* For get/delete (whose ids follow the names): whether `name` is a shared
+ * or reference collection.  Tenant and cluster-level collection names are
+ * one namespace, so "NAME ID..." and "TENANT COLL ID..." never clash. */
+static shoal_code
+is_cluster_collection(shoal_client *c, const char *name, bool *yes, shoal_status *st)
+{
+	shoal_collection_info *list;
+	size_t n;
+	shoal_code rv;
+
+	*yes = false;
+	if ((rv = shoal_collection_list(c, "", &list, &n, st)) != SHOAL_OK)
+		return rv;
+	for (size_t i = 0; i < n && !*yes; i++)
+		*yes = strcmp(list[i].name, name) == 0;
+	shoal_collection_list_free(list);
+	return SHOAL_OK;
 }
 
 /* Reads record `index` of an .fvecs file into a malloc'ed vector. */
@@ -517,23 +570,49 @@ cmd_tenant(int argc, char **argv)
 static const char help_collection[] =
     "usage: shoal collection create TENANT NAME --dim N [--metric M] [--m N]\n"
     "                               [--ef-construction N]\n"
-    "       shoal collection list TENANT\n"
-    "       shoal collection drop TENANT NAME\n"
+    "       shoal collection create NAME --shared --dim N [--key-field F] [--shards S]\n"
+    "                               [--colocate-with C] [--on W1,W2,...] [...]\n"
+    "       shoal collection create NAME --reference --dim N [...]\n"
+    "       shoal collection list [TENANT]\n"
+    "       shoal collection show [TENANT] NAME\n"
+    "       shoal collection drop [TENANT] NAME\n"
     "\n"
-    "  create TENANT NAME   create a collection of N-dimensional vectors\n"
+    "A tenant's collections live on the tenant's worker (dedicated).  A shared\n"
+    "or reference collection belongs to no tenant and is named without one\n"
+    "(NAME alone; its name must differ from every tenant's):\n"
+    "  shared     hash-distributed by a key over S shards spread over the\n"
+    "             workers; each point carries its key in a payload field\n"
+    "  reference  small, one replica on every worker\n"
+    "\n"
+    "  create ...           create a collection of N-dimensional vectors\n"
     "    --dim N            vector dimension, 1..16000 (required)\n"
     "    --metric M         cosine | l2 | ip (default cosine); distances are\n"
     "                       1-cos, Euclidean, and -dot: smaller is closer\n"
     "    --m N              HNSW graph degree M (default: server's, 16)\n"
     "    --ef-construction N  HNSW build beam width (default: server's, 64)\n"
+    "    --shared           hash-distribute it (NAME alone)\n"
+    "    --key-field F      shared: payload field holding each point's key, a\n"
+    "                       string or an integer (default 'tenant')\n"
+    "    --shards S         shared: number of shards, 1..1024 (default 32)\n"
+    "    --colocate-with C  shared: use shared collection C's shard map (same\n"
+    "                       shards on the same workers, moved together)\n"
+    "    --on W1,W2,...     shared: spread the shards over these workers only\n"
+    "                       (default: every worker that is up, least loaded\n"
+    "                       first)\n"
+    "    --reference        replicate it to every worker (NAME alone)\n"
+    "  list                 list the shared and reference collections\n"
     "  list TENANT          list the tenant's collections\n"
-    "  drop TENANT NAME     delete a collection and ALL its points\n"
+    "  show [TENANT] NAME   a collection with the placement of every shard\n"
+    "  drop [TENANT] NAME   delete a collection and ALL its points\n"
     "\n"
     "Options:\n" COMMON_HELP;
 
 typedef struct coll_opts {
 	shoal_collection_params p;
 	bool has_params;
+	bool shared, reference;
+	uint32_t shards;
+	const char *key_field, *colocate_with, *on;
 } coll_opts;
 
 static int
@@ -555,8 +634,63 @@ collection_opt(int opt, void *ctx)
 	case 'e':
 		return parse_u32_opt("--ef-construction", optarg, &o->p.ef_construction,
 		    true);
+	case 'S':
+		o->shared = true;
+		return 0;
+	case 'R':
+		o->reference = true;
+		return 0;
+	case 'n':
+		return parse_u32_opt("--shards", optarg, &o->shards, true);
+	case 'k':
+		o->key_field = optarg;
+		return 0;
+	case 'c':
+		o->colocate_with = optarg;
+		return 0;
+	case 'o':
+		o->on = optarg;
+		return 0;
 	}
 	return usage_error("unexpected option");
+}
+
+/* Splits "a,b,c" into at most cap names (in buf, which it modifies). */
+static size_t
+split_list(char *buf, const char **out, size_t cap)
+{
+	size_t n = 0;
+	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t != NULL && n < cap;
+	     t = strtok_r(NULL, ",", &save))
+		out[n++] = t;
+	return n;
+}
+
+static void
+print_desc(const shoal_collection_desc *d)
+{
+	const shoal_collection_info *i = &d->info;
+
+	printf("collection   %s (%s)\n", target_name(i->tenant, i->name),
+	    shoal_placement_name(d->placement));
+	printf("vectors      dim %u, %s, m %u, ef_construction %u\n", i->dim,
+	    shoal_metric_name(i->metric), i->m, i->ef_construction);
+	printf("points       %" PRIu64 "\n", i->points);
+	if (d->placement == SHOAL_PLACEMENT_SHARED) {
+		printf("key field    %s\n", d->key_field);
+		printf("shards       %u (shard map %" PRIu64 ")\n", d->shards, d->colocation);
+	}
+	printf("\n%6s %10s %-20s %8s %12s%s\n",
+	    d->placement == SHOAL_PLACEMENT_REFERENCE ? "REPLICA" : "SHARD", "SHARD_ID",
+	    "WORKER", "EPOCH", "POINTS",
+	    d->placement == SHOAL_PLACEMENT_REFERENCE ? "  STATE" : "");
+	for (size_t k = 0; k < d->n_placements; k++) {
+		const shoal_shard_placement *p = &d->placements[k];
+		printf("%6u %10" PRIu64 " %-20s %8" PRIu64 " %12" PRIu64 "%s\n", p->index,
+		    p->shard_id, p->worker, p->epoch, p->points,
+		    d->placement != SHOAL_PLACEMENT_REFERENCE ? ""
+		    : p->current ? "  current" : "  catching up");
+	}
 }
 
 static int
@@ -566,8 +700,15 @@ cmd_collection(int argc, char **argv)
 	    {"dim", required_argument, NULL, 'd'},
 	    {"metric", required_argument, NULL, 'M'},
 	    {"m", required_argument, NULL, 'm'},
-	    {"ef-construction", required_argument, NULL, 'e'}, {0}};
-	coll_opts o = {{0}, false};
+	    {"ef-construction", required_argument, NULL, 'e'},
+	    {"shared", no_argument, NULL, 'S'},
+	    {"reference", no_argument, NULL, 'R'},
+	    {"shards", required_argument, NULL, 'n'},
+	    {"key-field", required_argument, NULL, 'k'},
+	    {"colocate-with", required_argument, NULL, 'c'},
+	    {"on", required_argument, NULL, 'o'}, {0}};
+	coll_opts o = {.p = {0}};
+	const char *tenant = "", *name = "";
 	shoal_status st;
 	shoal_client *c;
 	const char *sub;
@@ -580,28 +721,51 @@ cmd_collection(int argc, char **argv)
 			fputs(help_collection, stdout);
 			return 0;
 		}
-		return usage_error("missing subcommand: create, list or drop");
+		return usage_error("missing subcommand: create, list, show or drop");
 	}
 	sub = argv[1];
-	if (strcmp(sub, "create") && strcmp(sub, "list") && strcmp(sub, "drop"))
-		return usage_error("unknown subcommand '%s', expected create, list or "
+	if (strcmp(sub, "create") && strcmp(sub, "list") && strcmp(sub, "show") &&
+	    strcmp(sub, "drop"))
+		return usage_error("unknown subcommand '%s', expected create, list, show or "
 		    "drop", sub);
 	PARSE_OR_RETURN(parse_opts(argc - 1, argv + 1, ":h", lo, help_collection,
 	    collection_opt, &o));
 	npos = argc - 1 - optind;
 	pos = argv + 1 + optind;
 	if (o.has_params && strcmp(sub, "create") != 0)
-		return usage_error("--dim/--metric/--m/--ef-construction only apply "
-		    "to 'collection create'");
+		return usage_error("--dim/--metric/--m/--ef-construction and the placement "
+		    "options only apply to 'collection create'");
+	if (o.shared && o.reference)
+		return usage_error("--shared and --reference exclude each other");
+	if (!o.shared && (o.shards || o.key_field || o.colocate_with || o.on))
+		return usage_error("--shards/--key-field/--colocate-with/--on apply to "
+		    "--shared collections");
 
 	if (!strcmp(sub, "list")) {
 		shoal_collection_info *l;
 		size_t n;
-		if (npos != 1)
-			return usage_error("'collection list' takes exactly one TENANT");
+		if (npos > 1)
+			return usage_error("'collection list' takes at most one TENANT");
 		if (client(&c, &st) != 0 ||
-		    shoal_collection_list(c, pos[0], &l, &n, &st) != SHOAL_OK)
+		    shoal_collection_list(c, npos ? pos[0] : "", &l, &n, &st) != SHOAL_OK)
 			return fail(&st);
+		if (npos == 0) {
+			printf("%-24s %-9s %6s %-7s %6s %-12s %12s\n", "COLLECTION", "PLACEMENT",
+			    "DIM", "METRIC", "SHARDS", "KEY_FIELD", "POINTS");
+			for (size_t i = 0; i < n; i++) {
+				shoal_collection_desc *d;
+				if (shoal_collection_describe(c, "", l[i].name, &d, &st) != SHOAL_OK)
+					continue; /* dropped meanwhile */
+				printf("%-24s %-9s %6u %-7s %6u %-12s %12" PRIu64 "\n", l[i].name,
+				    shoal_placement_name(d->placement), l[i].dim,
+				    shoal_metric_name(l[i].metric), d->shards,
+				    d->placement == SHOAL_PLACEMENT_SHARED ? d->key_field : "-",
+				    l[i].points);
+				shoal_collection_desc_free(d);
+			}
+			shoal_collection_list_free(l);
+			return 0;
+		}
 		printf("%-24s %6s %-7s %4s %6s %-20s %8s %12s\n", "COLLECTION", "DIM",
 		    "METRIC", "M", "EF_CON", "WORKER", "SHARD", "POINTS");
 		for (size_t i = 0; i < n; i++)
@@ -611,14 +775,57 @@ cmd_collection(int argc, char **argv)
 		shoal_collection_list_free(l);
 		return 0;
 	}
-	if (npos != 2)
-		return usage_error("'collection %s' takes TENANT NAME", sub);
+	if (!strcmp(sub, "create") && (o.shared || o.reference)) {
+		if (npos != 1)
+			return usage_error("a %s collection belongs to no tenant: "
+			    "'collection create NAME --%s'", o.shared ? "shared" : "reference",
+			    o.shared ? "shared" : "reference");
+	} else if (!strcmp(sub, "create") && npos != 2) {
+		return usage_error("'collection create' takes TENANT NAME (or NAME with "
+		    "--shared or --reference)");
+	}
+	if (!split_target(npos, pos, &tenant, &name))
+		return usage_error("'collection %s' takes [TENANT] NAME", sub);
 	if (!strcmp(sub, "create")) {
 		shoal_collection_info info;
+		shoal_distribution dist = {0};
+		const char *on[64];
+		char onbuf[1024];
 		if (o.p.dim == 0)
 			return usage_error("'collection create' needs --dim N");
-		if (client(&c, &st) != 0 ||
-		    shoal_collection_create(c, pos[0], pos[1], &o.p, &info, &st) != SHOAL_OK)
+		if (o.on != NULL) {
+			snprintf(onbuf, sizeof onbuf, "%s", o.on);
+			dist.on_workers = on;
+			dist.n_on_workers = split_list(onbuf, on, 64);
+			if (dist.n_on_workers == 0)
+				return usage_error("--on needs worker names, e.g. --on w1,w2");
+		}
+		if (client(&c, &st) != 0)
+			return fail(&st);
+		if (o.shared || o.reference) {
+			dist.placement = o.shared ? SHOAL_PLACEMENT_SHARED : SHOAL_PLACEMENT_REFERENCE;
+			dist.shards = o.shards;
+			dist.key_field = o.key_field;
+			dist.colocate_with = o.colocate_with;
+			if (shoal_collection_create_distributed(c, name, &o.p, &dist, &info, &st) !=
+			    SHOAL_OK)
+				return fail(&st);
+			shoal_collection_desc *d;
+			if (shoal_collection_describe(c, "", name, &d, &st) != SHOAL_OK)
+				return fail(&st);
+			printf("created %s collection '%s' (dim %u, %s, m %u, ef_construction %u)",
+			    shoal_placement_name(d->placement), name, info.dim,
+			    shoal_metric_name(info.metric), info.m, info.ef_construction);
+			if (d->placement == SHOAL_PLACEMENT_SHARED)
+				printf(": %u shards by key field '%s'%s%s\n", d->shards, d->key_field,
+				    o.colocate_with ? ", colocated with " : "",
+				    o.colocate_with ? o.colocate_with : "");
+			else
+				printf(": %zu replicas\n", d->n_placements);
+			shoal_collection_desc_free(d);
+			return 0;
+		}
+		if (shoal_collection_create(c, tenant, name, &o.p, &info, &st) != SHOAL_OK)
 			return fail(&st);
 		printf("created collection '%s/%s' (dim %u, %s, m %u, ef_construction %u) "
 		       "on worker %s\n", info.tenant, info.name, info.dim,
@@ -626,10 +833,19 @@ cmd_collection(int argc, char **argv)
 		    info.worker);
 		return 0;
 	}
+	if (!strcmp(sub, "show")) {
+		shoal_collection_desc *d;
+		if (client(&c, &st) != 0 ||
+		    shoal_collection_describe(c, tenant, name, &d, &st) != SHOAL_OK)
+			return fail(&st);
+		print_desc(d);
+		shoal_collection_desc_free(d);
+		return 0;
+	}
 	if (client(&c, &st) != 0 ||
-	    shoal_collection_drop(c, pos[0], pos[1], &st) != SHOAL_OK)
+	    shoal_collection_drop(c, tenant, name, &st) != SHOAL_OK)
 		return fail(&st);
-	printf("dropped collection '%s/%s'\n", pos[0], pos[1]);
+	printf("dropped collection '%s'\n", target_name(tenant, name));
 	return 0;
 }
 
@@ -638,13 +854,19 @@ cmd_collection(int argc, char **argv)
  * =================================================================== */
 
 static const char help_load[] =
-    "usage: shoal load TENANT COLLECTION (--fvecs FILE | --gen N [--seed S])\n"
-    "                  [--start-id ID] [--batch N] [--parallel N]\n"
+    "usage: shoal load [TENANT] COLLECTION (--fvecs FILE | --gen N [--seed S])\n"
+    "                  [--keys N [--key-prefix P]] [--start-id ID] [--batch N]\n"
+    "                  [--parallel N]\n"
     "\n"
     "Bulk upsert.  Point ids are consecutive from --start-id; an existing id\n"
     "is overwritten, so re-running a load (or its failed tail) is safe.\n"
-    "Progress (rows, rows/s, ETA) goes to stderr.\n"
+    "Progress (rows, rows/s, ETA) goes to stderr.  COLLECTION alone names a\n"
+    "shared or reference collection.\n"
     "\n"
+    "  --keys N        shared collections: spread the points over N key values:\n"
+    "                  point ID gets key PREFIX<ID mod N> in the collection's\n"
+    "                  key field (so 'search --key t7' finds ids 7, N+7, ...)\n"
+    "  --key-prefix P  prefix of the generated keys (default 't')\n"
     "  --fvecs FILE    vectors from an .fvecs file (int32 dim + dim float32 per\n"
     "                  record); its dimension must match the collection's\n"
     "  --gen N         N generated vectors, components uniform in [-1,1); vector\n"
@@ -662,6 +884,8 @@ typedef struct load_opts {
 	bool gen;
 	uint64_t gen_n, seed, start_id;
 	uint32_t batch, parallel;
+	uint64_t keys;          /* 0 = no generated keys */
+	const char *key_prefix;
 } load_opts;
 
 static int
@@ -682,6 +906,15 @@ load_opt(int opt, void *ctx)
 		return parse_u64_opt("--start-id", optarg, &o->start_id);
 	case 'b':
 		return parse_u32_opt("--batch", optarg, &o->batch, true);
+	case 'K':
+		if (parse_u64_opt("--keys", optarg, &o->keys) != 0)
+			return EXIT_USAGE;
+		if (o->keys == 0)
+			return usage_error("--keys needs at least 1 key value");
+		return 0;
+	case 'P':
+		o->key_prefix = optarg;
+		return 0;
 	case 'p':
 		if (parse_u32_opt("--parallel", optarg, &o->parallel, true) != 0)
 			return EXIT_USAGE;
@@ -705,6 +938,7 @@ typedef struct loader {
 	const load_opts *o;
 	vecio_reader *r;     /* NULL for --gen */
 	uint32_t dim;
+	const char *key_field; /* shared collections: where the key goes */
 	uint64_t total;
 	uint64_t next;       /* next row to claim */
 	bool failed;
@@ -728,9 +962,14 @@ load_thread(void *arg)
 	uint32_t batch = L->o->batch;
 	uint64_t *ids = malloc(sizeof *ids * batch);
 	float *vecs = malloc(sizeof *vecs * batch * L->dim);
+	/* --keys: one payload field per point, its key */
+	shoal_field *fields = L->key_field ? calloc(batch, sizeof *fields) : NULL;
+	shoal_payload *pls = L->key_field ? calloc(batch, sizeof *pls) : NULL;
+	char (*keys)[80] = L->key_field ? calloc(batch, sizeof *keys) : NULL;
 	shoal_status st;
 
-	if (ids == NULL || vecs == NULL) {
+	if (ids == NULL || vecs == NULL ||
+	    (L->key_field && (fields == NULL || pls == NULL || keys == NULL))) {
 		shoal_status_set(&st, SHOAL_RESOURCE_EXHAUSTED,
 		    "out of memory for a batch of %u x %u floats", batch, L->dim);
 		pthread_mutex_lock(&L->mu);
@@ -768,6 +1007,18 @@ load_thread(void *arg)
 			vecio_generate(L->o->seed, L->o->start_id + first, n, L->dim, vecs);
 		for (size_t i = 0; i < n; i++)
 			ids[i] = L->o->start_id + first + i;
+		if (L->key_field != NULL) {
+			for (size_t i = 0; i < n; i++) {
+				snprintf(keys[i], sizeof keys[i], "%.40s%" PRIu64, L->o->key_prefix,
+				    ids[i] % L->o->keys);
+				fields[i].key = L->key_field;
+				fields[i].type = SHOAL_VALUE_STRING;
+				fields[i].s = keys[i];
+				pls[i].fields = &fields[i];
+				pls[i].n_fields = 1;
+			}
+			b.payloads = pls;
+		}
 		b.n = n;
 		shoal_code rv = shoal_upsert(L->c, L->tenant, L->coll, &b, NULL, &st);
 
@@ -782,6 +1033,9 @@ load_thread(void *arg)
 	}
 	free(ids);
 	free(vecs);
+	free(fields);
+	free(pls);
+	free(keys);
 	return NULL;
 }
 
@@ -794,10 +1048,13 @@ cmd_load(int argc, char **argv)
 	    {"seed", required_argument, NULL, 's'},
 	    {"start-id", required_argument, NULL, 'i'},
 	    {"batch", required_argument, NULL, 'b'},
+	    {"keys", required_argument, NULL, 'K'},
+	    {"key-prefix", required_argument, NULL, 'P'},
 	    {"parallel", required_argument, NULL, 'p'}, {0}};
-	load_opts o = {.seed = 1, .batch = 1000, .parallel = 2};
+	load_opts o = {.seed = 1, .batch = 1000, .parallel = 2, .key_prefix = "t"};
 	loader L = {.mu = PTHREAD_MUTEX_INITIALIZER, .o = &o};
 	shoal_collection_info info;
+	shoal_collection_desc *desc = NULL;
 	pthread_t tids[64];
 	uint32_t started = 0;
 	shoal_status st;
@@ -805,17 +1062,36 @@ cmd_load(int argc, char **argv)
 
 	g_cmd = "load";
 	PARSE_OR_RETURN(parse_opts(argc, argv, ":h", lo, help_load, load_opt, &o));
-	if (argc - optind != 2)
-		return usage_error("'load' takes TENANT COLLECTION");
+	if (!split_target(argc - optind, argv + optind, &L.tenant, &L.coll))
+		return usage_error("'load' takes [TENANT] COLLECTION");
 	if ((o.fvecs != NULL) == o.gen)
 		return usage_error("give exactly one of --fvecs FILE or --gen N");
-	L.tenant = argv[optind];
-	L.coll = argv[optind + 1];
 
 	if (client(&L.c, &st) != 0 ||
-	    find_collection(L.c, L.tenant, L.coll, &info, &st) != SHOAL_OK)
+	    shoal_collection_describe(L.c, L.tenant, L.coll, &desc, &st) != SHOAL_OK)
 		return fail(&st);
+	info = desc->info;
 	L.dim = info.dim;
+	if (desc->placement == SHOAL_PLACEMENT_SHARED && o.keys == 0) {
+		int rv = usage_error("'%s' is a shared collection: every point needs a key in "
+		    "its field '%s'; give --keys N", L.coll, desc->key_field);
+		shoal_collection_desc_free(desc);
+		return rv;
+	}
+	if (desc->placement != SHOAL_PLACEMENT_SHARED && o.keys != 0) {
+		int rv = usage_error("--keys applies to shared collections; '%s' is %s",
+		    target_name(L.tenant, L.coll),
+		    desc->placement == SHOAL_PLACEMENT_REFERENCE ? "a reference collection"
+		                                                  : "a tenant's collection");
+		shoal_collection_desc_free(desc);
+		return rv;
+	}
+	static char key_field[SHOAL_NAME_MAX + 1];
+	if (o.keys != 0) {
+		snprintf(key_field, sizeof key_field, "%s", desc->key_field);
+		L.key_field = key_field;
+	}
+	shoal_collection_desc_free(desc);
 	if (o.fvecs != NULL) {
 		uint32_t fdim;
 		if (vecio_open_fvecs(o.fvecs, &L.r, &fdim, &L.total, &st) != SHOAL_OK)
@@ -823,8 +1099,8 @@ cmd_load(int argc, char **argv)
 		if (fdim != info.dim) {
 			vecio_close(L.r);
 			shoal_status_set(&st, SHOAL_INVALID_ARGUMENT,
-			    "%s has dimension %u but collection '%s/%s' has %u", o.fvecs,
-			    fdim, L.tenant, L.coll, info.dim);
+			    "%s has dimension %u but collection '%s' has %u", o.fvecs,
+			    fdim, target_name(L.tenant, L.coll), info.dim);
 			return fail(&st);
 		}
 	} else {
@@ -856,8 +1132,8 @@ cmd_load(int argc, char **argv)
 		return fail(&L.st);
 	}
 	progress_show(&L.pg, true);
-	printf("loaded %" PRIu64 " points into '%s/%s' (ids %" PRIu64 "..%" PRIu64
-	       ") in %.1f s, %.0f points/s\n", L.total, L.tenant, L.coll, o.start_id,
+	printf("loaded %" PRIu64 " points into '%s' (ids %" PRIu64 "..%" PRIu64
+	       ") in %.1f s, %.0f points/s\n", L.total, target_name(L.tenant, L.coll), o.start_id,
 	    L.total ? o.start_id + L.total - 1 : o.start_id, secs,
 	    secs > 0 ? (double)L.total / secs : 0.0);
 	return 0;
@@ -868,7 +1144,8 @@ cmd_load(int argc, char **argv)
  * =================================================================== */
 
 static const char help_search[] =
-    "usage: shoal search TENANT COLLECTION QUERY [--k N] [--ef N] [--exact]\n"
+    "usage: shoal search [TENANT] COLLECTION QUERY [--k N] [--ef N] [--exact]\n"
+    "                    [--filter EXPR] [--key V] [--allow-partial] [--explain]\n"
     "                    [--with-payload] [--with-vector] [--full]\n"
     "QUERY is one of:\n"
     "  --vector \"0.1,0.2,...\"       the query vector (also \"[0.1, 0.2]\")\n"
@@ -878,8 +1155,26 @@ static const char help_search[] =
     "                               generated for id I\n"
     "\n"
     "Prints a table 'rank id distance' (smaller distance is closer) and\n"
-    "whether the answer is complete (every shard answered).\n"
+    "whether the answer is complete (every shard answered).  COLLECTION alone\n"
+    "names a shared or reference collection: without --key a shared one is\n"
+    "searched on every shard (one request per worker, in parallel) and the\n"
+    "top k merged.\n"
     "\n"
+    "  --key V         shared collections: search only key V's points (one\n"
+    "                  shard, one worker)\n"
+    "  --allow-partial if a worker does not answer, print the others' hits\n"
+    "                  (marked incomplete, naming it) instead of failing\n"
+    "  --explain       also print the plan and what happened: shards and\n"
+    "                  workers contacted, candidates per shard, per-shard,\n"
+    "                  round-trip and merge times\n"
+    "  --filter EXPR   only points whose payload matches EXPR, e.g.\n"
+    "                    'lang = \"en\" AND (year >= 2020 OR tags HAS \"news\")'\n"
+    "                    'cat IN (\"a\", \"b\") AND NOT draft = true'\n"
+    "                  operators = != < <= > >= HAS [NOT] IN, joined with AND,\n"
+    "                  OR, NOT and parentheses; strings in quotes, numbers,\n"
+    "                  true/false; `key` quotes an odd field name (see\n"
+    "                  docs/filters.md).  The answer still has k hits when k\n"
+    "                  points match\n"
     "  --k N           number of neighbours (default 10)\n"
     "  --ef N          HNSW search beam width (default: the collection's)\n"
     "  --exact         brute force over all points instead of the index\n"
@@ -894,6 +1189,7 @@ typedef struct search_opts {
 	bool has_index, has_gen_seed, has_gen_index, full;
 	uint64_t index, gen_seed, gen_index;
 	shoal_search_params p;
+	shoal_search_opts so;
 } search_opts;
 
 static int
@@ -933,8 +1229,56 @@ search_opt(int opt, void *ctx)
 	case 'L':
 		o->full = true;
 		return 0;
+	case 'K':
+		o->so.key = optarg;
+		return 0;
+	case 'A':
+		o->so.allow_partial = true;
+		return 0;
+	case 'X':
+		o->so.explain = true;
+		return 0;
+	case 'f':
+		o->p.filter = optarg; /* parsed by libshoal: errors name the position */
+		return 0;
 	}
 	return usage_error("unexpected option");
+}
+
+static void
+print_explain(const shoal_explain *x)
+{
+	printf("\nplan: %s (%s)\n", x->plan, x->placement);
+	printf("routing epoch %" PRIu64 ", %u re-routing round%s\n", x->epoch, x->retries,
+	    x->retries == 1 ? "" : "s");
+	printf("\n%-20s %-28s %6s %10s  %s\n", "WORKER", "URL", "SHARDS", "ROUND_TRIP",
+	    "STATUS");
+	for (size_t i = 0; i < x->n_workers; i++) {
+		const shoal_explain_worker *w = &x->workers[i];
+		printf("%-20s %-28s %6u %8.2fms  %s%s%s\n", w->worker, w->url, w->shards,
+		    (double)w->micros / 1000.0, shoal_code_name(w->code), w->message[0] ? ": " : "",
+		    w->message);
+	}
+	printf("\n%6s %10s %-20s %-12s %10s %10s  %s\n", "SHARD", "SHARD_ID", "WORKER",
+	    "PARTITION", "CANDIDATES", "SEARCH", "STATUS");
+	for (size_t i = 0; i < x->n_shards; i++) {
+		const shoal_explain_shard *s = &x->shards[i];
+		printf("%6u %10" PRIu64 " %-20s %-12s %10u %8.2fms  %s%s%.120s\n", s->index,
+		    s->shard_id, s->worker, s->partition[0] ? s->partition : "(all)", s->candidates,
+		    (double)s->micros / 1000.0, shoal_code_name(s->code), s->message[0] ? ": " : "",
+		    s->message);
+	}
+	size_t nw = 0;
+	for (size_t i = 0; i < x->n_workers; i++) {
+		bool dup = false;
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = strcmp(x->workers[i].worker, x->workers[j].worker) == 0;
+		nw += !dup;
+	}
+	printf("\n%zu shard%s on %zu worker%s contacted; merge: %u candidates in %.3f ms; "
+	       "total %.2f ms in the coordinator\n", x->n_shards, x->n_shards == 1 ? "" : "s", nw,
+	    nw == 1 ? "" : "s", x->candidates, (double)x->merge_micros / 1000.0,
+	    (double)x->total_micros / 1000.0);
 }
 
 static int
@@ -951,6 +1295,10 @@ cmd_search(int argc, char **argv)
 	    {"exact", no_argument, NULL, 'x'},
 	    {"with-payload", no_argument, NULL, 'P'},
 	    {"with-vector", no_argument, NULL, 'V'},
+	    {"key", required_argument, NULL, 'K'},
+	    {"allow-partial", no_argument, NULL, 'A'},
+	    {"explain", no_argument, NULL, 'X'},
+	    {"filter", required_argument, NULL, 'f'},
 	    {"full", no_argument, NULL, 'L'}, {0}};
 	search_opts o = {.p = {.k = 10}};
 	shoal_search_result *res;
@@ -963,10 +1311,8 @@ cmd_search(int argc, char **argv)
 
 	g_cmd = "search";
 	PARSE_OR_RETURN(parse_opts(argc, argv, ":h", lo, help_search, search_opt, &o));
-	if (argc - optind != 2)
-		return usage_error("'search' takes TENANT COLLECTION and a query");
-	tenant = argv[optind];
-	coll = argv[optind + 1];
+	if (!split_target(argc - optind, argv + optind, &tenant, &coll))
+		return usage_error("'search' takes [TENANT] COLLECTION and a query");
 	sources = (o.vector != NULL) + (o.vector_file != NULL) +
 	    (o.has_gen_seed || o.has_gen_index);
 	if (sources != 1)
@@ -987,7 +1333,7 @@ cmd_search(int argc, char **argv)
 	if (client(&c, &st) != 0)
 		goto failed;
 	if (q == NULL) { /* generated: the collection gives the dimension */
-		shoal_collection_info info;
+		shoal_collection_info info = {.dim = 0};
 		if (find_collection(c, tenant, coll, &info, &st) != SHOAL_OK)
 			goto failed;
 		dim = info.dim;
@@ -997,7 +1343,7 @@ cmd_search(int argc, char **argv)
 		}
 		vecio_generate(o.gen_seed, o.gen_index, 1, dim, q);
 	}
-	if (shoal_search(c, tenant, coll, q, dim, &o.p, &res, &st) != SHOAL_OK)
+	if (shoal_search_ex(c, tenant, coll, q, dim, &o.p, &o.so, &res, &st) != SHOAL_OK)
 		goto failed;
 	free(q);
 
@@ -1025,6 +1371,11 @@ cmd_search(int argc, char **argv)
 	else
 		printf("complete: NO - %zu hits, part of the data could not be searched; "
 		       "closer points may be missing\n", res->n_hits);
+	for (size_t i = 0; i < res->n_missing; i++)
+		printf("missing: worker %s did not answer; its shards are not in this answer\n",
+		    res->missing_workers[i]);
+	if (res->explain != NULL)
+		print_explain(res->explain);
 	shoal_search_result_free(res);
 	return 0;
 
@@ -1038,35 +1389,53 @@ failed:
  * =================================================================== */
 
 static const char help_get[] =
-    "usage: shoal get TENANT COLLECTION ID... [--full]\n"
+    "usage: shoal get [TENANT] COLLECTION ID... [--key V] [--full]\n"
     "\n"
     "Prints each point: id, vector (first 8 components unless --full),\n"
-    "payload and text; or 'not found'.\n"
+    "payload and text; or 'not found'.  COLLECTION alone names a shared or\n"
+    "reference collection.\n"
     "\n"
+    "  --key V         shared collections: the points' key (looks in one shard\n"
+    "                  instead of all)\n"
     "  --full          print every component of the vector\n"
     "\n"
     "Options:\n" COMMON_HELP;
 
 static const char help_delete[] =
-    "usage: shoal delete TENANT COLLECTION ID...\n"
+    "usage: shoal delete [TENANT] COLLECTION ID... [--key V]\n"
     "\n"
     "Deletes points by id and prints how many existed.  Ids that do not\n"
-    "exist are ignored.\n"
+    "exist are ignored.  COLLECTION alone names a shared or reference\n"
+    "collection.\n"
+    "\n"
+    "  --key V         shared collections: the points' key (one shard instead\n"
+    "                  of a tombstone in every shard)\n"
     "\n"
     "Options:\n" COMMON_HELP;
 
 static const char help_count[] =
-    "usage: shoal count TENANT COLLECTION\n"
+    "usage: shoal count [TENANT] COLLECTION\n"
     "\n"
-    "Prints the number of points in the collection.\n"
+    "Prints the number of points in the collection (a shared collection's\n"
+    "summed over its shards).\n"
     "\n"
     "Options:\n" COMMON_HELP;
 
+typedef struct id_opts {
+	bool full;
+	const char *key;
+} id_opts;
+
 static int
-flag_opt(int opt, void *ctx)
+id_opt(int opt, void *ctx)
 {
+	id_opts *o = ctx;
 	if (opt == 'L') {
-		*(bool *)ctx = true;
+		o->full = true;
+		return 0;
+	}
+	if (opt == 'K') {
+		o->key = optarg;
 		return 0;
 	}
 	return usage_error("unexpected option");
@@ -1097,28 +1466,59 @@ parse_ids(int argc, char **argv, int from, uint64_t **out, size_t *n)
 	return 0;
 }
 
+/* "[TENANT] COLLECTION ID...": the first name is a cluster-level
+ * collection or a tenant (one namespace: never both); *first_id is the
+ * index of the first id.  Asks the coordinator which. */
+static int
+id_target(shoal_client *c, int argc, char **argv, const char **tenant, const char **coll,
+    int *first_id, shoal_status *st)
+{
+	bool cluster;
+
+	if (argc - optind < 2)
+		return usage_error("'%s' takes [TENANT] COLLECTION ID...", g_cmd);
+	if (is_cluster_collection(c, argv[optind], &cluster, st) != SHOAL_OK)
+		return -1;
+	if (cluster) {
+		*tenant = "";
+		*coll = argv[optind];
+		*first_id = optind + 1;
+	} else {
+		if (argc - optind < 3)
+			return usage_error("'%s' takes [TENANT] COLLECTION ID...", g_cmd);
+		*tenant = argv[optind];
+		*coll = argv[optind + 1];
+		*first_id = optind + 2;
+	}
+	return 0;
+}
+
 static int
 cmd_get(int argc, char **argv)
 {
 	static const struct option lo[] = {COMMON_LONGOPTS,
-	    {"full", no_argument, NULL, 'L'}, {0}};
+	    {"full", no_argument, NULL, 'L'},
+	    {"key", required_argument, NULL, 'K'}, {0}};
 	shoal_get_result *res;
-	bool full = false;
+	id_opts o = {false, NULL};
+	const char *tenant, *coll;
 	shoal_status st;
 	shoal_client *c;
 	uint64_t *ids;
 	size_t n;
-	int rv;
+	int rv, from;
 
 	g_cmd = "get";
-	PARSE_OR_RETURN(parse_opts(argc, argv, ":h", lo, help_get, flag_opt, &full));
+	PARSE_OR_RETURN(parse_opts(argc, argv, ":h", lo, help_get, id_opt, &o));
 	if (argc - optind < 2)
-		return usage_error("'get' takes TENANT COLLECTION ID...");
-	if ((rv = parse_ids(argc, argv, optind + 2, &ids, &n)) != 0)
+		return usage_error("'get' takes [TENANT] COLLECTION ID...");
+	if (client(&c, &st) != 0)
+		return fail(&st);
+	if ((rv = id_target(c, argc, argv, &tenant, &coll, &from, &st)) != 0)
+		return rv < 0 ? fail(&st) : rv;
+	if ((rv = parse_ids(argc, argv, from, &ids, &n)) != 0)
 		return rv;
-	if (client(&c, &st) != 0 ||
-	    shoal_get(c, argv[optind], argv[optind + 1], ids, n, true, &res, &st) !=
-	        SHOAL_OK) {
+	if (shoal_get_ex(c, tenant, coll, o.key, ids, n, true, &res, &st) != SHOAL_OK) {
 		free(ids);
 		return fail(&st);
 	}
@@ -1134,7 +1534,7 @@ cmd_get(int argc, char **argv)
 		}
 		printf("id %" PRIu64 "\n  vector   ", p->id);
 		if (p->vector != NULL)
-			print_vector(stdout, p->vector, p->dim, full);
+			print_vector(stdout, p->vector, p->dim, o.full);
 		else
 			fputs("(none)", stdout);
 		fputs("\n  payload  ", stdout);
@@ -1154,23 +1554,28 @@ cmd_get(int argc, char **argv)
 static int
 cmd_delete(int argc, char **argv)
 {
-	static const struct option lo[] = {COMMON_LONGOPTS, {0}};
+	static const struct option lo[] = {COMMON_LONGOPTS,
+	    {"key", required_argument, NULL, 'K'}, {0}};
+	id_opts o = {false, NULL};
+	const char *tenant, *coll;
 	uint32_t deleted;
 	shoal_status st;
 	shoal_client *c;
 	uint64_t *ids;
 	size_t n;
-	int rv;
+	int rv, from;
 
 	g_cmd = "delete";
-	PARSE_OR_RETURN(parse_opts(argc, argv, ":h", lo, help_delete, NULL, NULL));
+	PARSE_OR_RETURN(parse_opts(argc, argv, ":h", lo, help_delete, id_opt, &o));
 	if (argc - optind < 2)
-		return usage_error("'delete' takes TENANT COLLECTION ID...");
-	if ((rv = parse_ids(argc, argv, optind + 2, &ids, &n)) != 0)
+		return usage_error("'delete' takes [TENANT] COLLECTION ID...");
+	if (client(&c, &st) != 0)
+		return fail(&st);
+	if ((rv = id_target(c, argc, argv, &tenant, &coll, &from, &st)) != 0)
+		return rv < 0 ? fail(&st) : rv;
+	if ((rv = parse_ids(argc, argv, from, &ids, &n)) != 0)
 		return rv;
-	if (client(&c, &st) != 0 ||
-	    shoal_delete(c, argv[optind], argv[optind + 1], ids, n, &deleted, &st) !=
-	        SHOAL_OK) {
+	if (shoal_delete_ex(c, tenant, coll, o.key, ids, n, &deleted, &st) != SHOAL_OK) {
 		free(ids);
 		return fail(&st);
 	}
@@ -1183,21 +1588,681 @@ static int
 cmd_count(int argc, char **argv)
 {
 	static const struct option lo[] = {COMMON_LONGOPTS, {0}};
+	const char *tenant, *coll;
 	shoal_status st;
 	shoal_client *c;
 	uint64_t count;
 
 	g_cmd = "count";
 	PARSE_OR_RETURN(parse_opts(argc, argv, ":h", lo, help_count, NULL, NULL));
-	if (argc - optind != 2)
-		return usage_error("'count' takes TENANT COLLECTION");
+	if (!split_target(argc - optind, argv + optind, &tenant, &coll))
+		return usage_error("'count' takes [TENANT] COLLECTION");
 	if (client(&c, &st) != 0 ||
-	    shoal_count(c, argv[optind], argv[optind + 1], &count, &st) != SHOAL_OK)
+	    shoal_count(c, tenant, coll, &count, &st) != SHOAL_OK)
 		return fail(&st);
 	printf("%" PRIu64 "\n", count);
 	return 0;
 }
 
+/* ===================================================================
+ * import (PostgreSQL; the coordinator runs the job, we start and watch it)
+ * =================================================================== */
+
+static const char help_import[] =
+    "usage: shoal import pg --dsn DSN (--table T | --query SQL) --id-col C --vector-col C\n"
+    "                       (--tenant NAME | --tenant-col C | --schemas PATTERN)\n"
+    "                       --collection NAME [options]\n"
+    "       shoal import status ID | list | cancel ID\n"
+    "\n"
+    "Imports rows from PostgreSQL (pgvector or arrays) with COPY.  The coordinator\n"
+    "connects to PostgreSQL and runs the import; this command starts it, shows its\n"
+    "progress (rows, rows/s, ETA from the planner's row estimate) and prints a\n"
+    "summary.  Stopping this command does not stop the import ('shoal import\n"
+    "cancel' does).  docs/import.md has the details.\n"
+    "\n"
+    "Source:\n"
+    "  --dsn DSN           libpq connection string or postgresql:// URI, as seen\n"
+    "                      from the coordinator's host (its password is never\n"
+    "                      stored or logged; PGPASSWORD / ~/.pgpass on the\n"
+    "                      coordinator's host work too)\n"
+    "  --table T           [schema.]table to read, or\n"
+    "  --query SQL         a SELECT whose result is read\n"
+    "  --id-col C          point id: bigint, integer, smallint (used as is), or\n"
+    "                      uuid / text (hashed to a stable 64-bit id; the original\n"
+    "                      is kept in the payload under C)\n"
+    "  --vector-col C      vector, halfvec, real[], double precision[], or text\n"
+    "                      holding '[1,2,3]'\n"
+    "  --payload-cols A,B  payload fields from text, integer, float, numeric,\n"
+    "                      boolean, uuid, text[] (a tag list) and json/jsonb\n"
+    "                      (its top-level fields) columns; other types as text\n"
+    "  --text-col C        the point's text (any type, as its text)\n"
+    "Target:\n"
+    "  --collection NAME   created when missing (in each tenant, or as the shared\n"
+    "                      collection) with the dimension of the first good row\n"
+    "  --tenant NAME       one dedicated tenant (created when missing), or\n"
+    "  --tenant-col C      one shared collection (tenant \"\"), hash-distributed by\n"
+    "                      column C; each point keeps the value in payload field C\n"
+    "                      (created with key_field C), or\n"
+    "  --schemas PATTERN   a dedicated tenant per schema whose name is LIKE\n"
+    "                      PATTERN and that has --table (Citus schema-based\n"
+    "                      sharding); each tenant is named after its schema\n"
+    "  --dedicated-tenants with --tenant-col: a dedicated tenant per distinct value\n"
+    "                      of C instead of the shared collection (named after\n"
+    "                      the value)\n"
+    "  --metric M          cosine | l2 | ip for created collections (default cosine)\n"
+    "  --m N, --ef-construction N   HNSW parameters for created collections\n"
+    "Run:\n"
+    "  --on-error MODE     abort (default): stop at the first bad row (NULL or NaN\n"
+    "                      vector, wrong dimension, ...), the rows before it stay\n"
+    "                      imported; skip: count such rows by reason and go on\n"
+    "  --resume            continue the same import from its last checkpoint (after\n"
+    "                      a failure, a cancel, or a restart of the coordinator), or\n"
+    "                      follow it if it is still running\n"
+    "  --batch N           rows per upsert (default 1000)\n"
+    "  --parallel N        upserts in flight, 1..64 (default 4)\n"
+    "  --max-rate N        at most N rows per second (spares a busy database)\n"
+    "  --copy-format F     auto (default; binary) | binary | text\n"
+    "  --detach            start the import and return at once (prints its id)\n"
+    "\n"
+    "  status ID           a job's progress or result (exit 1 if it failed)\n"
+    "  list                every import the coordinator knows\n"
+    "  cancel ID           stop a running import; --resume continues it later\n"
+    "\n"
+    "Exit status: 0 the import succeeded (skipped rows are listed), 1 it failed or\n"
+    "was stopped (the message says how to continue), 2 usage error.\n"
+    "\n"
+    "Options:\n" COMMON_HELP;
+
+typedef struct import_opts {
+	shoal_import_spec s;
+	char *cols_buf; /* --payload-cols, split in place */
+	const char *cols[256];
+	bool detach;
+} import_opts;
+
+enum {
+	OPT_I_DSN = 3000,
+	OPT_I_TABLE,
+	OPT_I_QUERY,
+	OPT_I_SCHEMAS,
+	OPT_I_ID,
+	OPT_I_VEC,
+	OPT_I_TENANT,
+	OPT_I_TENANT_COL,
+	OPT_I_PAYLOAD,
+	OPT_I_TEXT,
+	OPT_I_COLL,
+	OPT_I_METRIC,
+	OPT_I_M,
+	OPT_I_EF,
+	OPT_I_ON_ERROR,
+	OPT_I_RESUME,
+	OPT_I_BATCH,
+	OPT_I_PARALLEL,
+	OPT_I_RATE,
+	OPT_I_FORMAT,
+	OPT_I_DETACH,
+	OPT_I_DEDICATED
+};
+
+static int
+import_opt(int opt, void *ctx)
+{
+	import_opts *o = ctx;
+	shoal_import_spec *s = &o->s;
+
+	switch (opt) {
+	case OPT_I_DSN: s->dsn = optarg; return 0;
+	case OPT_I_TABLE: s->table = optarg; return 0;
+	case OPT_I_QUERY: s->query = optarg; return 0;
+	case OPT_I_SCHEMAS: s->schemas = optarg; return 0;
+	case OPT_I_ID: s->id_col = optarg; return 0;
+	case OPT_I_VEC: s->vector_col = optarg; return 0;
+	case OPT_I_TENANT: s->tenant = optarg; return 0;
+	case OPT_I_TENANT_COL: s->tenant_col = optarg; return 0;
+	case OPT_I_TEXT: s->text_col = optarg; return 0;
+	case OPT_I_COLL: s->collection = optarg; return 0;
+	case OPT_I_PAYLOAD: {
+		free(o->cols_buf);
+		o->cols_buf = strdup(optarg);
+		s->n_payload_cols = 0;
+		for (char *save = NULL, *t = strtok_r(o->cols_buf, ",", &save); t != NULL;
+		     t = strtok_r(NULL, ",", &save)) {
+			while (*t == ' ')
+				t++;
+			size_t l = strlen(t);
+			while (l > 0 && t[l - 1] == ' ')
+				t[--l] = '\0';
+			if (l == 0)
+				return usage_error("--payload-cols has an empty column name");
+			if (s->n_payload_cols == sizeof o->cols / sizeof o->cols[0])
+				return usage_error("--payload-cols: too many columns");
+			o->cols[s->n_payload_cols++] = t;
+		}
+		s->payload_cols = o->cols;
+		return 0;
+	}
+	case OPT_I_METRIC:
+		if (!shoal_metric_parse(optarg, &s->metric))
+			return usage_error("bad --metric '%s', expected cosine, l2 or ip", optarg);
+		return 0;
+	case OPT_I_M: return parse_u32_opt("--m", optarg, &s->m, true);
+	case OPT_I_EF: return parse_u32_opt("--ef-construction", optarg, &s->ef_construction, true);
+	case OPT_I_ON_ERROR:
+		if (strcmp(optarg, "skip") == 0)
+			s->skip_bad_rows = true;
+		else if (strcmp(optarg, "abort") == 0)
+			s->skip_bad_rows = false;
+		else
+			return usage_error("bad --on-error '%s', expected abort or skip", optarg);
+		return 0;
+	case OPT_I_RESUME: s->resume = true; return 0;
+	case OPT_I_BATCH: return parse_u32_opt("--batch", optarg, &s->batch, true);
+	case OPT_I_PARALLEL:
+		if (parse_u32_opt("--parallel", optarg, &s->parallel, true) != 0)
+			return EXIT_USAGE;
+		if (s->parallel > 64)
+			return usage_error("--parallel %u is too many, expected 1..64",
+			    s->parallel);
+		return 0;
+	case OPT_I_RATE: return parse_u32_opt("--max-rate", optarg, &s->max_rate, true);
+	case OPT_I_FORMAT:
+		if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "binary") != 0 &&
+		    strcmp(optarg, "text") != 0)
+			return usage_error("bad --copy-format '%s', expected auto, binary or text",
+			    optarg);
+		s->copy_format = optarg;
+		return 0;
+	case OPT_I_DETACH: o->detach = true; return 0;
+	case OPT_I_DEDICATED: s->dedicated_tenants = true; return 0;
+	}
+	return usage_error("unexpected option");
+}
+
+static void
+import_source(const shoal_import_info *in, char *buf, size_t cap)
+{
+	if (in->schemas[0])
+		snprintf(buf, cap, "table %s in schemas LIKE '%s'", in->table, in->schemas);
+	else if (in->table[0])
+		snprintf(buf, cap, "table %s", in->table);
+	else
+		snprintf(buf, cap, "query");
+}
+
+/* The final report of a job: stdout when it succeeded, stderr otherwise. */
+static void
+import_summary(const shoal_import_info *in)
+{
+	FILE *f = in->state == SHOAL_IMPORT_SUCCEEDED ? stdout : stderr;
+	char dur[32], src[256];
+
+	fmt_duration(dur, sizeof dur, (double)in->elapsed_ms / 1000.0);
+	import_source(in, src, sizeof src);
+	fprintf(f,
+	    "import %s %s: %" PRIu64 " rows imported, %" PRIu64 " skipped (%" PRIu64
+	    " rows read) in %s, %.0f rows/s\n",
+	    in->id, shoal_import_state_name(in->state), in->rows_imported, in->rows_skipped,
+	    in->rows_done, dur, in->rows_per_sec);
+	if (in->tenant[0])
+		fprintf(f, "  from %s into collection '%s' of tenant '%s'", src, in->collection,
+		    in->tenant);
+	else if (in->tenant_col[0] && !in->dedicated_tenants)
+		fprintf(f,
+		    "  from %s into shared collection '%s', distributed by %s (%u tenant "
+		    "values)",
+		    src, in->collection, in->tenant_col, in->tenants);
+	else
+		fprintf(f, "  from %s into collection '%s' of %u tenant(s)", src, in->collection,
+		    in->schemas[0] ? in->units_total : in->tenants);
+	if (in->dim)
+		fprintf(f, " (dim %u)", in->dim);
+	fputc('\n', f);
+	if (in->runs > 1 || in->resumed_from > 0)
+		fprintf(f, "  run %u, resumed at row %" PRIu64 "\n", in->runs, in->resumed_from);
+	for (size_t i = 0; i < in->n_skips; i++)
+		fprintf(f, "  skipped %" PRIu64 " rows: %s (first: %s)\n", in->skips[i].rows,
+		    in->skips[i].reason, in->skips[i].example);
+	if (in->notice[0])
+		fprintf(f, "  note: %s\n", in->notice);
+}
+
+/* One progress line on stderr (\r-updated on a terminal). */
+static void
+import_progress(const shoal_import_info *in, bool tty)
+{
+	char eta[32] = "?";
+	double pct =
+	    in->rows_estimated ? 100.0 * (double)in->rows_done / (double)in->rows_estimated : 0;
+	if (in->rows_per_sec > 0 && in->rows_estimated > in->rows_done)
+		fmt_duration(eta, sizeof eta,
+		    (double)(in->rows_estimated - in->rows_done) / in->rows_per_sec);
+	else if (in->rows_estimated && in->rows_estimated <= in->rows_done)
+		snprintf(eta, sizeof eta, "0:00:00");
+	fprintf(stderr, "%s%" PRIu64 "/~%" PRIu64 " rows  %5.1f%%  %.0f rows/s  ETA %s",
+	    tty ? "\r" : "", in->rows_done, in->rows_estimated, pct > 100 ? 100.0 : pct,
+	    in->rows_per_sec, eta);
+	if (in->rows_skipped)
+		fprintf(stderr, "  skipped %" PRIu64, in->rows_skipped);
+	if (in->units_total > 1)
+		fprintf(stderr, "  [%u/%u %s]", in->units_done, in->units_total, in->current);
+	fputs(tty ? "   " : "\n", stderr);
+	fflush(stderr);
+}
+
+/* Polls job `id` until it is no longer running; returns the exit code. */
+static int
+import_watch(shoal_client *c, const char *id)
+{
+	bool tty = isatty(STDERR_FILENO) == 1;
+	uint64_t last_print = 0, lost_since = 0;
+	shoal_import_info *in = NULL;
+	shoal_status st;
+
+	for (;;) {
+		shoal_code rv = shoal_import_get(c, id, &in, &st);
+		uint64_t now = util_mono_ms();
+		if (rv == SHOAL_UNAVAILABLE || rv == SHOAL_DEADLINE_EXCEEDED) {
+			/* the coordinator restarts: the job is then interrupted, and
+			 * we say so once we can ask again */
+			if (lost_since == 0)
+				lost_since = now;
+			if (now - lost_since > 60000) {
+				if (tty)
+					fputc('\n', stderr);
+				shoal_status_prefix(&st,
+				    "lost the coordinator while watching import "
+				    "%s (its checkpoint is durable: run the same command with "
+				    "--resume)",
+				    id);
+				return fail(&st);
+			}
+			util_sleep_ms(500);
+			continue;
+		}
+		if (rv != SHOAL_OK) {
+			if (tty)
+				fputc('\n', stderr);
+			return fail(&st);
+		}
+		lost_since = 0;
+		if (in->state != SHOAL_IMPORT_RUNNING)
+			break;
+		if (now - last_print >= (tty ? 250u : 2000u)) {
+			import_progress(in, tty);
+			last_print = now;
+		}
+		shoal_import_info_free(in);
+		in = NULL;
+		util_sleep_ms(200);
+	}
+	if (last_print != 0) {
+		import_progress(in, tty);
+		if (tty)
+			fputc('\n', stderr);
+	}
+	import_summary(in);
+	int rc = 0;
+	if (in->state != SHOAL_IMPORT_SUCCEEDED) {
+		shoal_status_set(&st, in->error_code ? in->error_code : SHOAL_ABORTED, "%s",
+		    in->error[0] ? in->error : shoal_import_state_name(in->state));
+		if (in->state == SHOAL_IMPORT_INTERRUPTED)
+			shoal_status_set(&st, SHOAL_UNAVAILABLE,
+			    "import %s was interrupted at row %" PRIu64
+			    " (the coordinator stopped); "
+			    "run the same command with --resume to continue",
+			    in->id, in->rows_done);
+		else if (in->state == SHOAL_IMPORT_CANCELLED)
+			shoal_status_set(&st, SHOAL_CANCELLED,
+			    "import %s was cancelled at row %" PRIu64 "; --resume continues it",
+			    in->id, in->rows_done);
+		else
+			shoal_status_prefix(&st,
+			    "import %s failed at row %" PRIu64 " (--resume "
+			    "continues from there)",
+			    in->id, in->rows_done);
+		rc = fail(&st);
+	}
+	shoal_import_info_free(in);
+	return rc;
+}
+
+static int
+cmd_import(int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_LONGOPTS,
+	    {"dsn", required_argument, NULL, OPT_I_DSN},
+	    {"table", required_argument, NULL, OPT_I_TABLE},
+	    {"query", required_argument, NULL, OPT_I_QUERY},
+	    {"schemas", required_argument, NULL, OPT_I_SCHEMAS},
+	    {"id-col", required_argument, NULL, OPT_I_ID},
+	    {"vector-col", required_argument, NULL, OPT_I_VEC},
+	    {"tenant", required_argument, NULL, OPT_I_TENANT},
+	    {"tenant-col", required_argument, NULL, OPT_I_TENANT_COL},
+	    {"payload-cols", required_argument, NULL, OPT_I_PAYLOAD},
+	    {"text-col", required_argument, NULL, OPT_I_TEXT},
+	    {"collection", required_argument, NULL, OPT_I_COLL},
+	    {"metric", required_argument, NULL, OPT_I_METRIC},
+	    {"m", required_argument, NULL, OPT_I_M},
+	    {"ef-construction", required_argument, NULL, OPT_I_EF},
+	    {"on-error", required_argument, NULL, OPT_I_ON_ERROR},
+	    {"resume", no_argument, NULL, OPT_I_RESUME},
+	    {"batch", required_argument, NULL, OPT_I_BATCH},
+	    {"parallel", required_argument, NULL, OPT_I_PARALLEL},
+	    {"max-rate", required_argument, NULL, OPT_I_RATE},
+	    {"copy-format", required_argument, NULL, OPT_I_FORMAT},
+	    {"detach", no_argument, NULL, OPT_I_DETACH},
+	    {"dedicated-tenants", no_argument, NULL, OPT_I_DEDICATED}, {0}};
+	import_opts o = {0};
+	shoal_import_info *in = NULL;
+	shoal_client *c;
+	shoal_status st;
+	int rc;
+
+	g_cmd = "import";
+	rc = parse_opts(argc, argv, ":h", lo, help_import, import_opt, &o);
+	if (rc != 0) {
+		free(o.cols_buf);
+		return rc == -1 ? 0 : rc;
+	}
+	const char *sub = optind < argc ? argv[optind] : NULL;
+	int npos = argc - optind;
+	if (sub == NULL) {
+		rc = usage_error("'import' needs a subcommand: pg, status, list or cancel");
+	} else if (strcmp(sub, "pg") == 0) {
+		if (npos != 1)
+			rc = usage_error("'import pg' takes no positional arguments (got '%s')",
+			    argv[optind + 1]);
+		else if (o.s.dsn == NULL)
+			rc = usage_error("--dsn is required");
+		else if ((o.s.table != NULL) == (o.s.query != NULL))
+			rc = usage_error("give exactly one of --table and --query");
+		else if (o.s.id_col == NULL || o.s.vector_col == NULL)
+			rc = usage_error("--id-col and --vector-col are required");
+		else if ((o.s.tenant != NULL) + (o.s.tenant_col != NULL) + (o.s.schemas != NULL) !=
+		    1)
+			rc =
+			    usage_error("give exactly one of --tenant, --tenant-col and --schemas");
+		else if (o.s.collection == NULL)
+			rc = usage_error("--collection is required");
+		else if (client(&c, &st) != 0 || shoal_import_start(c, &o.s, &in, &st) != SHOAL_OK)
+			rc = fail(&st);
+		else {
+			char src[256];
+			import_source(in, src, sizeof src);
+			if (in->state == SHOAL_IMPORT_RUNNING)
+				fprintf(stderr,
+				    "import %s %s: %s -> collection '%s' (~%" PRIu64
+				    " rows estimated)%s%s\n",
+				    in->id, in->runs > 1 || o.s.resume ? "running" : "started", src,
+				    in->collection, in->rows_estimated, in->notice[0] ? "; " : "",
+				    in->notice);
+			if (o.detach) {
+				printf("%s\n", in->id);
+				rc = 0;
+			} else {
+				rc = import_watch(c, in->id);
+			}
+		}
+	} else if (strcmp(sub, "status") == 0 || strcmp(sub, "cancel") == 0) {
+		bool cancel = sub[0] == 'c';
+		if (npos != 2)
+			rc = usage_error("'import %s' takes one job ID", sub);
+		else if (client(&c, &st) != 0 ||
+		    (cancel ? shoal_import_cancel(c, argv[optind + 1], &in, &st)
+		            : shoal_import_get(c, argv[optind + 1], &in, &st)) != SHOAL_OK)
+			rc = fail(&st);
+		else if (in->state == SHOAL_IMPORT_RUNNING) {
+			import_progress(in, false);
+			rc = 0;
+		} else {
+			import_summary(in);
+			rc = in->state == SHOAL_IMPORT_SUCCEEDED ? 0 : EXIT_FAIL;
+			if (in->state == SHOAL_IMPORT_FAILED)
+				fprintf(stderr, "shoal: error: %s: %s\n",
+				    shoal_code_name(in->error_code), in->error);
+		}
+	} else if (strcmp(sub, "list") == 0) {
+		shoal_import_info *l;
+		size_t n;
+		if (npos != 1)
+			rc = usage_error("'import list' takes no arguments");
+		else if (client(&c, &st) != 0 || shoal_import_list(c, &l, &n, &st) != SHOAL_OK)
+			rc = fail(&st);
+		else {
+			printf("%-16s  %-11s  %12s  %12s  %10s  %s\n", "ID", "STATE", "DONE",
+			    "IMPORTED", "SKIPPED", "SOURCE -> COLLECTION");
+			for (size_t i = 0; i < n; i++) {
+				char src[256];
+				import_source(&l[i], src, sizeof src);
+				printf("%-16s  %-11s  %12" PRIu64 "  %12" PRIu64 "  %10" PRIu64
+				       "  %s -> %s\n",
+				    l[i].id, shoal_import_state_name(l[i].state), l[i].rows_done,
+				    l[i].rows_imported, l[i].rows_skipped, src, l[i].collection);
+			}
+			shoal_import_list_free(l);
+			rc = 0;
+		}
+	} else {
+		rc =
+		    usage_error("unknown import subcommand '%s' (pg, status, list or cancel)", sub);
+	}
+	shoal_import_info_free(in);
+	free(o.cols_buf);
+	return rc;
+}
+
+/* ===================================================================
+ * backup
+ * =================================================================== */
+
+static const char help_backup[] =
+    "usage: shoal backup create DIR\n"
+    "       shoal backup restore DIR --data NEWDIR [--bin BINDIR]\n"
+    "\n"
+    "  create DIR     take a consistent backup of the catalog and every worker\n"
+    "                 while the cluster serves: every write acknowledged before\n"
+    "                 the command started is in it.  DIR must not exist; a relative\n"
+    "                 DIR is made absolute here.  It is a path on the coordinator's\n"
+    "                 host, and each worker writes DIR/workers/NAME on its own host:\n"
+    "                 with workers on several hosts, DIR must be shared storage\n"
+    "                 mounted at the same path everywhere (docs/operations.md).\n"
+    "                 Waits until done (--timeout, default one hour).\n"
+    "  restore DIR    lay out a NEW cluster's data directories from a backup,\n"
+    "                 offline (no daemon may use NEWDIR):\n"
+    "                   NEWDIR/coordinator      (shoal-coordinator --restore)\n"
+    "                   NEWDIR/workers/NAME     (shoal-worker --restore, one each)\n"
+    "                 then start the daemons on them; workers keep their names and\n"
+    "                 register their new addresses.  Runs shoal-coordinator and\n"
+    "                 shoal-worker from BINDIR (default: next to this shoal, else\n"
+    "                 $PATH).\n"
+    "\n"
+    "Options:\n" COMMON_HELP;
+
+typedef struct backup_opts {
+	const char *data, *bin;
+} backup_opts;
+
+static int
+backup_opt(int opt, void *ctx)
+{
+	backup_opts *o = ctx;
+	if (opt == 'd') {
+		o->data = optarg;
+		return 0;
+	}
+	if (opt == 'b') {
+		o->bin = optarg;
+		return 0;
+	}
+	return usage_error("unexpected option");
+}
+
+/* Runs argv (argv[0] a path), waits; returns its exit status or -1. */
+static int
+run_program(char *const argv[])
+{
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execv(argv[0], argv);
+		fprintf(stderr, "shoal: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	int status;
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* dir/prog when it is executable, else prog found on $PATH; out gets the
+ * path.  False when not found. */
+static bool
+find_program(const char *dir, const char *prog, char *out, size_t cap)
+{
+	char self[4096];
+	if (dir == NULL) {
+		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+		if (n > 0) {
+			self[n] = '\0';
+			char *slash = strrchr(self, '/');
+			if (slash != NULL) {
+				*slash = '\0';
+				if (snprintf(out, cap, "%s/%s", self, prog) < (int)cap &&
+				    access(out, X_OK) == 0)
+					return true;
+			}
+		}
+	} else {
+		snprintf(out, cap, "%s/%s", dir, prog);
+		return access(out, X_OK) == 0;
+	}
+	const char *path = getenv("PATH");
+	for (const char *p = path ? path : ""; *p;) {
+		size_t n = strcspn(p, ":");
+		snprintf(out, cap, "%.*s/%s", (int)n, p, prog);
+		if (n > 0 && access(out, X_OK) == 0)
+			return true;
+		p += n + (p[n] == ':');
+	}
+	return false;
+}
+
+static int
+backup_restore(const char *from, const backup_opts *o)
+{
+	char coord[4096], worker[4096], path[4096], dst[4096];
+	config_file *cf = NULL;
+	shoal_status st;
+
+	if (!find_program(o->bin, "shoal-coordinator", coord, sizeof coord) ||
+	    !find_program(o->bin, "shoal-worker", worker, sizeof worker)) {
+		fprintf(stderr,
+		    "shoal: error: shoal-coordinator and shoal-worker not found %s%s "
+		    "(pass --bin DIR)\n",
+		    o->bin ? "in " : "next to this program or on $PATH", o->bin ? o->bin : "");
+		return EXIT_FAIL;
+	}
+	snprintf(path, sizeof path, "%s/MANIFEST", from);
+	if (config_load(path, &cf, &st) != SHOAL_OK) {
+		fprintf(stderr, "shoal: error: %s is not a complete shoal backup: %s\n", from,
+		    st.msg);
+		return EXIT_FAIL;
+	}
+	/* the coordinator checks the manifest fully; then each worker's part */
+	snprintf(dst, sizeof dst, "%s/coordinator", o->data);
+	char *cargv[] = {coord, "--restore", (char *)from, "--data", dst, NULL};
+	if (run_program(cargv) != 0) {
+		config_free(cf);
+		fprintf(stderr, "shoal: error: restoring the coordinator failed (see above)\n");
+		return EXIT_FAIL;
+	}
+	size_t nworkers = 0;
+	for (size_t i = 0; i < cf->n; i++) {
+		const config_entry *e = &cf->entries[i];
+		if (strncmp(e->section, "worker.", 7) != 0 || strcmp(e->key, "dir") != 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", from, e->value);
+		snprintf(dst, sizeof dst, "%s/workers/%s", o->data, e->section + 7);
+		char *wargv[] = {worker, "--restore", path, "--data", dst, NULL};
+		if (run_program(wargv) != 0) {
+			config_free(cf);
+			fprintf(stderr, "shoal: error: restoring worker %s failed (see above)\n",
+			    e->section + 7);
+			return EXIT_FAIL;
+		}
+		nworkers++;
+	}
+	config_free(cf);
+	printf("restored %s into %s: the coordinator and %zu workers.  Start them with\n"
+	       "  shoal-coordinator --data %s/coordinator ...\n"
+	       "  shoal-worker --data %s/workers/NAME --coordinator URL ...   (each worker)\n",
+	    from, o->data, nworkers, o->data, o->data);
+	return 0;
+}
+
+static int
+cmd_backup(int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_LONGOPTS, {"data", required_argument, NULL, 'd'},
+	    {"bin", required_argument, NULL, 'b'}, {0}};
+	backup_opts o = {0};
+	shoal_status st;
+	shoal_client *c;
+
+	g_cmd = "backup";
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			fputs(help_backup, stdout);
+			return 0;
+		}
+		return usage_error("missing subcommand: create or restore");
+	}
+	const char *sub = argv[1];
+	if (strcmp(sub, "create") && strcmp(sub, "restore"))
+		return usage_error("unknown subcommand '%s', expected create or restore", sub);
+	PARSE_OR_RETURN(parse_opts(argc - 1, argv + 1, ":h", lo, help_backup, backup_opt, &o));
+	int npos = argc - 1 - optind;
+	char **pos = argv + 1 + optind;
+	if (npos != 1)
+		return usage_error("'backup %s' takes exactly one DIR", sub);
+	if (!strcmp(sub, "restore")) {
+		if (o.data == NULL)
+			return usage_error("'backup restore' needs --data NEWDIR");
+		return backup_restore(pos[0], &o);
+	}
+	if (o.data != NULL || o.bin != NULL)
+		return usage_error("--data and --bin only apply to 'backup restore'");
+
+	char dir[4096], cwd[4096];
+	if (pos[0][0] == '/') {
+		snprintf(dir, sizeof dir, "%s", pos[0]);
+	} else {
+		if (getcwd(cwd, sizeof cwd) == NULL)
+			return usage_error("cannot resolve '%s': %s", pos[0], strerror(errno));
+		if (snprintf(dir, sizeof dir, "%s/%s", cwd, pos[0]) >= (int)sizeof dir)
+			return usage_error("path too long: %s", pos[0]);
+	}
+	shoal_backup_info *bi;
+	fprintf(stderr, "backing up into %s ...\n", dir);
+	if (client(&c, &st) != 0 || shoal_backup_create(c, dir, g.timeout_ms, &bi, &st) != SHOAL_OK)
+		return fail(&st);
+	printf("backup %s: catalog epoch %" PRIu64 ", %u tenants, %u collections, %zu workers, "
+	       "%.1f s\n",
+	    bi->dir, bi->epoch, bi->tenants, bi->collections, bi->n_workers,
+	    (double)bi->micros / 1e6);
+	printf("%-20s %-28s %12s %7s %14s\n", "WORKER", "DIR", "POINTS", "SHARDS", "BYTES");
+	for (size_t i = 0; i < bi->n_workers; i++) {
+		const shoal_backup_worker *w = &bi->workers[i];
+		printf("%-20s %-28s %12" PRIu64 " %7u %14" PRIu64 "\n", w->name, w->dir, w->points,
+		    w->shards, w->bytes);
+	}
+	shoal_backup_info_free(bi);
+	return 0;
+}
 /* ===================================================================
  * main
  * =================================================================== */
@@ -1210,12 +2275,19 @@ static const char help_main[] =
     "Commands:\n"
     "  status                        cluster state: workers, tenants, epoch\n"
     "  tenant create|list|drop       manage tenants\n"
-    "  collection create|list|drop   manage collections (dim, metric, HNSW)\n"
-    "  load TENANT COLL ...          bulk upsert from .fvecs or generated vectors\n"
-    "  search TENANT COLL ...        k-nearest-neighbour search\n"
-    "  get TENANT COLL ID...         read points by id\n"
-    "  delete TENANT COLL ID...      delete points by id\n"
-    "  count TENANT COLL             number of points\n"
+    "  collection create|list|show|drop\n"
+    "                                manage collections: a tenant's (dedicated),\n"
+    "                                shared (hash-distributed by key) or reference\n"
+    "  load [TENANT] COLL ...        bulk upsert from .fvecs or generated vectors\n"
+    "  search [TENANT] COLL ...      k-nearest-neighbour search (--key, --explain)\n"
+    "  get [TENANT] COLL ID...       read points by id\n"
+    "  delete [TENANT] COLL ID...    delete points by id\n"
+    "  count [TENANT] COLL           number of points\n"
+    "(COLL alone names a shared or reference collection, which belongs to no\n"
+    "tenant.)\n"
+    "  backup create|restore DIR     back up the cluster while it serves, or\n"
+    "                                lay out a new cluster from a backup\n"
+    "  import pg|status|list|cancel  import from PostgreSQL (pgvector, arrays)\n"
     "Run 'shoal COMMAND --help' for a command's arguments and options.\n"
     "\n"
     "Options (also accepted after the command):\n" COMMON_HELP
@@ -1233,6 +2305,8 @@ static const struct {
     {"collection", cmd_collection}, {"load", cmd_load},
     {"search", cmd_search}, {"get", cmd_get},
     {"delete", cmd_delete}, {"count", cmd_count},
+    {"backup", cmd_backup},
+    {"import", cmd_import},
 };
 
 int

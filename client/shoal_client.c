@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "filter.h"
 #include "rpc.h"
 #include "shoal.pb-c.h"
 #include "util.h"
@@ -89,10 +90,13 @@ check_name(const char *what, const char *name, shoal_status *st)
 	return util_check_name(what, name, st);
 }
 
+/* tenant "" names a cluster-level (shared or reference) collection. */
 static shoal_code
 check_target(const char *tenant, const char *collection, shoal_status *st)
 {
-	shoal_code rv = check_name("tenant", tenant, st);
+	shoal_code rv = SHOAL_OK;
+	if (tenant == NULL || tenant[0] != '\0')
+		rv = check_name("tenant", tenant, st);
 	if (rv == SHOAL_OK)
 		rv = check_name("collection", collection, st);
 	return rv;
@@ -478,7 +482,9 @@ shoal_collection_list(shoal_client *c, const char *tenant,
 
 	*out = NULL;
 	*n = 0;
-	if ((rv = check_name("tenant", tenant, st)) != SHOAL_OK)
+	if (tenant == NULL)
+		tenant = ""; /* the cluster-level collections */
+	if (tenant[0] != '\0' && (rv = check_name("tenant", tenant, st)) != SHOAL_OK)
 		return rv;
 	req.tenant = (char *)tenant;
 	RPC_INVOKE(shoal__coordinator__list_collections, c->svc, &req, &res);
@@ -520,6 +526,154 @@ shoal_collection_drop(shoal_client *c, const char *tenant, const char *name,
 	if ((rv = finish(&res, st)) == SHOAL_OK)
 		rpc_result_free(&res);
 	return rv;
+}
+
+/* ===================================================================
+ * Shared and reference collections
+ * =================================================================== */
+
+const char *
+shoal_placement_name(shoal_placement p)
+{
+	switch (p) {
+	case SHOAL_PLACEMENT_DEDICATED: return "dedicated";
+	case SHOAL_PLACEMENT_SHARED: return "shared";
+	case SHOAL_PLACEMENT_REFERENCE: return "reference";
+	}
+	return "unknown";
+}
+
+shoal_code
+shoal_collection_create_distributed(shoal_client *c, const char *name,
+    const shoal_collection_params *params, const shoal_distribution *dist,
+    shoal_collection_info *out, shoal_status *st)
+{
+	Shoal__CollectionSpec req = SHOAL__COLLECTION_SPEC__INIT;
+	rpc_result res = {0};
+	shoal_metric metric;
+	shoal_code rv;
+
+	if (out != NULL)
+		memset(out, 0, sizeof *out);
+	if ((rv = check_name("collection", name, st)) != SHOAL_OK)
+		return rv;
+	if (dist == NULL || (dist->placement != SHOAL_PLACEMENT_SHARED &&
+	                        dist->placement != SHOAL_PLACEMENT_REFERENCE))
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "a cluster-level collection is SHOAL_PLACEMENT_SHARED or _REFERENCE");
+	if (params == NULL || params->dim == 0 || params->dim > SHOAL_MAX_DIM)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "collection dimension %u out of range, expected 1..%u",
+		    params ? params->dim : 0, SHOAL_MAX_DIM);
+	metric = params->metric == SHOAL_METRIC_DEFAULT ? SHOAL_METRIC_COSINE
+	                                                : params->metric;
+	if (metric < SHOAL_METRIC_COSINE || metric > SHOAL_METRIC_IP)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "unknown metric %d, expected cosine, l2 or ip", (int)metric);
+	if (dist->n_on_workers > 0 && dist->on_workers == NULL)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "n_on_workers is %zu but on_workers is NULL", dist->n_on_workers);
+	for (size_t i = 0; i < dist->n_on_workers; i++)
+		if ((rv = check_name("worker", dist->on_workers[i], st)) != SHOAL_OK)
+			return rv;
+	req.tenant = (char *)"";
+	req.name = (char *)name;
+	req.dim = params->dim;
+	req.metric = (Shoal__Metric)metric;
+	req.m = params->m;
+	req.ef_construction = params->ef_construction;
+	req.placement = (Shoal__Placement)dist->placement;
+	req.shards = dist->shards;
+	if (dist->key_field != NULL)
+		req.key_field = (char *)dist->key_field;
+	if (dist->colocate_with != NULL)
+		req.colocate_with = (char *)dist->colocate_with;
+	req.n_on_workers = dist->n_on_workers;
+	req.on_workers = (char **)dist->on_workers;
+	RPC_INVOKE(shoal__coordinator__create_collection, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	if (out != NULL)
+		collection_from_reply((const Shoal__CollectionInfo *)res.reply, out);
+	rpc_result_free(&res);
+	return SHOAL_OK;
+}
+
+shoal_code
+shoal_collection_describe(shoal_client *c, const char *tenant, const char *name,
+    shoal_collection_desc **out, shoal_status *st)
+{
+	Shoal__ListCollectionsRequest req = SHOAL__LIST_COLLECTIONS_REQUEST__INIT;
+	const Shoal__ListCollectionsReply *rep;
+	const Shoal__CollectionInfo *ci = NULL;
+	shoal_collection_desc *d;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	*out = NULL;
+	if ((rv = check_target(tenant, name, st)) != SHOAL_OK)
+		return rv;
+	req.tenant = (char *)tenant;
+	RPC_INVOKE(shoal__coordinator__list_collections, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	rep = (const Shoal__ListCollectionsReply *)res.reply;
+	for (size_t i = 0; i < rep->n_collections && ci == NULL; i++)
+		if (rep->collections[i]->spec != NULL && rep->collections[i]->spec->name != NULL &&
+		    strcmp(rep->collections[i]->spec->name, name) == 0)
+			ci = rep->collections[i];
+	if (ci == NULL) {
+		rpc_result_free(&res);
+		if (tenant[0] == '\0')
+			return shoal_status_set(st, SHOAL_NOT_FOUND,
+			    "there is no shared or reference collection '%s'", name);
+		return shoal_status_set(st, SHOAL_NOT_FOUND,
+		    "collection '%s' does not exist in tenant '%s'", name, tenant);
+	}
+	size_t np = ci->n_placements > 0 ? ci->n_placements : 1;
+	if ((d = calloc(1, sizeof *d)) == NULL ||
+	    (d->placements = calloc(np, sizeof *d->placements)) == NULL) {
+		free(d);
+		rpc_result_free(&res);
+		return oom(st);
+	}
+	collection_from_reply(ci, &d->info);
+	d->placement = ci->spec ? (shoal_placement)ci->spec->placement : SHOAL_PLACEMENT_DEDICATED;
+	d->shards = ci->spec && ci->spec->shards ? ci->spec->shards : 1;
+	copy_name(d->key_field, ci->spec ? ci->spec->key_field : "");
+	d->colocation = ci->colocation ? strtoull(ci->colocation, NULL, 10) : 0;
+	if (ci->n_placements == 0) {
+		/* a dedicated collection: its one shard on the tenant's worker */
+		d->n_placements = 1;
+		d->placements[0].shard_id = ci->shard_id;
+		copy_name(d->placements[0].worker, ci->worker);
+		d->placements[0].points = ci->points;
+		d->placements[0].current = true;
+	} else {
+		d->n_placements = ci->n_placements;
+		for (size_t i = 0; i < ci->n_placements; i++) {
+			const Shoal__ShardPlacement *p = ci->placements[i];
+			shoal_shard_placement *o = &d->placements[i];
+			o->index = p->index;
+			o->shard_id = p->shard_id;
+			copy_name(o->worker, p->worker);
+			o->epoch = p->epoch;
+			o->points = p->points;
+			o->current = p->current != 0;
+		}
+	}
+	rpc_result_free(&res);
+	*out = d;
+	return SHOAL_OK;
+}
+
+void
+shoal_collection_desc_free(shoal_collection_desc *d)
+{
+	if (d == NULL)
+		return;
+	free(d->placements);
+	free(d);
 }
 
 /* ===================================================================
@@ -746,6 +900,13 @@ shoal_code
 shoal_delete(shoal_client *c, const char *tenant, const char *collection,
     const uint64_t *ids, size_t n, uint32_t *deleted, shoal_status *st)
 {
+	return shoal_delete_ex(c, tenant, collection, NULL, ids, n, deleted, st);
+}
+
+shoal_code
+shoal_delete_ex(shoal_client *c, const char *tenant, const char *collection,
+    const char *key, const uint64_t *ids, size_t n, uint32_t *deleted, shoal_status *st)
+{
 	Shoal__DeleteRequest req = SHOAL__DELETE_REQUEST__INIT;
 	rpc_result res = {0};
 	shoal_code rv;
@@ -761,6 +922,8 @@ shoal_delete(shoal_client *c, const char *tenant, const char *collection,
 	req.collection = (char *)collection;
 	req.ids = (uint64_t *)ids;
 	req.n_ids = n;
+	if (key != NULL)
+		req.key = (char *)key;
 	RPC_INVOKE(shoal__coordinator__delete, c->svc, &req, &res);
 	if ((rv = finish(&res, st)) != SHOAL_OK)
 		return rv;
@@ -806,6 +969,14 @@ shoal_get(shoal_client *c, const char *tenant, const char *collection,
     const uint64_t *ids, size_t n, bool with_vector, shoal_get_result **out,
     shoal_status *st)
 {
+	return shoal_get_ex(c, tenant, collection, NULL, ids, n, with_vector, out, st);
+}
+
+shoal_code
+shoal_get_ex(shoal_client *c, const char *tenant, const char *collection,
+    const char *key, const uint64_t *ids, size_t n, bool with_vector,
+    shoal_get_result **out, shoal_status *st)
+{
 	Shoal__GetRequest req = SHOAL__GET_REQUEST__INIT;
 	const Shoal__GetReply *rep;
 	size_t n_fields = 0, fi = 0;
@@ -824,6 +995,8 @@ shoal_get(shoal_client *c, const char *tenant, const char *collection,
 	req.ids = (uint64_t *)ids;
 	req.n_ids = n;
 	req.with_vector = with_vector;
+	if (key != NULL)
+		req.key = (char *)key;
 	RPC_INVOKE(shoal__coordinator__get, c->svc, &req, &res);
 	if ((rv = finish(&res, st)) != SHOAL_OK)
 		return rv;
@@ -883,12 +1056,84 @@ typedef struct search_impl {
 	shoal_search_result pub; /* first */
 	rpc_result res;
 	shoal_field *fields;
+	shoal_explain explain;
+	shoal_explain_shard *xshards;
+	shoal_explain_worker *xworkers;
 } search_impl;
+
+static shoal_code
+code_of(int32_t c)
+{
+	return c >= 0 && c <= SHOAL_UNAUTHENTICATED ? (shoal_code)c : SHOAL_UNKNOWN;
+}
+
+static const char *
+explain_str(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+/* Converts the reply's explain into im->explain; false when out of memory. */
+static bool
+explain_from_reply(const Shoal__SearchExplain *x, search_impl *im)
+{
+	shoal_explain *e = &im->explain;
+
+	if ((x->n_shards > 0 &&
+	        (im->xshards = calloc(x->n_shards, sizeof *im->xshards)) == NULL) ||
+	    (x->n_workers > 0 &&
+	        (im->xworkers = calloc(x->n_workers, sizeof *im->xworkers)) == NULL))
+		return false;
+	e->placement = explain_str(x->placement);
+	e->plan = explain_str(x->plan);
+	e->epoch = x->epoch;
+	e->retries = x->retries;
+	e->candidates = x->candidates;
+	e->merge_micros = x->merge_micros;
+	e->total_micros = x->total_micros;
+	for (size_t i = 0; i < x->n_shards; i++) {
+		const Shoal__ShardExplain *s = x->shards[i];
+		shoal_explain_shard *o = &im->xshards[i];
+		o->shard_id = s->shard_id;
+		o->index = s->index;
+		o->worker = explain_str(s->worker);
+		o->partition = explain_str(s->partition);
+		o->candidates = s->candidates;
+		o->micros = s->micros;
+		o->code = code_of(s->code);
+		o->message = explain_str(s->message);
+		o->epoch = s->epoch;
+	}
+	for (size_t i = 0; i < x->n_workers; i++) {
+		const Shoal__WorkerExplain *w = x->workers[i];
+		shoal_explain_worker *o = &im->xworkers[i];
+		o->worker = explain_str(w->worker);
+		o->url = explain_str(w->url);
+		o->shards = w->shards;
+		o->micros = w->micros;
+		o->code = code_of(w->code);
+		o->message = explain_str(w->message);
+	}
+	e->n_shards = x->n_shards;
+	e->shards = im->xshards;
+	e->n_workers = x->n_workers;
+	e->workers = im->xworkers;
+	im->pub.explain = e;
+	return true;
+}
 
 shoal_code
 shoal_search(shoal_client *c, const char *tenant, const char *collection,
     const float *vector, uint32_t dim, const shoal_search_params *params,
     shoal_search_result **out, shoal_status *st)
+{
+	return shoal_search_ex(c, tenant, collection, vector, dim, params, NULL, out, st);
+}
+
+shoal_code
+shoal_search_ex(shoal_client *c, const char *tenant, const char *collection,
+    const float *vector, uint32_t dim, const shoal_search_params *params,
+    const shoal_search_opts *opts, shoal_search_result **out, shoal_status *st)
 {
 	Shoal__SearchRequest req = SHOAL__SEARCH_REQUEST__INIT;
 	const Shoal__SearchReply *rep;
@@ -921,8 +1166,19 @@ shoal_search(shoal_client *c, const char *tenant, const char *collection,
 		req.exact = params->exact;
 		req.with_payload = params->with_payload;
 		req.with_vector = params->with_vector;
+		if (params->filter != NULL &&
+		    (rv = filter_parse(params->filter, &req.filter, st)) != SHOAL_OK)
+			return rv; /* INVALID_ARGUMENT with a position, or RESOURCE_EXHAUSTED */
+	}
+	if (opts != NULL) {
+		if (opts->key != NULL)
+			req.key = (char *)opts->key;
+		req.allow_partial = opts->allow_partial;
+		req.explain = opts->explain;
 	}
 	RPC_INVOKE(shoal__coordinator__search, c->svc, &req, &res);
+	filter_free(req.filter); /* packed into the request: no longer needed */
+	req.filter = NULL;
 	if ((rv = finish(&res, st)) != SHOAL_OK)
 		return rv;
 	rep = (const Shoal__SearchReply *)res.reply;
@@ -942,6 +1198,12 @@ shoal_search(shoal_client *c, const char *tenant, const char *collection,
 	im->res = res;
 	im->pub.n_hits = rep->n_hits;
 	im->pub.complete = rep->complete != 0;
+	im->pub.n_missing = rep->n_missing_workers;
+	im->pub.missing_workers = (const char *const *)rep->missing_workers;
+	if (rep->explain != NULL && !explain_from_reply(rep->explain, im)) {
+		shoal_search_result_free(&im->pub);
+		return oom(st);
+	}
 	for (size_t i = 0; i < rep->n_hits; i++) {
 		const Shoal__Hit *h = rep->hits[i];
 		shoal_hit *o = &im->pub.hits[i];
@@ -968,8 +1230,316 @@ shoal_search_result_free(shoal_search_result *r)
 
 	if (im == NULL)
 		return;
+	free(im->xshards);
+	free(im->xworkers);
 	free(im->pub.hits);
 	free(im->fields);
+	rpc_result_free(&im->res);
+	free(im);
+}
+
+/* ===================================================================
+ * Import from PostgreSQL
+ * =================================================================== */
+
+const char *
+shoal_import_state_name(shoal_import_state s)
+{
+	switch (s) {
+	case SHOAL_IMPORT_RUNNING: return "running";
+	case SHOAL_IMPORT_SUCCEEDED: return "succeeded";
+	case SHOAL_IMPORT_FAILED: return "failed";
+	case SHOAL_IMPORT_INTERRUPTED: return "interrupted";
+	case SHOAL_IMPORT_CANCELLED: return "cancelled";
+	default: return "unknown";
+	}
+}
+
+static const char *
+str_or_empty(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+/* Fills o from m; skips[] has room for m->n_skips entries.  Strings point
+ * into m. */
+static void
+import_from_reply(const Shoal__ImportJob *m, shoal_import_info *o, shoal_import_skip *skips)
+{
+	static const Shoal__ImportSpec empty = SHOAL__IMPORT_SPEC__INIT;
+	const Shoal__ImportSpec *s = m->spec ? m->spec : &empty;
+
+	memset(o, 0, sizeof *o);
+	copy_name(o->id, m->id);
+	o->state = (shoal_import_state)m->state;
+	o->dsn = str_or_empty(s->dsn);
+	o->table = str_or_empty(s->table);
+	o->query = str_or_empty(s->query);
+	o->schemas = str_or_empty(s->schemas);
+	o->tenant = str_or_empty(s->tenant);
+	o->tenant_col = str_or_empty(s->tenant_col);
+	o->collection = str_or_empty(s->collection);
+	o->rows_estimated = m->rows_estimated;
+	o->rows_done = m->rows_done;
+	o->rows_imported = m->rows_imported;
+	o->rows_skipped = m->rows_skipped;
+	o->rows_read = m->rows_read;
+	for (size_t i = 0; i < m->n_skips; i++) {
+		skips[i].reason = str_or_empty(m->skips[i]->reason);
+		skips[i].rows = m->skips[i]->rows;
+		skips[i].example = str_or_empty(m->skips[i]->example);
+	}
+	o->n_skips = m->n_skips;
+	o->skips = m->n_skips ? skips : NULL;
+	o->rows_per_sec = m->rows_per_sec;
+	o->elapsed_ms = m->elapsed_ms;
+	o->error_code = (shoal_code)m->error_code;
+	o->error = str_or_empty(m->error);
+	o->units_total = m->units_total;
+	o->units_done = m->units_done;
+	o->current = str_or_empty(m->current);
+	o->resumed_from = m->resumed_from;
+	o->runs = m->runs;
+	o->tenants = m->tenants;
+	o->dim = m->dim;
+	o->notice = str_or_empty(m->notice);
+	o->dedicated_tenants = s->dedicated_tenants;
+}
+
+typedef struct import_impl {
+	shoal_import_info pub; /* first */
+	rpc_result res;
+	shoal_import_skip skips[];
+} import_impl;
+
+/* Turns a finished ImportJob call into *out. */
+static shoal_code
+import_result(rpc_result *res, shoal_import_info **out, shoal_status *st)
+{
+	shoal_code rv;
+
+	if ((rv = finish(res, st)) != SHOAL_OK)
+		return rv;
+	const Shoal__ImportJob *m = (const Shoal__ImportJob *)res->reply;
+	if (out == NULL) {
+		rpc_result_free(res);
+		return SHOAL_OK;
+	}
+	import_impl *im = calloc(1, sizeof *im + m->n_skips * sizeof(shoal_import_skip));
+	if (im == NULL) {
+		rpc_result_free(res);
+		return oom(st);
+	}
+	im->res = *res;
+	import_from_reply(m, &im->pub, im->skips);
+	*out = &im->pub;
+	return SHOAL_OK;
+}
+
+shoal_code
+shoal_import_start(shoal_client *c, const shoal_import_spec *spec, shoal_import_info **out,
+    shoal_status *st)
+{
+	Shoal__ImportSpec req = SHOAL__IMPORT_SPEC__INIT;
+	rpc_result res = {0};
+
+	if (out != NULL)
+		*out = NULL;
+	if (spec == NULL)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "import spec is NULL");
+	if (spec->n_payload_cols > 0 && spec->payload_cols == NULL)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "%zu payload columns but payload_cols is NULL", spec->n_payload_cols);
+	for (size_t i = 0; i < spec->n_payload_cols; i++)
+		if (spec->payload_cols[i] == NULL)
+			return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+			    "payload column %zu is NULL", i);
+	/* the server checks the rest and says precisely what is wrong */
+	req.dsn = (char *)str_or_empty(spec->dsn);
+	req.table = (char *)str_or_empty(spec->table);
+	req.query = (char *)str_or_empty(spec->query);
+	req.schemas = (char *)str_or_empty(spec->schemas);
+	req.id_col = (char *)str_or_empty(spec->id_col);
+	req.vector_col = (char *)str_or_empty(spec->vector_col);
+	req.tenant = (char *)str_or_empty(spec->tenant);
+	req.tenant_col = (char *)str_or_empty(spec->tenant_col);
+	req.payload_cols = (char **)spec->payload_cols;
+	req.n_payload_cols = spec->n_payload_cols;
+	req.text_col = (char *)str_or_empty(spec->text_col);
+	req.collection = (char *)str_or_empty(spec->collection);
+	req.metric = (Shoal__Metric)spec->metric;
+	req.m = spec->m;
+	req.ef_construction = spec->ef_construction;
+	req.skip_bad_rows = spec->skip_bad_rows;
+	req.resume = spec->resume;
+	req.batch = spec->batch;
+	req.parallel = spec->parallel;
+	req.max_rate = spec->max_rate;
+	req.copy_format = (char *)str_or_empty(spec->copy_format);
+	req.dedicated_tenants = spec->dedicated_tenants;
+	RPC_INVOKE(shoal__coordinator__start_import, c->svc, &req, &res);
+	return import_result(&res, out, st);
+}
+
+shoal_code
+shoal_import_get(shoal_client *c, const char *id, shoal_import_info **out, shoal_status *st)
+{
+	Shoal__ImportJobRequest req = SHOAL__IMPORT_JOB_REQUEST__INIT;
+	rpc_result res = {0};
+
+	*out = NULL;
+	req.id = (char *)str_or_empty(id);
+	RPC_INVOKE(shoal__coordinator__get_import, c->svc, &req, &res);
+	return import_result(&res, out, st);
+}
+
+shoal_code
+shoal_import_cancel(shoal_client *c, const char *id, shoal_import_info **out, shoal_status *st)
+{
+	Shoal__ImportJobRequest req = SHOAL__IMPORT_JOB_REQUEST__INIT;
+	rpc_result res = {0};
+
+	if (out != NULL)
+		*out = NULL;
+	req.id = (char *)str_or_empty(id);
+	RPC_INVOKE(shoal__coordinator__cancel_import, c->svc, &req, &res);
+	return import_result(&res, out, st);
+}
+
+void
+shoal_import_info_free(shoal_import_info *info)
+{
+	import_impl *im = (import_impl *)info;
+
+	if (im == NULL)
+		return;
+	rpc_result_free(&im->res);
+	free(im);
+}
+
+/* A list is one block: this header, then the infos, then the skips. */
+typedef union import_list_hdr {
+	struct {
+		rpc_result res;
+	} h;
+	max_align_t align;
+} import_list_hdr;
+
+shoal_code
+shoal_import_list(shoal_client *c, shoal_import_info **out, size_t *n, shoal_status *st)
+{
+	Shoal__ListImportsRequest req = SHOAL__LIST_IMPORTS_REQUEST__INIT;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	*out = NULL;
+	*n = 0;
+	RPC_INVOKE(shoal__coordinator__list_imports, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	const Shoal__ListImportsReply *rep = (const Shoal__ListImportsReply *)res.reply;
+	size_t nskips = 0;
+	for (size_t i = 0; i < rep->n_jobs; i++)
+		nskips += rep->jobs[i]->n_skips;
+	import_list_hdr *hdr = calloc(1, sizeof *hdr + rep->n_jobs * sizeof(shoal_import_info) +
+	    nskips * sizeof(shoal_import_skip));
+	if (hdr == NULL) {
+		rpc_result_free(&res);
+		return oom(st);
+	}
+	hdr->h.res = res;
+	shoal_import_info *infos = (shoal_import_info *)(hdr + 1);
+	shoal_import_skip *skips = (shoal_import_skip *)(infos + rep->n_jobs);
+	for (size_t i = 0; i < rep->n_jobs; i++) {
+		import_from_reply(rep->jobs[i], &infos[i], skips);
+		skips += rep->jobs[i]->n_skips;
+	}
+	*out = infos;
+	*n = rep->n_jobs;
+	return SHOAL_OK;
+}
+
+void
+shoal_import_list_free(shoal_import_info *list)
+{
+	if (list == NULL)
+		return;
+	import_list_hdr *hdr = (import_list_hdr *)list - 1;
+	rpc_result_free(&hdr->h.res);
+	free(hdr);
+}
+
+/* ===================================================================
+ * Backups
+ * =================================================================== */
+
+typedef struct backup_impl {
+	shoal_backup_info pub; /* first: the public pointer is the impl's */
+	rpc_result res;        /* owns the strings pub points to */
+} backup_impl;
+
+shoal_code
+shoal_backup_create(shoal_client *c, const char *dir, uint32_t timeout_ms,
+    shoal_backup_info **out, shoal_status *st)
+{
+	Shoal__CreateBackupRequest req = SHOAL__CREATE_BACKUP_REQUEST__INIT;
+	const ProtobufCMethodDescriptor *m =
+	    protobuf_c_service_descriptor_get_method_by_name(&shoal__coordinator__descriptor,
+	        "CreateBackup");
+	rpc_call_opts o = {.timeout_ms = timeout_ms ? timeout_ms : 3600u * 1000u};
+	const Shoal__BackupInfo *rep;
+	backup_impl *im;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	*out = NULL;
+	if (dir == NULL || dir[0] != '/')
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "backup directory '%s' must be an absolute path", dir ? dir : "");
+	req.dir = (char *)dir;
+	rpc_client_call_opts(c->rpc, (unsigned)(m - shoal__coordinator__descriptor.methods),
+	    &req.base, &o, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	rep = (const Shoal__BackupInfo *)res.reply;
+	if ((im = calloc(1, sizeof *im)) == NULL ||
+	    (rep->n_workers > 0 &&
+	        (im->pub.workers = calloc(rep->n_workers, sizeof *im->pub.workers)) == NULL)) {
+		free(im);
+		rpc_result_free(&res);
+		return oom(st);
+	}
+	im->res = res;
+	im->pub.dir = rep->dir;
+	im->pub.created_ms = rep->created_ms;
+	im->pub.epoch = rep->epoch;
+	im->pub.version_floor = rep->version_floor;
+	im->pub.tenants = rep->tenants;
+	im->pub.collections = rep->collections;
+	im->pub.micros = rep->micros;
+	im->pub.n_workers = rep->n_workers;
+	for (size_t i = 0; i < rep->n_workers; i++) {
+		const Shoal__BackupWorker *w = rep->workers[i];
+		shoal_backup_worker *o2 = &im->pub.workers[i];
+		o2->name = w->name;
+		o2->dir = w->dir;
+		o2->points = w->points;
+		o2->shards = w->shards;
+		o2->bytes = w->bytes;
+		o2->micros = w->micros;
+	}
+	*out = &im->pub;
+	return SHOAL_OK;
+}
+
+void
+shoal_backup_info_free(shoal_backup_info *info)
+{
+	backup_impl *im = (backup_impl *)info;
+
+	if (im == NULL)
+		return;
+	free(im->pub.workers);
 	rpc_result_free(&im->res);
 	free(im);
 }

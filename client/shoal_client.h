@@ -357,6 +357,15 @@ typedef struct shoal_search_params {
 	bool exact;          /* brute force over the live rows (ground truth) */
 	bool with_payload;   /* fill hits[i].payload and .text */
 	bool with_vector;    /* fill hits[i].vector */
+	/* Payload filter in the text syntax, NULL = none, e.g.
+	 *   lang = "en" AND (year >= 2020 OR tags HAS "news") AND NOT draft = true
+	 *   cat IN ("a", "b")
+	 * (=, !=, <, <=, >, >=, HAS, [NOT] IN, AND, OR, NOT, parentheses; the
+	 * grammar and semantics are in docs/filters.md).  Parsed here, before
+	 * anything is sent: a syntax error is INVALID_ARGUMENT with
+	 * "filter: ... at position N".  Hits then hold min(k, matching points):
+	 * a selective filter never makes an answer silently short. */
+	const char *filter;
 } shoal_search_params;
 
 typedef struct shoal_hit {
@@ -376,6 +385,13 @@ typedef struct shoal_search_result {
 	 * data could not be searched (e.g. a worker is down) and the answer
 	 * may miss closer points.  A short answer is never silent. */
 	bool complete;
+	/* Since 0.1 + shared collections (filled by every search): the
+	 * workers that did not answer a search made with allow_partial
+	 * (complete is false then), and the explanation asked for with
+	 * shoal_search_opts.explain (NULL otherwise). */
+	size_t n_missing;
+	const char *const *missing_workers;
+	const struct shoal_explain *explain;
 } shoal_search_result;
 
 /* k-nearest-neighbour search of `vector` (dim floats) in a collection.
@@ -388,6 +404,307 @@ SHOAL_API shoal_code shoal_search(shoal_client *c, const char *tenant,
     const shoal_search_params *params, shoal_search_result **out,
     shoal_status *st);
 SHOAL_API void shoal_search_result_free(shoal_search_result *r);
+
+/* ===================================================================
+ * Shared and reference collections
+ *
+ * Besides a dedicated tenant's collections (above: every collection of a
+ * tenant lives on that tenant's worker) a cluster has cluster-level
+ * collections, which belong to no tenant:
+ *   SHARED     hash-distributed over S shards (default 32) spread over the
+ *              workers.  Each point carries its distribution key in a
+ *              payload field (key_field, default "tenant"; a string, or an
+ *              integer used as its decimal text).  A search that names a
+ *              key goes to the one shard (and partition) of that key; one
+ *              without a key is scattered to every shard and the top k
+ *              merged.  colocate_with makes two shared collections share
+ *              one shard map (same S, shard i on the same worker, moved
+ *              together).
+ *   REFERENCE  small, replicated to every worker: writes go to every
+ *              replica (a replica that is down catches up when it
+ *              returns), reads to any up-to-date one.
+ * Every function taking (tenant, collection) addresses a cluster-level
+ * collection with tenant "" (the empty string).  Their names and tenant
+ * names are one namespace.
+ * =================================================================== */
+
+typedef enum shoal_placement {
+	SHOAL_PLACEMENT_DEDICATED = 0, /* a tenant's collection */
+	SHOAL_PLACEMENT_SHARED = 1,
+	SHOAL_PLACEMENT_REFERENCE = 2,
+} shoal_placement;
+
+/* "dedicated" | "shared" | "reference" | "unknown"; static storage. */
+SHOAL_API const char *shoal_placement_name(shoal_placement p);
+
+/* How a cluster-level collection is distributed.  Zero-initialise. */
+typedef struct shoal_distribution {
+	shoal_placement placement;     /* SHARED or REFERENCE */
+	uint32_t shards;               /* SHARED: 1..1024; 0 = 32 (or the
+	                                  colocated collection's) */
+	const char *key_field;         /* SHARED: NULL = "tenant" */
+	const char *colocate_with;     /* SHARED: NULL = a shard map of its own */
+	const char *const *on_workers; /* SHARED: spread the shards over these
+	                                  workers only; NULL = every up worker */
+	size_t n_on_workers;
+} shoal_distribution;
+
+/* Creates cluster-level collection `name`.  out (may be NULL) receives its
+ * description; out->tenant and out->worker are "", out->shard_id is the
+ * first shard's id.
+ * Errors: INVALID_ARGUMENT (bad name or params, options that do not fit
+ * the placement), ALREADY_EXISTS (a collection or tenant of that name),
+ * NOT_FOUND (colocate_with), UNAVAILABLE (no / not enough workers up). */
+SHOAL_API shoal_code shoal_collection_create_distributed(shoal_client *c, const char *name,
+    const shoal_collection_params *params, const shoal_distribution *dist,
+    shoal_collection_info *out, shoal_status *st);
+
+/* Where one shard of a collection (or one replica of a reference
+ * collection) lives. */
+typedef struct shoal_shard_placement {
+	uint32_t index;           /* shard index; replica number for reference */
+	uint64_t shard_id;
+	char worker[SHOAL_NAME_MAX + 1];
+	uint64_t epoch;           /* placement epoch (grows when it moves) */
+	uint64_t points;          /* as the worker reported it (0 if it did not) */
+	bool current;             /* reference: no catch-up pending */
+} shoal_shard_placement;
+
+typedef struct shoal_collection_desc {
+	shoal_collection_info info;  /* tenant "" for a cluster-level collection */
+	shoal_placement placement;
+	uint32_t shards;             /* 1 for dedicated and reference */
+	char key_field[SHOAL_NAME_MAX + 1];  /* shared */
+	uint64_t colocation;         /* shared: shard map id (equal = colocated) */
+	size_t n_placements;
+	shoal_shard_placement *placements;
+} shoal_collection_desc;
+
+/* Describes collection (tenant, name), tenant "" for a cluster-level one,
+ * with the placement of every shard.  On success *out is released with
+ * shoal_collection_desc_free().  Errors: NOT_FOUND. */
+SHOAL_API shoal_code shoal_collection_describe(shoal_client *c, const char *tenant,
+    const char *name, shoal_collection_desc **out, shoal_status *st);
+SHOAL_API void shoal_collection_desc_free(shoal_collection_desc *d);
+
+/* Routing and diagnostics of one search.  Zero-initialise. */
+typedef struct shoal_search_opts {
+	const char *key;     /* shared: the distribution-key value to search
+	                        (one shard); NULL = every shard */
+	bool allow_partial;  /* a worker that does not answer leaves its shards
+	                        out (result: complete = false, missing_workers)
+	                        instead of failing the search with UNAVAILABLE */
+	bool explain;        /* fill result->explain */
+} shoal_search_opts;
+
+typedef struct shoal_explain_shard {
+	uint64_t shard_id;
+	uint32_t index;           /* shard index in the collection */
+	const char *worker;
+	const char *partition;    /* the key searched inside the shard; "" = all */
+	uint32_t candidates;      /* hits the shard gave the merge */
+	uint64_t micros;          /* search time on the worker */
+	shoal_code code;          /* OK, or why this shard has no candidates */
+	const char *message;
+	uint64_t epoch;           /* placement epoch the request carried */
+} shoal_explain_shard;
+
+typedef struct shoal_explain_worker {
+	const char *worker;
+	const char *url;
+	uint32_t shards;          /* shards carried by its one request */
+	uint64_t micros;          /* round trip seen by the coordinator */
+	shoal_code code;
+	const char *message;
+} shoal_explain_worker;
+
+/* What a search did (EXPLAIN ANALYZE for shoal).  Strings never NULL. */
+typedef struct shoal_explain {
+	const char *placement;    /* "dedicated" | "shared" | "reference" */
+	const char *plan;         /* one line: how the request was routed */
+	uint64_t epoch;           /* catalog epoch when it ran */
+	uint32_t retries;         /* rounds re-routed after a placement change */
+	uint32_t candidates;      /* hits merged */
+	uint64_t merge_micros;
+	uint64_t total_micros;    /* inside the coordinator */
+	size_t n_shards;
+	const shoal_explain_shard *shards;
+	size_t n_workers;         /* worker requests, over all rounds */
+	const shoal_explain_worker *workers;
+} shoal_explain;
+
+/* shoal_search() with routing options (opts may be NULL = none).
+ * Errors as shoal_search(), and INVALID_ARGUMENT for a key on a
+ * collection that is not shared; UNAVAILABLE naming the worker that did
+ * not answer (without allow_partial). */
+SHOAL_API shoal_code shoal_search_ex(shoal_client *c, const char *tenant,
+    const char *collection, const float *vector, uint32_t dim,
+    const shoal_search_params *params, const shoal_search_opts *opts,
+    shoal_search_result **out, shoal_status *st);
+
+/* shoal_get() / shoal_delete() for a shared collection's points of one
+ * key (key NULL = look in every shard). */
+SHOAL_API shoal_code shoal_get_ex(shoal_client *c, const char *tenant,
+    const char *collection, const char *key, const uint64_t *ids, size_t n,
+    bool with_vector, shoal_get_result **out, shoal_status *st);
+SHOAL_API shoal_code shoal_delete_ex(shoal_client *c, const char *tenant,
+    const char *collection, const char *key, const uint64_t *ids, size_t n,
+    uint32_t *deleted, shoal_status *st);
+
+/* ===================================================================
+ * Import from PostgreSQL (docs/import.md)
+ *
+ * The coordinator runs the import: it connects to PostgreSQL with the DSN,
+ * reads COPY (SELECT ...) TO STDOUT and upserts the rows in batches.
+ * shoal_import_start() checks everything it can up front (the DSN
+ * connects, the table and columns exist and have usable types) and returns
+ * once the job runs; poll it with shoal_import_get() until its state is no
+ * longer SHOAL_IMPORT_RUNNING.  The job survives this client going away,
+ * and a job cut short (coordinator restart, failure, cancel) continues
+ * from its durable checkpoint when started again with resume = true.
+ * =================================================================== */
+
+typedef enum shoal_import_state {
+	SHOAL_IMPORT_RUNNING = 1,
+	SHOAL_IMPORT_SUCCEEDED = 2,
+	SHOAL_IMPORT_FAILED = 3,      /* error_code / error say why */
+	SHOAL_IMPORT_INTERRUPTED = 4, /* the coordinator stopped; resume continues */
+	SHOAL_IMPORT_CANCELLED = 5,
+} shoal_import_state;
+
+/* "running", "succeeded", ...; static storage. */
+SHOAL_API const char *shoal_import_state_name(shoal_import_state s);
+
+/* What to import.  Zero-initialise; NULL / 0 fields take the defaults. */
+typedef struct shoal_import_spec {
+	const char *dsn;          /* libpq "host=... dbname=..." or postgresql:// URI */
+	const char *table;        /* [schema.]table, or */
+	const char *query;        /* a SELECT (exactly one of table and query) */
+	const char *schemas;      /* LIKE pattern: a dedicated tenant per schema
+	                             holding `table` (Citus schema-based layout) */
+	const char *id_col;       /* bigint/integer/smallint, or uuid/text (hashed) */
+	const char *vector_col;   /* vector, halfvec, real[], double precision[], text */
+	const char *tenant;       /* one dedicated tenant, or */
+	const char *tenant_col;   /* the column with each row's tenant: rows go to
+	                             one shared collection distributed by it, or
+	                             to a tenant per value (dedicated_tenants) */
+	const char *const *payload_cols;
+	size_t n_payload_cols;
+	const char *text_col;     /* NULL = none */
+	const char *collection;   /* created when missing, dim from the data */
+	shoal_metric metric;      /* for a created collection; 0 = cosine */
+	uint32_t m;               /* for a created collection; 0 = default */
+	uint32_t ef_construction; /* for a created collection; 0 = default */
+	bool skip_bad_rows;       /* count bad rows and go on (else stop at the first) */
+	bool resume;              /* continue the same import from its checkpoint */
+	uint32_t batch;           /* rows per upsert; 0 = 1000 */
+	uint32_t parallel;        /* upserts in flight; 0 = 4 */
+	uint32_t max_rate;        /* rows per second; 0 = unlimited */
+	const char *copy_format;  /* "auto" (NULL) | "binary" | "text" */
+	bool dedicated_tenants;   /* with tenant_col: a dedicated tenant per value */
+} shoal_import_spec;
+
+typedef struct shoal_import_skip {
+	const char *reason;       /* "NULL vector", ... */
+	uint64_t rows;
+	const char *example;      /* the first such row and what was wrong */
+} shoal_import_skip;
+
+/* A job as the coordinator reports it.  Strings are never NULL ("" when
+ * unset) and live as long as the info. */
+typedef struct shoal_import_info {
+	char id[SHOAL_NAME_MAX + 1]; /* stable: derived from source and target */
+	shoal_import_state state;
+	const char *dsn;          /* without its password */
+	const char *table, *query, *schemas, *tenant, *tenant_col, *collection;
+	uint64_t rows_estimated;  /* the planner's estimate for the source */
+	uint64_t rows_done;       /* imported + skipped, acknowledged */
+	uint64_t rows_imported;
+	uint64_t rows_skipped;
+	uint64_t rows_read;       /* read from PostgreSQL so far */
+	size_t n_skips;
+	const shoal_import_skip *skips;
+	double rows_per_sec;      /* of the current (or last) run */
+	uint64_t elapsed_ms;      /* of the current (or last) run */
+	shoal_code error_code;    /* SHOAL_OK unless FAILED */
+	const char *error;
+	uint32_t units_total;     /* sources: 1, or the number of schemas */
+	uint32_t units_done;
+	const char *current;      /* the source being read */
+	uint64_t resumed_from;    /* rows_done when this run started */
+	uint32_t runs;
+	uint32_t tenants;         /* tenants written to by this run */
+	uint32_t dim;
+	const char *notice;       /* e.g. "resumed at row 50000" */
+	bool dedicated_tenants;   /* tenant_col mode (see shoal_import_spec) */
+} shoal_import_info;
+
+/* Starts (or with resume, continues or follows) an import.  On success
+ * *out describes the job (release with shoal_import_info_free()).
+ * Errors: INVALID_ARGUMENT (bad spec, missing column, unusable type),
+ * NOT_FOUND (table, schemas), UNAVAILABLE (PostgreSQL unreachable),
+ * ALREADY_EXISTS (the same import is running and resume is false),
+ * RESOURCE_EXHAUSTED (too many imports running). */
+SHOAL_API shoal_code shoal_import_start(shoal_client *c, const shoal_import_spec *spec,
+    shoal_import_info **out, shoal_status *st);
+
+/* The job `id` (or a unique prefix of at least 4 characters).
+ * Errors: NOT_FOUND. */
+SHOAL_API shoal_code shoal_import_get(shoal_client *c, const char *id,
+    shoal_import_info **out, shoal_status *st);
+
+/* Stops a running job; it keeps its checkpoint (resume continues it) and
+ * *out (may be NULL) is its final state.  Errors: NOT_FOUND,
+ * FAILED_PRECONDITION (not running). */
+SHOAL_API shoal_code shoal_import_cancel(shoal_client *c, const char *id,
+    shoal_import_info **out, shoal_status *st);
+
+SHOAL_API void shoal_import_info_free(shoal_import_info *info);
+
+/* Every job the coordinator knows: *out is an array of *n infos released
+ * with shoal_import_list_free(). */
+SHOAL_API shoal_code shoal_import_list(shoal_client *c, shoal_import_info **out, size_t *n,
+    shoal_status *st);
+SHOAL_API void shoal_import_list_free(shoal_import_info *list);
+
+/* ===================================================================
+ * Backups (docs/operations.md)
+ * =================================================================== */
+
+typedef struct shoal_backup_worker {
+	const char *name;
+	const char *dir;        /* relative to the backup directory */
+	uint64_t points;        /* live points when its copy was taken */
+	uint32_t shards;
+	uint64_t bytes;
+	uint64_t micros;
+} shoal_backup_worker;
+
+typedef struct shoal_backup_info {
+	const char *dir;
+	uint64_t created_ms;    /* wall clock when it started */
+	uint64_t epoch;         /* catalog epoch when it started */
+	uint64_t version_floor; /* what a restore raises the version allocator to */
+	uint32_t tenants;
+	uint32_t collections;
+	uint64_t micros;        /* how long it took */
+	size_t n_workers;
+	shoal_backup_worker *workers;
+} shoal_backup_info;
+
+/* Takes a consistent backup of the catalog and every worker into dir
+ * while the cluster keeps serving (every write acknowledged before the
+ * call is in it).  dir must be an absolute path that does not exist; it
+ * is resolved on the coordinator's host, and each worker writes its part
+ * to dir/workers/<name> on its own host (shared storage for multi-host
+ * clusters).  timeout_ms bounds the whole backup (0 = one hour).  On OK
+ * *out is released with shoal_backup_info_free().
+ * Errors: INVALID_ARGUMENT (relative path), FAILED_PRECONDITION (dir
+ * exists, another backup running), UNAVAILABLE (a worker did not write
+ * its part; nothing is kept). */
+SHOAL_API shoal_code shoal_backup_create(shoal_client *c, const char *dir, uint32_t timeout_ms,
+    shoal_backup_info **out, shoal_status *st);
+SHOAL_API void shoal_backup_info_free(shoal_backup_info *info);
 
 #ifdef __cplusplus
 }

@@ -38,10 +38,13 @@
 #include <faiss/impl/HNSW.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
+#include <faiss/impl/io.h>
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <cstdint>
 #include <exception>
@@ -158,19 +161,176 @@ thread_local Visited visited;
 
 using Node = std::pair<float, faiss::HNSW::storage_idx_t>; // (distance, node)
 
+// ---- distance kernels for the CPU we run on --------------------------
+//
+// Debian's libfaiss.a is compiled for SSE only, so its distance functions
+// use 4-wide vectors even on AVX2 / AVX-512 machines.  Searches (the HNSW
+// traversal below and the worker's exact scans) use these instead: the
+// same sums, compiled per instruction set with GCC's target attribute and
+// picked once at start-up from what the CPU reports (__builtin_cpu_supports).
+// SHOAL_SIMD=0 in the environment keeps FAISS's own (for measurements).
+// Index builds still use FAISS's distance code (its storage classes are
+// what write_index / read_index know how to serialize).
+
+using dist_fn = float (*)(const float*, const float*, size_t);
+
+float l2_plain(const float* a, const float* b, size_t d) {
+    float s = 0;
+    for (size_t i = 0; i < d; i++) {
+        float x = a[i] - b[i];
+        s += x * x;
+    }
+    return s;
+}
+
+float ip_plain(const float* a, const float* b, size_t d) {
+    float s = 0;
+    for (size_t i = 0; i < d; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+__attribute__((target("avx2,fma"))) float hsum256(__m256 v) {
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
+    return _mm_cvtss_f32(x);
+}
+
+__attribute__((target("avx2,fma"))) float l2_avx2(const float* a, const float* b, size_t d) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        __m256 x0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+        __m256 x1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+        s0 = _mm256_fmadd_ps(x0, x0, s0);
+        s1 = _mm256_fmadd_ps(x1, x1, s1);
+    }
+    for (; i + 8 <= d; i += 8) {
+        __m256 x0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+        s0 = _mm256_fmadd_ps(x0, x0, s0);
+    }
+    float s = hsum256(_mm256_add_ps(s0, s1));
+    for (; i < d; i++) {
+        float x = a[i] - b[i];
+        s += x * x;
+    }
+    return s;
+}
+
+__attribute__((target("avx2,fma"))) float ip_avx2(const float* a, const float* b, size_t d) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= d; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum256(_mm256_add_ps(s0, s1));
+    for (; i < d; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+// GCC 12 warns about _mm256_undefined_pd() inside _mm512_reduce_add_ps
+// (a false positive: the undefined lanes are masked off).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+__attribute__((target("avx512f"))) float l2_avx512(const float* a, const float* b, size_t d) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        __m512 x0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+        __m512 x1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+        s0 = _mm512_fmadd_ps(x0, x0, s0);
+        s1 = _mm512_fmadd_ps(x1, x1, s1);
+    }
+    for (; i + 16 <= d; i += 16) {
+        __m512 x0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+        s0 = _mm512_fmadd_ps(x0, x0, s0);
+    }
+    if (i < d) { /* masked tail: no scalar loop */
+        __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
+        __m512 x0 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i));
+        s1 = _mm512_fmadd_ps(x0, x0, s1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+__attribute__((target("avx512f"))) float ip_avx512(const float* a, const float* b, size_t d) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    }
+    for (; i + 16 <= d; i += 16)
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    if (i < d) {
+        __mmask16 m = (__mmask16)((1u << (d - i)) - 1);
+        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+#pragma GCC diagnostic pop
+
+struct Kernels {
+    dist_fn l2, ip; // nullptr: FAISS's own (HNSW search) / plain (exact)
+    const char* name;
+};
+
+Kernels pick_kernels() {
+    const char* env = getenv("SHOAL_SIMD");
+    if (env && strcmp(env, "0") == 0)
+        return {nullptr, nullptr, "faiss (SHOAL_SIMD=0)"};
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return {l2_avx512, ip_avx512, "avx512f"};
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return {l2_avx2, ip_avx2, "avx2+fma"};
+    return {nullptr, nullptr, "faiss (no avx2)"};
+}
+
+const Kernels kernels = pick_kernels();
+
 // Distances as the graph was built with: squared L2, or -ip for inner
 // product (FAISS's IndexHNSW negates the same way), so smaller is closer.
+// With a kernel above: computed on the flat storage's vectors directly;
+// otherwise through FAISS's DistanceComputer.
 struct QueryDistance {
     std::unique_ptr<faiss::DistanceComputer> dc;
     bool negate;
+    dist_fn fn = nullptr;      // kernel for this metric, or nullptr
+    const float* xb = nullptr; // storage vectors
+    size_t d = 0;
+    const float* q = nullptr;
+    void set_query(const float* x) {
+        q = x;
+        if (!fn)
+            dc->set_query(x);
+    }
     float operator()(faiss::HNSW::storage_idx_t i) {
-        float d = (*dc)(i);
-        return negate ? -d : d;
+        float v = fn ? fn(q, xb + (size_t)i * d, d) : (*dc)(i);
+        return negate ? -v : v;
     }
 };
 
 // One query: results into D/I (k slots, best first, -1 padded), distances
 // in faiss_Index_search's convention (squared L2, or inner product).
+//
+// Level 0 follows hnswlib's filtered search (searchBaseLayerST with an
+// isIdAllowed filter), not FAISS 1.7.3's: the beam `top` holds only
+// *accepted* nodes, and the search stops only once it holds ef of them and
+// the nearest unexpanded candidate is farther than the worst of them.
+// Rejected nodes (stale labels, filtered-out points) are still expanded
+// while they are closer than that bound or the beam is not full, so the
+// search walks through them to reach accepted points: with a filter that
+// keeps a fraction p of the points it explores about ef/p nodes and keeps
+// its recall, where FAISS's (the beam full of rejected nodes ends the
+// search early) would return few or poor results.  Without a filter the
+// two are the same algorithm.
 void hnsw_search_one(
         const faiss::IndexHNSW& h,
         QueryDistance& qd,
@@ -180,7 +340,7 @@ void hnsw_search_one(
         float* D,
         faiss::Index::idx_t* I) {
     const faiss::HNSW& g = h.hnsw;
-    std::vector<Node> res; // max-heap of the best k accepted nodes
+    std::vector<Node> res;
 
     if (g.entry_point >= 0) {
         visited.begin((size_t)h.ntotal);
@@ -207,29 +367,26 @@ void hnsw_search_one(
             }
         }
 
-        // level 0: beam search with a beam of ef
+        // level 0
         std::priority_queue<Node, std::vector<Node>, std::greater<Node>> cand;
-        std::priority_queue<Node> beam; // max-heap, at most ef entries
-        auto offer = [&](faiss::HNSW::storage_idx_t v, float d) {
-            if (!filter || filter->keep(v)) {
-                if ((int64_t)res.size() < k) {
-                    res.emplace_back(d, v);
-                    std::push_heap(res.begin(), res.end());
-                } else if (d < res.front().first) {
-                    std::pop_heap(res.begin(), res.end());
-                    res.back() = Node(d, v);
-                    std::push_heap(res.begin(), res.end());
-                }
-            }
+        std::priority_queue<Node> top; // max-heap of accepted nodes, <= ef
+        float bound = HUGE_VALF;       // worst distance in a full `top`
+        auto accept = [&](faiss::HNSW::storage_idx_t v, float d) {
+            if (filter && !filter->keep(v))
+                return;
+            top.emplace(d, v);
+            if ((int)top.size() > ef)
+                top.pop();
+            if ((int)top.size() == ef)
+                bound = top.top().first;
         };
         visited.test_and_set((size_t)ep);
         cand.emplace(d_ep, ep);
-        beam.emplace(d_ep, ep);
-        offer(ep, d_ep);
+        accept(ep, d_ep);
         while (!cand.empty()) {
             Node c = cand.top();
-            if ((int)beam.size() >= ef && c.first > beam.top().first)
-                break; // every candidate left is farther than the beam
+            if (c.first > bound)
+                break; // top is full and every candidate left is farther
             cand.pop();
             size_t b, e;
             g.neighbor_range(c.second, 0, &b, &e);
@@ -240,17 +397,19 @@ void hnsw_search_one(
                 if (visited.test_and_set((size_t)v))
                     continue;
                 float d = qd(v);
-                if ((int)beam.size() < ef || d < beam.top().first) {
+                if (d < bound) {
                     cand.emplace(d, v);
-                    beam.emplace(d, v);
-                    if ((int)beam.size() > ef)
-                        beam.pop();
-                    offer(v, d);
+                    accept(v, d);
                 }
             }
         }
+        res.reserve(top.size());
+        while (!top.empty()) {
+            res.push_back(top.top());
+            top.pop();
+        }
+        std::reverse(res.begin(), res.end()); // ascending distance
     }
-    std::sort_heap(res.begin(), res.end()); // ascending distance
     for (int64_t i = 0; i < k; i++) {
         if (i < (int64_t)res.size()) {
             D[i] = qd.negate ? -res[i].first : res[i].first;
@@ -261,6 +420,33 @@ void hnsw_search_one(
         }
     }
 }
+
+// faiss::IOWriter / IOReader over the C callbacks of faiss_ext.h.
+struct CallbackWriter : faiss::IOWriter {
+    shoal_faiss_write_fn fn;
+    void* arg;
+    size_t operator()(const void* ptr, size_t size, size_t nitems) override {
+        if (size == 0 || nitems == 0)
+            return nitems;
+        if (fn(arg, ptr, size * nitems) != 0)
+            FAISS_THROW_MSG("snapshot write failed");
+        return nitems;
+    }
+};
+
+struct BufferReader : faiss::IOReader {
+    const uint8_t* p;
+    size_t left;
+    size_t operator()(void* ptr, size_t size, size_t nitems) override {
+        if (size == 0)
+            return nitems;
+        size_t n = std::min(nitems, left / size);
+        memcpy(ptr, p, n * size);
+        p += n * size;
+        left -= n * size;
+        return n;
+    }
+};
 
 } // namespace
 
@@ -376,11 +562,16 @@ int shoal_faiss_hnsw_search(
                 std::unique_ptr<faiss::DistanceComputer>(
                         h->storage->get_distance_computer()),
                 h->metric_type == faiss::METRIC_INNER_PRODUCT};
+        if (auto* flat = dynamic_cast<const faiss::IndexFlat*>(h->storage)) {
+            qd.fn = h->metric_type == faiss::METRIC_INNER_PRODUCT ? kernels.ip : kernels.l2;
+            qd.xb = flat->get_xb();
+            qd.d = (size_t)h->d;
+        }
         int ef = std::max<int64_t>(ef_search, k) > INT32_MAX
                 ? INT32_MAX
                 : (int)std::max<int64_t>(ef_search, k);
         for (idx_t i = 0; i < n; i++) {
-            qd.dc->set_query(x + i * h->d);
+            qd.set_query(x + i * h->d);
             hnsw_search_one(
                     *h,
                     qd,
@@ -391,6 +582,73 @@ int shoal_faiss_hnsw_search(
                     labels + i * k);
         }
     });
+}
+
+float shoal_faiss_l2sq(const float* a, const float* b, size_t d) {
+    return kernels.l2 ? kernels.l2(a, b, d) : l2_plain(a, b, d);
+}
+
+float shoal_faiss_dot(const float* a, const float* b, size_t d) {
+    return kernels.ip ? kernels.ip(a, b, d) : ip_plain(a, b, d);
+}
+
+const char* shoal_faiss_simd_name(void) {
+    return kernels.name;
+}
+
+int shoal_faiss_serialize(const FaissIndex* index, shoal_faiss_write_fn fn, void* arg) {
+    return guarded([&] {
+        CallbackWriter w;
+        w.fn = fn;
+        w.arg = arg;
+        faiss::write_index(cxx(index), &w);
+    });
+}
+
+int shoal_faiss_deserialize(const void* data, size_t len, FaissIndex** out) {
+    return guarded([&] {
+        BufferReader r;
+        r.p = static_cast<const uint8_t*>(data);
+        r.left = len;
+        std::unique_ptr<faiss::Index> idx(faiss::read_index(&r));
+        FAISS_THROW_IF_NOT_MSG(r.left == 0, "trailing bytes after the index");
+        *out = reinterpret_cast<FaissIndex*>(idx.release());
+    });
+}
+
+size_t shoal_faiss_memory_bytes(const FaissIndex* index) {
+    const faiss::Index* i = cxx(index);
+    size_t bytes = 0;
+    if (auto* h = dynamic_cast<const faiss::IndexHNSW*>(i)) {
+        const faiss::HNSW& g = h->hnsw;
+        bytes += g.neighbors.capacity() * sizeof(g.neighbors[0]) +
+                g.offsets.capacity() * sizeof(g.offsets[0]) +
+                g.levels.capacity() * sizeof(g.levels[0]) +
+                g.assign_probas.capacity() * sizeof(g.assign_probas[0]) +
+                g.cum_nneighbor_per_level.capacity() * sizeof(int);
+        i = h->storage;
+    }
+    if (auto* f = dynamic_cast<const faiss::IndexFlatCodes*>(i))
+        bytes += f->codes.capacity();
+    return bytes + sizeof(faiss::IndexHNSW);
+}
+
+int shoal_faiss_shrink(FaissIndex* index) {
+    return guarded([&] {
+        faiss::Index* i = cxx(index);
+        if (auto* h = dynamic_cast<faiss::IndexHNSW*>(i)) {
+            h->hnsw.neighbors.shrink_to_fit();
+            h->hnsw.offsets.shrink_to_fit();
+            h->hnsw.levels.shrink_to_fit();
+            i = h->storage;
+        }
+        if (auto* f = dynamic_cast<faiss::IndexFlatCodes*>(i))
+            f->codes.shrink_to_fit();
+    });
+}
+
+int shoal_faiss_is_hnsw(const FaissIndex* index) {
+    return dynamic_cast<const faiss::IndexHNSW*>(cxx(index)) != nullptr;
 }
 
 int shoal_faiss_flat_data(const FaissIndex* index, const float** data) {

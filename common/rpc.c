@@ -231,6 +231,8 @@ rpc_dispatch(ProtobufCService *service, const rpc_server_opts *opts, const uint8
 		goto reply;
 	}
 	call.env = env;
+	/* every log line of this request names it (log.h); cleared below */
+	log_set_request_id(env->request_id);
 	if (env->timeout_ms != 0)
 		call.timeout_ms = env->timeout_ms;
 	call.method = protobuf_c_service_descriptor_get_method_by_name(desc, env->method);
@@ -284,6 +286,12 @@ reply:;
 	    call.status.code != SHOAL_ALREADY_EXISTS)
 		log_debug("rpc %s: %s: %s", call.method ? call.method->name : "?",
 		    shoal_code_name(call.status.code), call.status.msg);
+	if (opts && opts->observe)
+		opts->observe(opts->observe_arg,
+		    call.method ? (unsigned)(call.method - desc->methods) : RPC_NO_METHOD,
+		    call.method ? call.method->name : "", call.status.code,
+		    util_mono_us() - call.start_us);
+	log_set_request_id(NULL);
 	free(call.out);
 	if (input)
 		protobuf_c_message_free_unpacked(input, NULL);
@@ -509,6 +517,40 @@ struct rpc_client {
 	size_t max_msg;
 	atomic_uint_fast64_t seq;
 	char id_prefix[9];
+	/* fail_on_disconnect: connections up, and the calls in flight (so the
+	 * last connection's close can fail them at once).  Guarded by mu. */
+	bool fail_on_disconnect;
+	uint32_t connect_timeout_ms;
+	pthread_mutex_t mu;
+	int pipes;
+	bool was_connected;      /* a connection was up, and closed since */
+	struct rpc_pending *inflight;
+};
+
+/* One call in flight.  The send's completion callback issues the receive
+ * right away on nng's task thread, so the calling thread sleeps once per
+ * call instead of twice (one wake-up less per call: ~30 us here); the
+ * caller's thread only waits in rpc_pending_finish, so a caller may have
+ * many calls in flight at once (scatter-gather). */
+struct rpc_pending {
+	rpc_client *c;
+	const ProtobufCMethodDescriptor *m;
+	nng_aio *aio;
+	nng_ctx ctx;
+	bool ctx_open;
+	nng_msg *msg;         /* the request, ours again if the send fails */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	bool receiving;       /* the send succeeded, the receive is under way */
+	atomic_bool aborted;  /* failed by the last connection's close */
+	int rv;
+	uint32_t timeout_ms;
+	uint64_t deadline_ms; /* monotonic */
+	uint64_t t0_us, t1_us;
+	shoal_status early;   /* failure before anything was sent */
+	struct rpc_pending *prev, *next; /* c->inflight (fail_on_disconnect) */
+	bool linked;
 };
 
 void
@@ -543,6 +585,30 @@ client_destroy(ProtobufCService *service)
 	rpc_client_close((rpc_client *)service);
 }
 
+/* nng pipe events (fail_on_disconnect clients): counts connections and,
+ * when the last one closes, fails every call in flight: the server is
+ * gone, and waiting for a resend after a reconnect would only delay the
+ * error (the caller's deadline, possibly seconds). */
+static void
+pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	rpc_client *c = arg;
+	(void)pipe;
+
+	pthread_mutex_lock(&c->mu);
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		c->pipes++;
+		c->was_connected = false;
+	} else if (ev == NNG_PIPE_EV_REM_POST && c->pipes > 0 && --c->pipes == 0) {
+		c->was_connected = true;
+		for (struct rpc_pending *p = c->inflight; p != NULL; p = p->next) {
+			atomic_store(&p->aborted, true);
+			nng_aio_abort(p->aio, NNG_ECONNRESET);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
 shoal_code
 rpc_client_open(const char *url, const ProtobufCServiceDescriptor *desc,
     const rpc_client_opts *opts, rpc_client **out, shoal_status *st)
@@ -564,14 +630,19 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *desc,
 	c->token = strdup(opts && opts->auth_token ? opts->auth_token : "");
 	c->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : RPC_DEFAULT_TIMEOUT_MS;
 	c->max_msg = opts && opts->max_msg ? opts->max_msg : RPC_DEFAULT_MAX_MSG;
+	c->fail_on_disconnect = opts && opts->fail_on_disconnect;
+	c->connect_timeout_ms = opts ? opts->connect_timeout_ms : 0;
+	pthread_mutex_init(&c->mu, NULL);
 	util_random_hex(c->id_prefix, 4);
 	if (c->url == NULL || c->token == NULL) {
+		pthread_mutex_destroy(&c->mu);
 		free(c->url);
 		free(c->token);
 		free(c);
 		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
 	}
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
+		pthread_mutex_destroy(&c->mu);
 		free(c->url);
 		free(c->token);
 		free(c);
@@ -581,11 +652,16 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *desc,
 	/* reconnect quickly after a server restart */
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+	if (c->fail_on_disconnect) {
+		nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, c);
+		nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_cb, c);
+	}
 	/* non-blocking dial: an absent server is retried in the background and
 	 * shows up as UNAVAILABLE on a call, not as a failure to open */
 	if ((rv = nng_dialer_create(&c->dialer, c->sock, url)) != 0 ||
 	    (rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK)) != 0) {
 		nng_close(c->sock);
+		pthread_mutex_destroy(&c->mu);
 		free(c->url);
 		free(c->token);
 		free(c);
@@ -618,151 +694,215 @@ rpc_client_close(rpc_client *c)
 {
 	if (c == NULL)
 		return;
-	nng_close(c->sock);
+	nng_close(c->sock); /* waits for pipe callbacks */
+	pthread_mutex_destroy(&c->mu);
 	free(c->url);
 	free(c->token);
 	free(c);
 }
 
-/* One call's exchange: the send's completion callback issues the receive
- * right away on nng's task thread, so the calling thread sleeps once per
- * call instead of twice (one wake-up less per call: ~30 us here). */
-typedef struct call_exchange {
-	nng_aio *aio;
-	nng_ctx ctx;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool done;
-	bool receiving;   /* the send succeeded, the receive is under way */
-	int rv;
-	uint64_t deadline_ms; /* monotonic */
-} call_exchange;
-
+/* The aio's completion callback: send done -> receive; receive done (or
+ * any failure) -> wake the finisher. */
 static void
-exchange_cb(void *arg)
+pending_cb(void *arg)
 {
-	call_exchange *x = arg;
-	int rv = nng_aio_result(x->aio);
+	struct rpc_pending *p = arg;
+	int rv = nng_aio_result(p->aio);
 
-	if (!x->receiving && rv == 0) {
+	if (!p->receiving && rv == 0) {
 		uint64_t now = util_mono_ms();
-		x->receiving = true;
-		nng_aio_set_timeout(x->aio,
-		    (nng_duration)(x->deadline_ms > now ? x->deadline_ms - now : 1));
-		nng_ctx_recv(x->ctx, x->aio);
-		return;
+		p->receiving = true;
+		if (!atomic_load(&p->aborted)) {
+			nng_aio_set_timeout(p->aio,
+			    (nng_duration)(p->deadline_ms > now ? p->deadline_ms - now : 1));
+			nng_ctx_recv(p->ctx, p->aio);
+			return;
+		}
+		rv = NNG_ECONNRESET;
 	}
-	pthread_mutex_lock(&x->mu);
-	x->rv = rv;
-	x->done = true;
-	pthread_cond_signal(&x->cv);
-	pthread_mutex_unlock(&x->mu);
+	pthread_mutex_lock(&p->mu);
+	p->rv = rv;
+	p->t1_us = util_mono_us();
+	p->done = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
 }
 
-shoal_code
-rpc_client_call(rpc_client *c, unsigned method_index, const ProtobufCMessage *input,
-    rpc_result *res)
-{
-	return rpc_client_call_ex(c, method_index, input, 0, NULL, res);
-}
-
-shoal_code
-rpc_client_call_ex(rpc_client *c, unsigned method_index, const ProtobufCMessage *input,
-    uint32_t timeout_ms, const char *request_id, rpc_result *res)
+rpc_pending *
+rpc_client_start(rpc_client *c, unsigned method_index, const ProtobufCMessage *input,
+    const rpc_call_opts *opts)
 {
 	const ProtobufCServiceDescriptor *desc = c->service.descriptor;
-	shoal_status *st = &res->status;
+	struct rpc_pending *p = calloc(1, sizeof *p);
+	uint32_t timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : c->timeout_ms;
+	const char *request_id = opts ? opts->request_id : NULL;
 	uint8_t *payload = NULL;
-	nng_msg *msg = NULL;
-	nng_aio *aio = NULL;
-	nng_ctx ctx;
-	bool ctx_open = false;
 	char rid[40];
 	int rv;
 
-	shoal_status_clear(st);
-	res->reply = NULL;
-	if (method_index >= desc->n_methods)
-		return shoal_status_set(st, SHOAL_INTERNAL, "method index %u out of range", method_index);
-	const ProtobufCMethodDescriptor *m = &desc->methods[method_index];
-	if (input->descriptor != m->input)
-		return shoal_status_set(st, SHOAL_INTERNAL, "%s called with a %s, expects %s", m->name,
-		    input->descriptor->name, m->input->name);
-	if (timeout_ms == 0)
-		timeout_ms = c->timeout_ms;
+	if (p == NULL)
+		return NULL;
+	p->c = c;
+	p->timeout_ms = timeout_ms;
+	p->t0_us = util_mono_us();
+	atomic_init(&p->aborted, false);
+	if (method_index >= desc->n_methods) {
+		shoal_status_set(&p->early, SHOAL_INTERNAL, "method index %u out of range",
+		    method_index);
+		return p;
+	}
+	p->m = &desc->methods[method_index];
+	if (input->descriptor != p->m->input) {
+		shoal_status_set(&p->early, SHOAL_INTERNAL, "%s called with a %s, expects %s",
+		    p->m->name, input->descriptor->name, p->m->input->name);
+		return p;
+	}
+	/* A call made while serving a request carries that request's id, so
+	 * one client request can be followed through every daemon's log. */
+	if (request_id == NULL && log_request_id() != NULL)
+		request_id = log_request_id();
 	if (request_id == NULL) {
 		snprintf(rid, sizeof rid, "%s-%" PRIx64, c->id_prefix, (uint64_t)++c->seq);
 		request_id = rid;
 	}
 
 	size_t plen = protobuf_c_message_get_packed_size(input);
-	if (plen > c->max_msg)
-		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED,
+	if (plen > c->max_msg) {
+		shoal_status_set(&p->early, SHOAL_RESOURCE_EXHAUSTED,
 		    "%s request of %zu bytes exceeds the maximum message size of %zu bytes "
-		    "(send smaller batches)", m->name, plen, c->max_msg);
-	payload = malloc(plen ? plen : 1);
-	if (payload == NULL)
-		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
+		    "(send smaller batches)", p->m->name, plen, c->max_msg);
+		return p;
+	}
+	if ((payload = malloc(plen ? plen : 1)) == NULL) {
+		shoal_status_set(&p->early, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
+		return p;
+	}
 	protobuf_c_message_pack(input, payload);
 
 	Shoal__RequestEnvelope env = SHOAL__REQUEST_ENVELOPE__INIT;
-	env.method = (char *)m->name;
+	env.method = (char *)p->m->name;
 	env.timeout_ms = timeout_ms;
 	env.auth_token = c->token;
 	env.request_id = (char *)request_id;
 	env.payload.data = payload;
 	env.payload.len = plen;
+	env.epoch = opts ? opts->epoch : 0;
 	size_t elen = shoal__request_envelope__get_packed_size(&env);
-	if ((rv = nng_msg_alloc(&msg, elen)) != 0) {
+	if ((rv = nng_msg_alloc(&p->msg, elen)) != 0) {
 		free(payload);
-		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
+		shoal_status_set(&p->early, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
+		return p;
 	}
-	shoal__request_envelope__pack(&env, nng_msg_body(msg));
+	shoal__request_envelope__pack(&env, nng_msg_body(p->msg));
 	free(payload);
 
-	call_exchange x = {.done = false};
-	pthread_mutex_init(&x.mu, NULL);
-	pthread_cond_init(&x.cv, NULL);
-	if ((rv = nng_aio_alloc(&aio, exchange_cb, &x)) != 0 ||
-	    (rv = nng_ctx_open(&ctx, c->sock)) != 0) {
-		nng_msg_free(msg);
-		if (aio)
-			nng_aio_free(aio);
-		pthread_cond_destroy(&x.cv);
-		pthread_mutex_destroy(&x.mu);
-		return nng_to_status(rv, "cannot call", c->url, st);
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	if ((rv = nng_aio_alloc(&p->aio, pending_cb, p)) != 0 ||
+	    (rv = nng_ctx_open(&p->ctx, c->sock)) != 0) {
+		nng_msg_free(p->msg);
+		p->msg = NULL;
+		if (p->aio) {
+			nng_aio_free(p->aio);
+			p->aio = NULL;
+		}
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		nng_to_status(rv, "cannot call", c->url, &p->early);
+		return p;
 	}
-	ctx_open = true;
-	x.aio = aio;
-	x.ctx = ctx;
-	x.deadline_ms = util_mono_ms() + timeout_ms;
+	p->ctx_open = true;
+	p->deadline_ms = util_mono_ms() + timeout_ms;
 
-	nng_aio_set_timeout(aio, (nng_duration)timeout_ms);
-	nng_aio_set_msg(aio, msg);
-	nng_ctx_send(ctx, aio);
-	pthread_mutex_lock(&x.mu);
-	while (!x.done)
-		pthread_cond_wait(&x.cv, &x.mu);
-	pthread_mutex_unlock(&x.mu);
-	rv = x.rv;
-	if (rv != 0 && !x.receiving) {
-		nng_msg_free(msg); /* not sent: still ours */
-		if (rv == NNG_ETIMEDOUT)
+	/* A call made while no connection is up waits for one at most
+	 * connect_timeout_ms (the dialer retries every <= 1 s), and only
+	 * RPC_RECONNECT_GRACE_MS when the connection it had was lost and has
+	 * not come back: the server died (a server restarted at the same
+	 * address is redialled within 50 ms). */
+	uint32_t send_ms = timeout_ms;
+	if (c->fail_on_disconnect) {
+		pthread_mutex_lock(&c->mu);
+		if (c->pipes == 0 && c->connect_timeout_ms != 0 && send_ms > c->connect_timeout_ms)
+			send_ms = c->connect_timeout_ms;
+		if (c->pipes == 0 && c->was_connected && send_ms > RPC_RECONNECT_GRACE_MS)
+			send_ms = RPC_RECONNECT_GRACE_MS;
+		p->next = c->inflight;
+		if (c->inflight != NULL)
+			c->inflight->prev = p;
+		c->inflight = p;
+		p->linked = true;
+		pthread_mutex_unlock(&c->mu);
+	}
+	nng_aio_set_timeout(p->aio, (nng_duration)send_ms);
+	nng_aio_set_msg(p->aio, p->msg);
+	nng_ctx_send(p->ctx, p->aio);
+	return p;
+}
+
+shoal_code
+rpc_pending_finish(struct rpc_pending *p, rpc_result *res)
+{
+	shoal_status *st = &res->status;
+	rpc_client *c;
+	int rv;
+
+	shoal_status_clear(st);
+	res->reply = NULL;
+	res->epoch = 0;
+	res->elapsed_us = 0;
+	if (p == NULL)
+		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
+	c = p->c;
+	if (p->early.code != SHOAL_OK) {
+		*st = p->early;
+		free(p);
+		return st->code;
+	}
+	const ProtobufCMethodDescriptor *m = p->m;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->done)
+		pthread_cond_wait(&p->cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+	if (p->linked) {
+		pthread_mutex_lock(&c->mu);
+		if (p->prev != NULL)
+			p->prev->next = p->next;
+		else
+			c->inflight = p->next;
+		if (p->next != NULL)
+			p->next->prev = p->prev;
+		pthread_mutex_unlock(&c->mu);
+	}
+	res->elapsed_us = p->t1_us - p->t0_us;
+	rv = p->rv;
+	bool aborted = atomic_load(&p->aborted) && rv == NNG_ECONNRESET;
+	if (rv != 0 && !p->receiving) {
+		nng_msg_free(p->msg); /* not sent: still ours */
+		if (aborted)
 			shoal_status_set(st, SHOAL_UNAVAILABLE,
-			    "%s is unavailable: no connection within %u ms", c->url, timeout_ms);
+			    "%s is unavailable: connection lost before the request was sent", c->url);
+		else if (rv == NNG_ETIMEDOUT)
+			shoal_status_set(st, SHOAL_UNAVAILABLE,
+			    "%s is unavailable: no connection within %u ms", c->url,
+			    (unsigned)(res->elapsed_us / 1000));
 		else
 			nng_to_status(rv, "cannot send to", c->url, st);
 		goto done;
 	}
 	if (rv != 0) {
-		if (rv == NNG_ETIMEDOUT)
+		if (aborted)
+			shoal_status_set(st, SHOAL_UNAVAILABLE,
+			    "%s is unavailable: connection lost while waiting for the %s reply", c->url,
+			    m->name);
+		else if (rv == NNG_ETIMEDOUT)
 			shoal_status_set(st, SHOAL_DEADLINE_EXCEEDED,
-			    "%s: no reply from %s within %u ms", m->name, c->url, timeout_ms);
+			    "%s: no reply from %s within %u ms", m->name, c->url, p->timeout_ms);
 		else
 			nng_to_status(rv, "no reply from", c->url, st);
 		goto done;
 	}
-	msg = nng_aio_get_msg(aio);
+	nng_msg *msg = nng_aio_get_msg(p->aio);
 	Shoal__ReplyEnvelope *rep = shoal__reply_envelope__unpack(NULL, nng_msg_len(msg),
 	    nng_msg_body(msg));
 	nng_msg_free(msg); /* unpack copied what it needs */
@@ -770,6 +910,7 @@ rpc_client_call_ex(rpc_client *c, unsigned method_index, const ProtobufCMessage 
 		shoal_status_set(st, SHOAL_INTERNAL, "%s: malformed reply from %s", m->name, c->url);
 		goto done;
 	}
+	res->epoch = rep->epoch;
 	if (rep->code != 0) {
 		shoal_code code = rep->code > 0 && rep->code <= SHOAL_UNAUTHENTICATED
 		    ? (shoal_code)rep->code : SHOAL_UNKNOWN;
@@ -784,10 +925,99 @@ rpc_client_call_ex(rpc_client *c, unsigned method_index, const ProtobufCMessage 
 	shoal__reply_envelope__free_unpacked(rep, NULL);
 
 done:
-	if (ctx_open)
-		nng_ctx_close(ctx);
-	nng_aio_free(aio); /* waits for the callback to have returned */
-	pthread_cond_destroy(&x.cv);
-	pthread_mutex_destroy(&x.mu);
+	if (p->ctx_open)
+		nng_ctx_close(p->ctx);
+	nng_aio_free(p->aio); /* waits for the callback to have returned */
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+	return st->code;
+}
+
+shoal_code
+rpc_client_call(rpc_client *c, unsigned method_index, const ProtobufCMessage *input,
+    rpc_result *res)
+{
+	return rpc_client_call_opts(c, method_index, input, NULL, res);
+}
+
+shoal_code
+rpc_client_call_ex(rpc_client *c, unsigned method_index, const ProtobufCMessage *input,
+    uint32_t timeout_ms, const char *request_id, rpc_result *res)
+{
+	rpc_call_opts o = {.timeout_ms = timeout_ms, .request_id = request_id};
+	return rpc_client_call_opts(c, method_index, input, &o, res);
+}
+
+shoal_code
+rpc_client_call_opts(rpc_client *c, unsigned method_index, const ProtobufCMessage *input,
+    const rpc_call_opts *opts, rpc_result *res)
+{
+	return rpc_pending_finish(rpc_client_start(c, method_index, input, opts), res);
+}
+
+/* ===================================================================
+ * In-process sub-calls
+ * =================================================================== */
+
+shoal_code
+rpc_call_local(ProtobufCService *service, unsigned method_index, const ProtobufCMessage *input,
+    const void *parent, const rpc_call_opts *opts, rpc_result *res)
+{
+	const ProtobufCServiceDescriptor *desc = service->descriptor;
+	const struct rpc_call *pc = parent;
+	Shoal__RequestEnvelope env = SHOAL__REQUEST_ENVELOPE__INIT;
+	struct rpc_call call;
+	shoal_status *st = &res->status;
+
+	shoal_status_clear(st);
+	res->reply = NULL;
+	res->epoch = 0;
+	res->elapsed_us = 0;
+	if (method_index >= desc->n_methods)
+		return shoal_status_set(st, SHOAL_INTERNAL, "method index %u out of range",
+		    method_index);
+	const ProtobufCMethodDescriptor *m = &desc->methods[method_index];
+	if (input->descriptor != m->input)
+		return shoal_status_set(st, SHOAL_INTERNAL, "%s called with a %s, expects %s", m->name,
+		    input->descriptor->name, m->input->name);
+	if (!has_handler(service, method_index))
+		return shoal_status_set(st, SHOAL_UNIMPLEMENTED, "%s.%s is not implemented here",
+		    desc->name, m->name);
+
+	memset(&call, 0, sizeof call);
+	call.start_us = util_mono_us();
+	call.local = true;
+	call.method = m;
+	if (opts != NULL && opts->timeout_ms != 0)
+		call.timeout_ms = opts->timeout_ms;
+	else if (pc != NULL)
+		call.timeout_ms = rpc_call_remaining_ms(pc) ? rpc_call_remaining_ms(pc) : 1;
+	else
+		call.timeout_ms = RPC_DEFAULT_TIMEOUT_MS;
+	env.method = (char *)m->name;
+	env.timeout_ms = call.timeout_ms;
+	env.auth_token = (char *)(pc != NULL ? rpc_call_auth_token(pc) : "");
+	env.request_id = (char *)(opts != NULL && opts->request_id != NULL ? opts->request_id
+	    : pc != NULL ? rpc_call_request_id(pc) : "");
+	env.epoch = opts != NULL ? opts->epoch : 0;
+	call.env = &env;
+
+	const char *outer_rid = log_request_id(); /* the parent's, if any */
+	log_set_request_id(env.request_id);
+	service->invoke(service, method_index, input, reply_closure, &call);
+	log_set_request_id(outer_rid);
+	if (!call.replied && call.status.code == SHOAL_OK)
+		shoal_status_set(&call.status, SHOAL_INTERNAL, "%s did not reply", m->name);
+	*st = call.status;
+	res->epoch = call.reply_epoch;
+	if (st->code == SHOAL_OK) {
+		res->reply = protobuf_c_message_unpack(m->output, NULL, call.out_len, call.out);
+		if (res->reply == NULL)
+			shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "%s: cannot copy the reply",
+			    m->name);
+	}
+	free(call.out);
+	res->elapsed_us = util_mono_us() - call.start_us;
 	return st->code;
 }

@@ -65,6 +65,7 @@
 #define RPC_DEFAULT_MAX_MSG (64u << 20)  /* 64 MiB */
 #define RPC_TRANSPORT_SLACK (1u << 20)   /* see header comment */
 #define RPC_DEFAULT_TIMEOUT_MS 30000u
+#define RPC_RECONNECT_GRACE_MS 250u  /* fail_on_disconnect, see rpc_client_opts */
 
 /* ===================================================================
  * Server
@@ -90,7 +91,19 @@ typedef struct rpc_server_opts {
 	shoal_code (*authorize)(void *arg, const char *method, const char *token,
 	    shoal_status *st);
 	void *authorize_arg;
+	/* Optional: called once per request received from the network, after
+	 * its reply is built, with the method index (RPC_NO_METHOD when the
+	 * request named no valid method), its name ("" then), the reply's
+	 * status code and the time from receipt to reply in microseconds.
+	 * Runs on the serving thread: keep it cheap (atomics, no allocation,
+	 * no locks; common/obs.c is the metrics one).  Not called for
+	 * rpc_call_local sub-calls. */
+	void (*observe)(void *arg, unsigned method, const char *name, shoal_code code,
+	    uint64_t micros);
+	void *observe_arg;
 } rpc_server_opts;
+
+#define RPC_NO_METHOD 0xffffffffu
 
 /* Listens on url and starts serving `service` (not copied: it must outlive
  * the server).  On success *out is the server; stop it with
@@ -146,7 +159,8 @@ typedef struct rpc_client_opts {
 	 * ("connection lost") as soon as the last connection to the server
 	 * closes, instead of waiting for a resend after a reconnect; and when
 	 * non-zero, a call made while no connection is up waits at most
-	 * connect_timeout_ms for one. */
+	 * connect_timeout_ms for one (RPC_RECONNECT_GRACE_MS when the
+	 * connection it had was lost and has not come back). */
 	bool fail_on_disconnect;
 	uint32_t connect_timeout_ms;
 } rpc_client_opts;
@@ -161,7 +175,8 @@ typedef struct rpc_result {
 /* Per-call options (all zero = the client's defaults). */
 typedef struct rpc_call_opts {
 	uint32_t timeout_ms;     /* 0 = the client's timeout */
-	const char *request_id;  /* NULL = a fresh one */
+	const char *request_id;  /* NULL = the id of the request this thread is
+	                          * serving (log_request_id), else a fresh one */
 	uint64_t epoch;          /* RequestEnvelope.epoch; 0 = not routed */
 } rpc_call_opts;
 

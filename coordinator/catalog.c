@@ -11,6 +11,20 @@
  *   "t" name                 -> u8 1 | u64 epoch | worker name (raw bytes)
  *   "c" tenant 0x00 name     -> u8 1 | u64 shard_id | u32 dim | u32 metric |
  *                               u32 m | u32 ef_construction
+ *   "d" name                 -> cluster-level collection (shared or reference):
+ *                               u8 1 | u8 kind | u32 dim | u32 metric | u32 m |
+ *                               u32 ef_construction | u64 first_shard |
+ *                               u32 nshards | u64 group | u64 epoch |
+ *                               u8 len | key_field | u32 nplaces |
+ *                               nplaces x (u64 epoch | u8 len | worker)
+ *                               (places: reference replicas; 0 for shared)
+ *   "g" u64 group            -> shard map: u8 1 | u32 n | n x (u64 epoch |
+ *                               u8 len | worker): shard i's placement
+ *   "q" worker 0x00 u64 seq  -> queued request: u8 1 | u64 shard_id | u8 len |
+ *                               Worker method name | packed request
+ *   "j" job id               -> import job record (opaque here: a packed
+ *                               shoal.ImportJobRecord owned by pg_import.c;
+ *                               not loaded into memory at open)
  * Names never contain 0x00 (util_check_name), so the byte order of the "t"
  * and "c" keys equals strcmp order of (tenant, name): loading in key order
  * yields sorted arrays.  The leading u8 of a record is its encoding version.
@@ -36,7 +50,11 @@
 #include "log.h"
 #include "util.h"
 
-#define CATALOG_FORMAT 1u
+/* Format 2 adds the "d", "g" and "q" records; a format-1 catalog is read
+ * as is and becomes format 2 with its first such record, so an older
+ * coordinator refuses it with a clear message instead of DATA_LOSS. */
+#define CATALOG_FORMAT 2u
+#define CATALOG_FORMAT_MIN 1u
 #define RECORD_V1 1u
 #define TENANT_VAL_MIN (1 + 8)
 #define COLL_VAL_LEN (1 + 8 + 4 * 4)
@@ -58,11 +76,31 @@ struct catalog {
 	size_t n_colls, cap_colls;
 	uint64_t epoch;
 	uint64_t next_shard;
+	uint32_t format;         /* as stored under "F" */
+	catalog_dcoll *dcolls;   /* sorted by name; places owned (reference only) */
+	size_t n_dcolls, cap_dcolls;
+	struct group_rec *groups; /* sorted by id */
+	size_t n_groups, cap_groups;
+	catalog_queued *queue;   /* sorted by (worker, seq); payloads owned */
+	size_t n_queue, cap_queue;
+	uint64_t next_qseq;      /* next queue seq (above every stored one) */
 
 	pthread_mutex_t vmu;     /* version allocator */
 	uint64_t v_next;         /* next version to hand out */
 	uint64_t v_limit;        /* durable high-water mark: v_next <= v_limit */
 };
+
+typedef struct group_rec {
+	uint64_t id;
+	uint32_t n;
+	catalog_place *places; /* n, owned */
+} group_rec;
+
+static shoal_code load_dist_record(catalog *cat, const char *k, size_t kl,
+    const unsigned char *v, size_t vl, shoal_status *st);
+static shoal_code check_dist(catalog *cat, shoal_status *st);
+static bool dcoll_exists(const catalog *cat, const char *name);
+static void free_dist(catalog *cat);
 
 /* ===================================================================
  * Encoding
@@ -261,6 +299,10 @@ load_record(catalog *cat, const char *k, size_t kl, const unsigned char *v, size
 				cat->v_limit = util_get_be64(v);
 			return SHOAL_OK;
 		}
+	} else if (k[0] == CATALOG_IMPORT_PREFIX && kl > 1) {
+		return SHOAL_OK; /* import jobs: read by catalog_scan_imports() */
+	} else if ((k[0] == 'd' || k[0] == 'g' || k[0] == 'q') && kl > 1) {
+		return load_dist_record(cat, k, kl, v, vl, st);
 	} else if (k[0] == 'w' && kl - 1 < CATALOG_NAME_MAX && vl > 0 && vl < CATALOG_URL_MAX) {
 		catalog_worker w = {0};
 		memcpy(w.name, k + 1, kl - 1);
@@ -346,12 +388,17 @@ load(catalog *cat, shoal_status *st)
 			return rv;
 		cat->epoch = 1;
 		cat->next_shard = 1;
+		cat->format = CATALOG_FORMAT;
+		cat->next_qseq = 1;
 		return SHOAL_OK;
 	}
-	if (format != CATALOG_FORMAT)
+	if (format < CATALOG_FORMAT_MIN || format > CATALOG_FORMAT)
 		return shoal_status_set(st, SHOAL_FAILED_PRECONDITION,
-		    "catalog %s has format %u; this coordinator reads format %u", cat->path,
-		    format, CATALOG_FORMAT);
+		    "catalog %s has format %u; this coordinator reads formats %u..%u", cat->path,
+		    format, CATALOG_FORMAT_MIN, CATALOG_FORMAT);
+	cat->format = format;
+	if ((rv = check_dist(cat, st)) != SHOAL_OK)
+		return rv;
 	for (size_t i = 0; i < cat->n_colls; i++) {
 		bool found;
 		const catalog_collection *c = &cat->colls[i];
@@ -431,6 +478,7 @@ catalog_close(catalog *cat)
 	free(cat->workers);
 	free(cat->tenants);
 	free(cat->colls);
+	free_dist(cat);
 	free(cat->path);
 	free(cat);
 }
@@ -553,6 +601,12 @@ catalog_create_tenant(catalog *cat, const char *name, const char *worker, catalo
 	if (found) {
 		pthread_mutex_unlock(&cat->wmu);
 		return shoal_status_set(st, SHOAL_ALREADY_EXISTS, "tenant '%s' already exists", name);
+	}
+	if (dcoll_exists(cat, name)) { /* invariant 6: one namespace */
+		pthread_mutex_unlock(&cat->wmu);
+		return shoal_status_set(st, SHOAL_ALREADY_EXISTS,
+		    "'%s' is the name of a shared or reference collection; tenants and "
+		    "cluster-level collections share one namespace", name);
 	}
 	t.epoch = cat->epoch + 1;
 	val[0] = RECORD_V1;
@@ -739,6 +793,7 @@ get_collection_locked(catalog *cat, const char *tenant, const char *name,
 		    "collection '%s' does not exist in tenant '%s'", name, tenant);
 	*out = cat->colls[ci];
 	memcpy(out->worker, cat->tenants[ti].worker, sizeof out->worker);
+	out->epoch = cat->tenants[ti].epoch;
 	return SHOAL_OK;
 }
 
@@ -777,6 +832,7 @@ catalog_list_collections(catalog *cat, const char *tenant, catalog_collection **
 			(*out)[i] = *c;
 			/* invariant 2: the tenant exists */
 			memcpy((*out)[i].worker, cat->tenants[ti].worker, CATALOG_NAME_MAX);
+			(*out)[i].epoch = cat->tenants[ti].epoch;
 		}
 	}
 	pthread_rwlock_unlock(&cat->lock);
@@ -823,7 +879,7 @@ catalog_counts(catalog *cat, size_t *tenants, size_t *collections)
 	if (tenants != NULL)
 		*tenants = cat->n_tenants;
 	if (collections != NULL)
-		*collections = cat->n_colls;
+		*collections = cat->n_colls + cat->n_dcolls;
 	pthread_rwlock_unlock(&cat->lock);
 }
 
@@ -861,4 +917,919 @@ catalog_next_versions(catalog *cat, uint64_t n, uint64_t *first, shoal_status *s
 	}
 	pthread_mutex_unlock(&cat->vmu);
 	return rv;
+}
+
+/* ===================================================================
+ * Import jobs (coordinator/pg_import.c): opaque records under "j" id.
+ * Independent of the in-memory catalog: no lock beyond RocksDB's own.
+ * =================================================================== */
+
+static shoal_code
+import_key(char *buf, size_t cap, const char *id, size_t *kl, shoal_status *st)
+{
+	size_t n = id ? strlen(id) : 0;
+	if (n == 0 || n + 1 > cap)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "bad import job id");
+	buf[0] = CATALOG_IMPORT_PREFIX;
+	memcpy(buf + 1, id, n);
+	*kl = n + 1;
+	return SHOAL_OK;
+}
+
+shoal_code
+catalog_put_import(catalog *cat, const char *id, const void *val, size_t len, shoal_status *st)
+{
+	char key[CATALOG_NAME_MAX + 1];
+	size_t kl = 0;
+	shoal_code rv;
+
+	if ((rv = import_key(key, sizeof key, id, &kl, st)) != SHOAL_OK)
+		return rv;
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+	rocksdb_writebatch_put(b, key, kl, val, len);
+	rv = write_batch(cat, b, "import job", st);
+	rocksdb_writebatch_destroy(b);
+	return rv;
+}
+
+shoal_code
+catalog_scan_imports(catalog *cat, catalog_import_fn fn, void *arg, shoal_status *st)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator(cat->db, cat->ropts);
+	const char prefix = CATALOG_IMPORT_PREFIX;
+	shoal_code rv = SHOAL_OK;
+	char *err = NULL;
+
+	for (rocksdb_iter_seek(it, &prefix, 1); rv == SHOAL_OK && rocksdb_iter_valid(it);
+	    rocksdb_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		const char *v = rocksdb_iter_value(it, &vl);
+		if (kl < 2 || k[0] != prefix)
+			break;
+		char id[CATALOG_NAME_MAX];
+		if (kl - 1 >= sizeof id) {
+			rv = shoal_status_set(st, SHOAL_DATA_LOSS,
+			    "catalog %s: import job key of %zu bytes", cat->path, kl);
+			break;
+		}
+		memcpy(id, k + 1, kl - 1);
+		id[kl - 1] = '\0';
+		rv = fn(arg, id, v, vl, st);
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err != NULL) {
+		shoal_status_set(st, SHOAL_INTERNAL, "catalog %s: read failed: %s", cat->path, err);
+		rocksdb_free(err);
+		return SHOAL_INTERNAL;
+	}
+	return rv;
+}
+
+/* ===================================================================
+ * Cluster-level collections (shared, reference), shard maps, queue
+ *
+ * Same write path as above (wmu -> check -> batch -> sync write -> wrlock
+ * -> apply).  Sizes are bounded (names < 64 bytes, at most
+ * CATALOG_MAX_SHARDS places), so encoders use buffers sized by
+ * PLACE_ENC_MAX.
+ * =================================================================== */
+
+#define PLACE_ENC_MAX (8 + 1 + CATALOG_NAME_MAX)
+#define DCOLL_FIXED (1 + 1 + 4 * 4 + 8 + 4 + 8 + 8)
+
+static size_t
+dcoll_find(const catalog *cat, const char *name, bool *found)
+{
+	size_t lo = 0, hi = cat->n_dcolls;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(cat->dcolls[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < cat->n_dcolls && strcmp(cat->dcolls[lo].name, name) == 0;
+	return lo;
+}
+
+static bool
+dcoll_exists(const catalog *cat, const char *name)
+{
+	bool found;
+	dcoll_find(cat, name, &found);
+	return found;
+}
+
+static size_t
+group_find(const catalog *cat, uint64_t id, bool *found)
+{
+	size_t lo = 0, hi = cat->n_groups;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cat->groups[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < cat->n_groups && cat->groups[lo].id == id;
+	return lo;
+}
+
+static int
+queue_cmp(const char *w1, uint64_t s1, const char *w2, uint64_t s2)
+{
+	int c = strcmp(w1, w2);
+	return c != 0 ? c : (s1 < s2 ? -1 : s1 > s2);
+}
+
+static size_t
+queue_find(const catalog *cat, const char *worker, uint64_t seq, bool *found)
+{
+	size_t lo = 0, hi = cat->n_queue;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (queue_cmp(cat->queue[mid].worker, cat->queue[mid].seq, worker, seq) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < cat->n_queue && cat->queue[lo].seq == seq &&
+	    strcmp(cat->queue[lo].worker, worker) == 0;
+	return lo;
+}
+
+/* ---- encoding -------------------------------------------------------- */
+
+static size_t
+place_enc(unsigned char *p, const catalog_place *pl)
+{
+	size_t n = strlen(pl->worker);
+	util_put_be64(p, pl->epoch);
+	p[8] = (unsigned char)n;
+	memcpy(p + 9, pl->worker, n);
+	return 9 + n;
+}
+
+/* Decodes one place at *pos of v[0..vl); false when malformed. */
+static bool
+place_dec(const unsigned char *v, size_t vl, size_t *pos, catalog_place *pl)
+{
+	size_t n;
+	if (*pos + 9 > vl)
+		return false;
+	n = v[*pos + 8];
+	if (n == 0 || n >= CATALOG_NAME_MAX || *pos + 9 + n > vl)
+		return false;
+	memset(pl, 0, sizeof *pl);
+	pl->epoch = util_get_be64(v + *pos);
+	memcpy(pl->worker, v + *pos + 9, n);
+	*pos += 9 + n;
+	return true;
+}
+
+static size_t
+group_key(char *buf, uint64_t id)
+{
+	buf[0] = 'g';
+	util_put_be64((unsigned char *)buf + 1, id);
+	return 9;
+}
+
+/* malloc'ed value of group g (*len). */
+static unsigned char *
+group_val(const group_rec *g, size_t *len)
+{
+	unsigned char *v = xmalloc(5 + (size_t)g->n * PLACE_ENC_MAX);
+	size_t n = 5;
+	v[0] = RECORD_V1;
+	put_be32(v + 1, g->n);
+	for (uint32_t i = 0; i < g->n; i++)
+		n += place_enc(v + n, &g->places[i]);
+	*len = n;
+	return v;
+}
+
+/* malloc'ed value of c (*len); places encoded for REFERENCE only. */
+static unsigned char *
+dcoll_val(const catalog_dcoll *c, size_t *len)
+{
+	uint32_t np = c->kind == CATALOG_REFERENCE ? c->nplaces : 0;
+	size_t kl = strlen(c->key_field);
+	unsigned char *v = xmalloc(DCOLL_FIXED + 1 + kl + 4 + (size_t)np * PLACE_ENC_MAX);
+	size_t n;
+
+	v[0] = RECORD_V1;
+	v[1] = (unsigned char)c->kind;
+	put_be32(v + 2, c->dim);
+	put_be32(v + 6, c->metric);
+	put_be32(v + 10, c->m);
+	put_be32(v + 14, c->ef_construction);
+	util_put_be64(v + 18, c->first_shard);
+	put_be32(v + 26, c->nshards);
+	util_put_be64(v + 30, c->group);
+	util_put_be64(v + 38, c->epoch);
+	n = DCOLL_FIXED;
+	v[n++] = (unsigned char)kl;
+	memcpy(v + n, c->key_field, kl);
+	n += kl;
+	put_be32(v + n, np);
+	n += 4;
+	for (uint32_t i = 0; i < np; i++)
+		n += place_enc(v + n, &c->places[i]);
+	*len = n;
+	return v;
+}
+
+static size_t
+queue_key(char *buf, const char *worker, uint64_t seq)
+{
+	size_t n = strlen(worker);
+	buf[0] = 'q';
+	memcpy(buf + 1, worker, n);
+	buf[1 + n] = '\0';
+	util_put_be64((unsigned char *)buf + 2 + n, seq);
+	return 10 + n;
+}
+
+static unsigned char *
+queue_val(const catalog_queued *q, size_t *len)
+{
+	size_t ml = strlen(q->method);
+	unsigned char *v = xmalloc(1 + 8 + 1 + ml + q->len + 1);
+	v[0] = RECORD_V1;
+	util_put_be64(v + 1, q->shard_id);
+	v[9] = (unsigned char)ml;
+	memcpy(v + 10, q->method, ml);
+	if (q->len > 0)
+		memcpy(v + 10 + ml, q->payload, q->len);
+	*len = 10 + ml + q->len;
+	return v;
+}
+
+/* Adds the format-2 marker to b when the catalog is still format 1. */
+static void
+batch_upgrade_format(catalog *cat, rocksdb_writebatch_t *b)
+{
+	if (cat->format < CATALOG_FORMAT) {
+		unsigned char f[4];
+		put_be32(f, CATALOG_FORMAT);
+		rocksdb_writebatch_put(b, "F", 1, (const char *)f, sizeof f);
+	}
+}
+
+/* ---- load ------------------------------------------------------------ */
+
+static shoal_code
+load_dist_record(catalog *cat, const char *k, size_t kl, const unsigned char *v, size_t vl,
+    shoal_status *st)
+{
+	size_t pos;
+
+	if (k[0] == 'g' && kl == 9 && vl >= 5 && v[0] == RECORD_V1) {
+		group_rec g = {.id = util_get_be64((const unsigned char *)k + 1), .n = get_be32(v + 1)};
+		if (g.n >= 1 && g.n <= CATALOG_MAX_SHARDS) {
+			bool ok = true;
+			g.places = xcalloc(g.n, sizeof *g.places);
+			pos = 5;
+			for (uint32_t i = 0; i < g.n && ok; i++)
+				ok = place_dec(v, vl, &pos, &g.places[i]);
+			if (ok && pos == vl) {
+				cat->groups = array_insert(cat->groups, &cat->n_groups, &cat->cap_groups,
+				    sizeof g, cat->n_groups, &g);
+				return SHOAL_OK;
+			}
+			free(g.places);
+		}
+	} else if (k[0] == 'd' && kl - 1 < CATALOG_NAME_MAX && vl > DCOLL_FIXED &&
+	    v[0] == RECORD_V1 && (v[1] == CATALOG_SHARED || v[1] == CATALOG_REFERENCE)) {
+		catalog_dcoll c;
+		size_t klen = v[DCOLL_FIXED];
+		memset(&c, 0, sizeof c);
+		memcpy(c.name, k + 1, kl - 1);
+		c.kind = (catalog_kind)v[1];
+		c.dim = get_be32(v + 2);
+		c.metric = get_be32(v + 6);
+		c.m = get_be32(v + 10);
+		c.ef_construction = get_be32(v + 14);
+		c.first_shard = util_get_be64(v + 18);
+		c.nshards = get_be32(v + 26);
+		c.group = util_get_be64(v + 30);
+		c.epoch = util_get_be64(v + 38);
+		pos = DCOLL_FIXED + 1 + klen;
+		if (klen < CATALOG_NAME_MAX && pos + 4 <= vl) {
+			memcpy(c.key_field, v + DCOLL_FIXED + 1, klen);
+			c.nplaces = get_be32(v + pos);
+			pos += 4;
+			bool ok = c.nplaces <= CATALOG_MAX_SHARDS;
+			if (ok && c.nplaces > 0)
+				c.places = xcalloc(c.nplaces, sizeof *c.places);
+			for (uint32_t i = 0; i < c.nplaces && ok; i++)
+				ok = place_dec(v, vl, &pos, &c.places[i]);
+			if (ok && pos == vl) {
+				cat->dcolls = array_insert(cat->dcolls, &cat->n_dcolls, &cat->cap_dcolls,
+				    sizeof c, cat->n_dcolls, &c);
+				return SHOAL_OK;
+			}
+			free(c.places);
+		}
+	} else if (k[0] == 'q' && vl >= 10 && v[0] == RECORD_V1) {
+		const char *nul = memchr(k + 1, '\0', kl - 1);
+		size_t wl = nul ? (size_t)(nul - (k + 1)) : 0;
+		size_t ml = v[9];
+		if (nul != NULL && wl > 0 && wl < CATALOG_NAME_MAX && kl == 10 + wl && ml > 0 &&
+		    ml < sizeof ((catalog_queued *)0)->method && 10 + ml <= vl) {
+			catalog_queued q;
+			memset(&q, 0, sizeof q);
+			memcpy(q.worker, k + 1, wl);
+			q.seq = util_get_be64((const unsigned char *)nul + 1);
+			q.shard_id = util_get_be64(v + 1);
+			memcpy(q.method, v + 10, ml);
+			q.len = vl - 10 - ml;
+			q.payload = xmalloc(q.len ? q.len : 1);
+			memcpy(q.payload, v + 10 + ml, q.len);
+			cat->queue = array_insert(cat->queue, &cat->n_queue, &cat->cap_queue, sizeof q,
+			    cat->n_queue, &q);
+			if (q.seq >= cat->next_qseq)
+				cat->next_qseq = q.seq + 1;
+			return SHOAL_OK;
+		}
+	}
+	return shoal_status_set(st, SHOAL_DATA_LOSS,
+	    "catalog %s: undecodable record (key '%.*s', %zu key bytes, %zu value bytes)",
+	    cat->path, (int)(kl > 64 ? 64 : kl), k, kl, vl);
+}
+
+/* Cross-record invariants of the cluster-level records (after load). */
+static shoal_code
+check_dist(catalog *cat, shoal_status *st)
+{
+	if (cat->next_qseq == 0)
+		cat->next_qseq = 1;
+	for (size_t i = 0; i < cat->n_dcolls; i++) {
+		const catalog_dcoll *c = &cat->dcolls[i];
+		bool found;
+		tenant_find(cat, c->name, &found);
+		if (found)
+			return shoal_status_set(st, SHOAL_DATA_LOSS,
+			    "catalog %s: '%s' is both a tenant and a collection", cat->path, c->name);
+		if (c->first_shard == 0 || c->first_shard + c->nshards > cat->next_shard ||
+		    c->nshards == 0)
+			return shoal_status_set(st, SHOAL_DATA_LOSS,
+			    "catalog %s: collection '%s' has shards beyond the allocator", cat->path,
+			    c->name);
+		if (c->kind == CATALOG_SHARED) {
+			size_t gi = group_find(cat, c->group, &found);
+			if (!found || cat->groups[gi].n != c->nshards)
+				return shoal_status_set(st, SHOAL_DATA_LOSS,
+				    "catalog %s: shared collection '%s' has no shard map of %u shards",
+				    cat->path, c->name, c->nshards);
+		}
+	}
+	return SHOAL_OK;
+}
+
+static void
+free_dist(catalog *cat)
+{
+	for (size_t i = 0; i < cat->n_dcolls; i++)
+		free(cat->dcolls[i].places);
+	free(cat->dcolls);
+	for (size_t i = 0; i < cat->n_groups; i++)
+		free(cat->groups[i].places);
+	free(cat->groups);
+	for (size_t i = 0; i < cat->n_queue; i++)
+		free(cat->queue[i].payload);
+	free(cat->queue);
+}
+
+/* ---- shard ids ------------------------------------------------------- */
+
+shoal_code
+catalog_alloc_shard_ids(catalog *cat, uint32_t n, uint64_t *first, shoal_status *st)
+{
+	shoal_code rv;
+
+	if (n == 0 || n > CATALOG_MAX_SHARDS)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "asked for %u shard ids (1..%u)", n, CATALOG_MAX_SHARDS);
+	pthread_mutex_lock(&cat->wmu);
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+	batch_put_u64(b, "S", cat->next_shard + n);
+	rv = write_batch(cat, b, "allocate shard ids", st);
+	rocksdb_writebatch_destroy(b);
+	if (rv == SHOAL_OK) {
+		pthread_rwlock_wrlock(&cat->lock);
+		*first = cat->next_shard;
+		cat->next_shard += n;
+		pthread_rwlock_unlock(&cat->lock);
+	}
+	pthread_mutex_unlock(&cat->wmu);
+	return rv;
+}
+
+/* ---- queue helpers (caller holds wmu) -------------------------------- */
+
+/* Puts q[0..n) into b with fresh seqs (from *seq, advanced). */
+static shoal_code
+batch_queue(rocksdb_writebatch_t *b, catalog_queued *q, size_t n, uint64_t *seq,
+    shoal_status *st)
+{
+	char key[2 + CATALOG_NAME_MAX + 8];
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		if (!name_ok(q[i].worker) || q[i].method[0] == '\0' ||
+		    memchr(q[i].method, '\0', sizeof q[i].method) == NULL)
+			return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "bad queued request");
+		q[i].seq = (*seq)++;
+		unsigned char *v = queue_val(&q[i], &len);
+		rocksdb_writebatch_put(b, key, queue_key(key, q[i].worker, q[i].seq),
+		    (const char *)v, len);
+		free(v);
+	}
+	return SHOAL_OK;
+}
+
+/* Applies queued q[0..n) to memory (copies payloads).  Caller holds the
+ * write lock. */
+static void
+apply_queue(catalog *cat, const catalog_queued *q, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		catalog_queued c = q[i];
+		bool found;
+		c.payload = xmalloc(c.len ? c.len : 1);
+		if (c.len)
+			memcpy(c.payload, q[i].payload, c.len);
+		size_t at = queue_find(cat, c.worker, c.seq, &found);
+		cat->queue = array_insert(cat->queue, &cat->n_queue, &cat->cap_queue, sizeof c, at,
+		    &c);
+	}
+}
+
+/* ---- create / read / drop -------------------------------------------- */
+
+static bool
+places_ok(const catalog_place *p, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (!name_ok(p[i].worker))
+			return false;
+	return n > 0 && p != NULL;
+}
+
+shoal_code
+catalog_create_dcoll(catalog *cat, const catalog_dcoll *c, catalog_queued *q, size_t nq,
+    shoal_status *st)
+{
+	char key[2 + CATALOG_NAME_MAX + 8];
+	catalog_dcoll rec;
+	group_rec g = {0};
+	bool found, new_group = false;
+	shoal_code rv;
+	size_t len, at;
+
+	if (!name_ok(c->name))
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "bad collection name");
+	if (c->kind != CATALOG_SHARED && c->kind != CATALOG_REFERENCE)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "a cluster-level collection is shared or reference");
+	if (c->nshards == 0 || c->nshards > CATALOG_MAX_SHARDS ||
+	    (c->kind == CATALOG_REFERENCE && c->nshards != 1))
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "bad shard count %u", c->nshards);
+	if (c->kind == CATALOG_SHARED && c->group == 0 && (c->nplaces != c->nshards ||
+	    !places_ok(c->places, c->nplaces)))
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "a new shard map needs one worker per shard");
+	if (c->kind == CATALOG_REFERENCE && !places_ok(c->places, c->nplaces))
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "a reference collection needs at least one replica");
+
+	pthread_mutex_lock(&cat->wmu);
+	uint64_t epoch = cat->epoch + 1, seq = cat->next_qseq;
+	rv = SHOAL_OK;
+	tenant_find(cat, c->name, &found);
+	if (found)
+		rv = shoal_status_set(st, SHOAL_ALREADY_EXISTS,
+		    "'%s' is the name of a tenant; tenants and cluster-level collections share "
+		    "one namespace", c->name);
+	at = dcoll_find(cat, c->name, &found);
+	if (rv == SHOAL_OK && found)
+		rv = shoal_status_set(st, SHOAL_ALREADY_EXISTS, "collection '%s' already exists",
+		    c->name);
+	if (rv == SHOAL_OK && (c->first_shard == 0 || c->first_shard + c->nshards > cat->next_shard))
+		rv = shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "shard ids %llu.. were not allocated by this catalog",
+		    (unsigned long long)c->first_shard);
+	if (rv == SHOAL_OK && c->kind == CATALOG_SHARED && c->group != 0) {
+		size_t gi = group_find(cat, c->group, &found);
+		if (!found)
+			rv = shoal_status_set(st, SHOAL_NOT_FOUND,
+			    "the shard map to colocate with is gone (its collections were dropped)");
+		else if (cat->groups[gi].n != c->nshards)
+			rv = shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+			    "colocated collections need the same shard count (%u, not %u)",
+			    cat->groups[gi].n, c->nshards);
+	}
+	if (rv != SHOAL_OK) {
+		pthread_mutex_unlock(&cat->wmu);
+		return rv;
+	}
+
+	rec = *c;
+	rec.epoch = epoch;
+	rec.places = NULL;
+	rec.nplaces = 0;
+	if (c->kind == CATALOG_SHARED && c->group == 0) {
+		new_group = true;
+		g.id = c->first_shard;
+		g.n = c->nshards;
+		g.places = xcalloc(g.n, sizeof *g.places);
+		for (uint32_t i = 0; i < g.n; i++) {
+			g.places[i] = c->places[i];
+			g.places[i].epoch = epoch;
+		}
+		rec.group = g.id;
+	} else if (c->kind == CATALOG_REFERENCE) {
+		rec.group = 0;
+		rec.nplaces = c->nplaces;
+		rec.places = xcalloc(rec.nplaces, sizeof *rec.places);
+		for (uint32_t i = 0; i < rec.nplaces; i++) {
+			rec.places[i] = c->places[i];
+			rec.places[i].epoch = epoch;
+		}
+	}
+	if (rec.kind == CATALOG_REFERENCE)
+		rec.key_field[0] = '\0';
+
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+	batch_upgrade_format(cat, b);
+	unsigned char *v = dcoll_val(&rec, &len);
+	rocksdb_writebatch_put(b, key, name_key(key, 'd', rec.name), (const char *)v, len);
+	free(v);
+	if (new_group) {
+		v = group_val(&g, &len);
+		rocksdb_writebatch_put(b, key, group_key(key, g.id), (const char *)v, len);
+		free(v);
+	}
+	rv = batch_queue(b, q, nq, &seq, st);
+	batch_put_u64(b, "E", epoch);
+	if (rv == SHOAL_OK)
+		rv = write_batch(cat, b, "create collection", st);
+	rocksdb_writebatch_destroy(b);
+	if (rv != SHOAL_OK) {
+		free(g.places);
+		free(rec.places);
+		pthread_mutex_unlock(&cat->wmu);
+		return rv;
+	}
+	pthread_rwlock_wrlock(&cat->lock);
+	cat->format = CATALOG_FORMAT;
+	cat->dcolls = array_insert(cat->dcolls, &cat->n_dcolls, &cat->cap_dcolls, sizeof rec, at,
+	    &rec);
+	if (new_group) {
+		size_t gi = group_find(cat, g.id, &found);
+		cat->groups = array_insert(cat->groups, &cat->n_groups, &cat->cap_groups, sizeof g,
+		    gi, &g);
+	}
+	apply_queue(cat, q, nq);
+	cat->next_qseq = seq;
+	cat->epoch = epoch;
+	pthread_rwlock_unlock(&cat->lock);
+	pthread_mutex_unlock(&cat->wmu);
+	return SHOAL_OK;
+}
+
+/* Copies dcolls[i] with its places.  Caller holds a lock. */
+static void
+dcoll_copy(const catalog *cat, size_t i, catalog_dcoll *out)
+{
+	const catalog_dcoll *c = &cat->dcolls[i];
+	const catalog_place *src = c->places;
+	uint32_t n = c->nplaces;
+	bool found;
+
+	*out = *c;
+	if (c->kind == CATALOG_SHARED) {
+		size_t gi = group_find(cat, c->group, &found);
+		src = found ? cat->groups[gi].places : NULL; /* found: check_dist / create */
+		n = found ? cat->groups[gi].n : 0;
+	}
+	out->nplaces = n;
+	out->places = NULL;
+	if (n > 0) {
+		out->places = xmalloc(n * sizeof *out->places);
+		memcpy(out->places, src, n * sizeof *out->places);
+	}
+}
+
+shoal_code
+catalog_get_dcoll(catalog *cat, const char *name, catalog_dcoll *out, shoal_status *st)
+{
+	shoal_code rv = SHOAL_OK;
+	bool found;
+	size_t i;
+
+	memset(out, 0, sizeof *out);
+	pthread_rwlock_rdlock(&cat->lock);
+	i = dcoll_find(cat, name, &found);
+	if (found)
+		dcoll_copy(cat, i, out);
+	else
+		rv = shoal_status_set(st, SHOAL_NOT_FOUND,
+		    "there is no shared or reference collection '%s'", name);
+	pthread_rwlock_unlock(&cat->lock);
+	return rv;
+}
+
+size_t
+catalog_list_dcolls(catalog *cat, catalog_dcoll **out)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&cat->lock);
+	n = cat->n_dcolls;
+	*out = NULL;
+	if (n > 0) {
+		*out = xcalloc(n, sizeof **out);
+		for (size_t i = 0; i < n; i++)
+			dcoll_copy(cat, i, &(*out)[i]);
+	}
+	pthread_rwlock_unlock(&cat->lock);
+	return n;
+}
+
+void
+catalog_dcoll_clear(catalog_dcoll *c)
+{
+	if (c == NULL)
+		return;
+	free(c->places);
+	c->places = NULL;
+	c->nplaces = 0;
+}
+
+void
+catalog_dcolls_free(catalog_dcoll *list, size_t n)
+{
+	for (size_t i = 0; list != NULL && i < n; i++)
+		free(list[i].places);
+	free(list);
+}
+
+/* Whether the queued request belongs to shards [first, first + n). */
+static bool
+queued_for(const catalog_queued *q, uint64_t first, uint32_t n)
+{
+	return q->shard_id >= first && q->shard_id < first + n;
+}
+
+shoal_code
+catalog_drop_dcoll(catalog *cat, const char *name, catalog_queued *q, size_t nq,
+    shoal_status *st)
+{
+	char key[2 + CATALOG_NAME_MAX + 8];
+	bool found, drop_group = false;
+	shoal_code rv;
+	size_t i;
+
+	if (!name_ok(name))
+		return shoal_status_set(st, SHOAL_NOT_FOUND,
+		    "there is no shared or reference collection '%s'", name ? name : "");
+	pthread_mutex_lock(&cat->wmu);
+	i = dcoll_find(cat, name, &found);
+	if (!found) {
+		pthread_mutex_unlock(&cat->wmu);
+		return shoal_status_set(st, SHOAL_NOT_FOUND,
+		    "there is no shared or reference collection '%s'", name);
+	}
+	const catalog_dcoll *c = &cat->dcolls[i];
+	uint64_t seq = cat->next_qseq;
+	if (c->kind == CATALOG_SHARED) {
+		drop_group = true;
+		for (size_t j = 0; j < cat->n_dcolls && drop_group; j++)
+			drop_group = j == i || cat->dcolls[j].kind != CATALOG_SHARED ||
+			    cat->dcolls[j].group != c->group;
+	}
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+	rocksdb_writebatch_delete(b, key, name_key(key, 'd', name));
+	if (drop_group)
+		rocksdb_writebatch_delete(b, key, group_key(key, c->group));
+	for (size_t j = 0; j < cat->n_queue; j++)
+		if (queued_for(&cat->queue[j], c->first_shard, c->nshards))
+			rocksdb_writebatch_delete(b, key,
+			    queue_key(key, cat->queue[j].worker, cat->queue[j].seq));
+	rv = batch_queue(b, q, nq, &seq, st);
+	batch_put_u64(b, "E", cat->epoch + 1);
+	if (rv == SHOAL_OK)
+		rv = write_batch(cat, b, "drop collection", st);
+	rocksdb_writebatch_destroy(b);
+	if (rv == SHOAL_OK) {
+		pthread_rwlock_wrlock(&cat->lock);
+		uint64_t first = c->first_shard, group = c->group;
+		uint32_t ns = c->nshards;
+		free(cat->dcolls[i].places);
+		array_remove(cat->dcolls, &cat->n_dcolls, sizeof *cat->dcolls, i, 1);
+		if (drop_group) {
+			size_t gi = group_find(cat, group, &found);
+			if (found) {
+				free(cat->groups[gi].places);
+				array_remove(cat->groups, &cat->n_groups, sizeof *cat->groups, gi, 1);
+			}
+		}
+		size_t w = 0;
+		for (size_t j = 0; j < cat->n_queue; j++) {
+			if (queued_for(&cat->queue[j], first, ns))
+				free(cat->queue[j].payload);
+			else
+				cat->queue[w++] = cat->queue[j];
+		}
+		cat->n_queue = w;
+		apply_queue(cat, q, nq);
+		cat->next_qseq = seq;
+		cat->epoch++;
+		pthread_rwlock_unlock(&cat->lock);
+	}
+	pthread_mutex_unlock(&cat->wmu);
+	return rv;
+}
+
+shoal_code
+catalog_move_shard(catalog *cat, uint64_t group, uint32_t index, const char *worker,
+    uint64_t *epoch, shoal_status *st)
+{
+	char key[2 + CATALOG_NAME_MAX + 8];
+	shoal_code rv;
+	bool found;
+	size_t gi, len;
+
+	if (!name_ok(worker))
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "bad worker name");
+	pthread_mutex_lock(&cat->wmu);
+	gi = group_find(cat, group, &found);
+	if (!found || index >= cat->groups[gi].n) {
+		pthread_mutex_unlock(&cat->wmu);
+		return shoal_status_set(st, found ? SHOAL_INVALID_ARGUMENT : SHOAL_NOT_FOUND,
+		    "shard map %llu has no shard %u", (unsigned long long)group, index);
+	}
+	group_rec g = cat->groups[gi];
+	catalog_place *places = xmalloc(g.n * sizeof *places);
+	memcpy(places, g.places, g.n * sizeof *places);
+	snprintf(places[index].worker, sizeof places[index].worker, "%s", worker);
+	places[index].epoch = cat->epoch + 1;
+	g.places = places;
+	unsigned char *v = group_val(&g, &len);
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+	rocksdb_writebatch_put(b, key, group_key(key, group), (const char *)v, len);
+	batch_put_u64(b, "E", cat->epoch + 1);
+	rv = write_batch(cat, b, "move shard", st);
+	rocksdb_writebatch_destroy(b);
+	free(v);
+	if (rv == SHOAL_OK) {
+		pthread_rwlock_wrlock(&cat->lock);
+		free(cat->groups[gi].places);
+		cat->groups[gi].places = places;
+		cat->epoch++;
+		if (epoch != NULL)
+			*epoch = cat->epoch;
+		pthread_rwlock_unlock(&cat->lock);
+	} else {
+		free(places);
+	}
+	pthread_mutex_unlock(&cat->wmu);
+	return rv;
+}
+
+/* ---- queue ----------------------------------------------------------- */
+
+shoal_code
+catalog_queue_add(catalog *cat, catalog_queued *q, size_t n, shoal_status *st)
+{
+	shoal_code rv;
+
+	if (n == 0)
+		return SHOAL_OK;
+	pthread_mutex_lock(&cat->wmu);
+	uint64_t seq = cat->next_qseq;
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+	batch_upgrade_format(cat, b);
+	rv = batch_queue(b, q, n, &seq, st);
+	if (rv == SHOAL_OK)
+		rv = write_batch(cat, b, "queue requests", st);
+	rocksdb_writebatch_destroy(b);
+	if (rv == SHOAL_OK) {
+		pthread_rwlock_wrlock(&cat->lock);
+		cat->format = CATALOG_FORMAT;
+		apply_queue(cat, q, n);
+		cat->next_qseq = seq;
+		pthread_rwlock_unlock(&cat->lock);
+	}
+	pthread_mutex_unlock(&cat->wmu);
+	return rv;
+}
+
+size_t
+catalog_queue_list(catalog *cat, const char *worker, size_t max, catalog_queued **out)
+{
+	size_t i, n = 0;
+	bool found;
+
+	*out = NULL;
+	pthread_rwlock_rdlock(&cat->lock);
+	i = queue_find(cat, worker, 0, &found);
+	size_t end = i;
+	while (end < cat->n_queue && end - i < max && strcmp(cat->queue[end].worker, worker) == 0)
+		end++;
+	n = end - i;
+	if (n > 0) {
+		*out = xcalloc(n, sizeof **out);
+		for (size_t j = 0; j < n; j++) {
+			(*out)[j] = cat->queue[i + j];
+			(*out)[j].payload = xmalloc((*out)[j].len ? (*out)[j].len : 1);
+			memcpy((*out)[j].payload, cat->queue[i + j].payload, (*out)[j].len);
+		}
+	}
+	pthread_rwlock_unlock(&cat->lock);
+	return n;
+}
+
+void
+catalog_queued_free(catalog_queued *q, size_t n)
+{
+	for (size_t i = 0; q != NULL && i < n; i++)
+		free(q[i].payload);
+	free(q);
+}
+
+shoal_code
+catalog_queue_remove(catalog *cat, const char *worker, const uint64_t *seqs, size_t n,
+    shoal_status *st)
+{
+	char key[2 + CATALOG_NAME_MAX + 8];
+	shoal_code rv;
+
+	if (n == 0)
+		return SHOAL_OK;
+	if (!name_ok(worker))
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "bad worker name");
+	pthread_mutex_lock(&cat->wmu);
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+	for (size_t i = 0; i < n; i++)
+		rocksdb_writebatch_delete(b, key, queue_key(key, worker, seqs[i]));
+	rv = write_batch(cat, b, "dequeue requests", st);
+	rocksdb_writebatch_destroy(b);
+	if (rv == SHOAL_OK) {
+		pthread_rwlock_wrlock(&cat->lock);
+		for (size_t i = 0; i < n; i++) {
+			bool found;
+			size_t at = queue_find(cat, worker, seqs[i], &found);
+			if (found) {
+				free(cat->queue[at].payload);
+				array_remove(cat->queue, &cat->n_queue, sizeof *cat->queue, at, 1);
+			}
+		}
+		pthread_rwlock_unlock(&cat->lock);
+	}
+	pthread_mutex_unlock(&cat->wmu);
+	return rv;
+}
+
+size_t
+catalog_queue_count(catalog *cat, const char *worker, uint64_t shard_id)
+{
+	size_t n = 0;
+
+	pthread_rwlock_rdlock(&cat->lock);
+	for (size_t i = 0; i < cat->n_queue; i++)
+		if ((worker == NULL || strcmp(cat->queue[i].worker, worker) == 0) &&
+		    (shard_id == 0 || cat->queue[i].shard_id == shard_id))
+			n++;
+	pthread_rwlock_unlock(&cat->lock);
+	return n;
+}
+
+/* ===================================================================
+ * Checkpoint (backups: coordinator/backup.c)
+ * =================================================================== */
+
+shoal_code
+catalog_checkpoint(catalog *cat, const char *dir, shoal_status *st)
+{
+	char *err = NULL;
+	rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(cat->db, &err);
+
+	if (err != NULL) {
+		shoal_status_set(st, SHOAL_INTERNAL, "catalog checkpoint: %s", err);
+		rocksdb_free(err);
+		return SHOAL_INTERNAL;
+	}
+	rocksdb_checkpoint_create(cp, dir, 0, &err);
+	rocksdb_checkpoint_object_destroy(cp);
+	if (err != NULL) {
+		shoal_status_set(st, SHOAL_INTERNAL, "catalog checkpoint into %s: %s", dir, err);
+		rocksdb_free(err);
+		return SHOAL_INTERNAL;
+	}
+	return SHOAL_OK;
 }

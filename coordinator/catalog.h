@@ -27,7 +27,16 @@
  *  4. Versions from catalog_next_versions() strictly increase over the life
  *     of the catalog, across restarts and crashes.
  *  5. The epoch increases with every placement change (tenant or collection
- *     created or dropped).
+ *     created or dropped, shard moved).  Every placement (a tenant, a shard
+ *     of a shared collection, a reference replica) records the epoch at
+ *     which it was made; requests to workers carry it (routing epochs).
+ *  6. Tenant names and cluster-level collection names (shared, reference)
+ *     are one namespace: a name is at most one of them.
+ *  7. A shared collection's shard map (group) exists while any collection
+ *     uses it; colocated collections share one group, so their shard i is
+ *     always on the same worker.
+ *  8. A queued request (catch-up of a reference replica) names a shard of
+ *     its worker; they are kept in (worker, seq) order and replayed in it.
  */
 #ifndef SHOAL_COORD_CATALOG_H
 #define SHOAL_COORD_CATALOG_H
@@ -69,7 +78,52 @@ typedef struct catalog_collection {
 	/* Filled on reads from the tenant's record (the tenant's worker);
 	 * ignored by catalog_create_collection. */
 	char worker[CATALOG_NAME_MAX];
+	uint64_t epoch; /* on reads: the tenant's placement epoch */
 } catalog_collection;
+
+/* ---- cluster-level collections: shared and reference ------------------ */
+
+typedef enum catalog_kind {
+	CATALOG_DEDICATED = 0, /* a tenant's collection (catalog_collection) */
+	CATALOG_SHARED = 1,    /* hash-distributed by key over nshards shards */
+	CATALOG_REFERENCE = 2, /* one replica on every worker */
+} catalog_kind;
+
+/* Most shards a shared collection may have. */
+#define CATALOG_MAX_SHARDS 1024u
+
+typedef struct catalog_place {
+	char worker[CATALOG_NAME_MAX];
+	uint64_t epoch; /* catalog epoch at which this placement was made */
+} catalog_place;
+
+typedef struct catalog_dcoll {
+	char name[CATALOG_NAME_MAX];
+	catalog_kind kind;           /* SHARED or REFERENCE */
+	uint32_t dim, metric, m, ef_construction;
+	char key_field[CATALOG_NAME_MAX]; /* SHARED: payload field of the key */
+	uint64_t first_shard;  /* SHARED: shard i has id first_shard + i;
+	                          REFERENCE: the one shard id of every replica */
+	uint32_t nshards;      /* SHARED: S; REFERENCE: 1 */
+	uint64_t group;        /* SHARED: its shard map (colocation group) id */
+	uint64_t epoch;        /* catalog epoch of its creation */
+	/* SHARED: places[i] holds shard i (the group's map, nplaces == S);
+	 * REFERENCE: one entry per replica.  On reads a malloc'ed copy: release
+	 * with catalog_dcoll_clear(). */
+	uint32_t nplaces;
+	catalog_place *places;
+} catalog_dcoll;
+
+/* A request queued durably for a worker that could not take it (a
+ * reference replica that is down): replayed in seq order once it is up. */
+typedef struct catalog_queued {
+	char worker[CATALOG_NAME_MAX];
+	uint64_t seq;          /* assigned by catalog_queue_add / create / drop */
+	uint64_t shard_id;
+	char method[32];       /* Worker method: CreateShard, Upsert, Delete, DropShard */
+	uint8_t *payload;      /* the packed request; on reads a malloc'ed copy */
+	size_t len;
+} catalog_queued;
 
 /* Opens (creating if missing) the catalog database in directory `path` and
  * loads it.  On OK *out is the catalog (close with catalog_close).  Fails
@@ -145,8 +199,70 @@ size_t catalog_list_collections(catalog *cat, const char *tenant, catalog_collec
 shoal_code catalog_drop_collection(catalog *cat, const char *tenant, const char *name,
     shoal_status *st);
 
-/* Numbers of tenants and collections (either pointer may be NULL). */
+/* Numbers of tenants and collections, dedicated and cluster-level (either
+ * pointer may be NULL). */
 void catalog_counts(catalog *cat, size_t *tenants, size_t *collections);
+
+/* Durably allocates n (1..CATALOG_MAX_SHARDS) consecutive shard ids
+ * first..first+n-1 (never reused). */
+shoal_code catalog_alloc_shard_ids(catalog *cat, uint32_t n, uint64_t *first, shoal_status *st);
+
+/* Creates cluster-level collection c and bumps the epoch; every placement
+ * it makes gets the new epoch.  SHARED: c->group == 0 makes a new shard map
+ * (id = c->first_shard) from c->places[0..nshards); a non-zero c->group
+ * shares that map (colocation: c->nshards must equal its size; c->places
+ * is ignored).  REFERENCE: c->places are the replicas.  The nq requests in
+ * q (may be NULL) are queued in the same write (q[i].seq is set).
+ * ALREADY_EXISTS when the name is a tenant's or a collection's,
+ * NOT_FOUND when the group to share is gone, INVALID_ARGUMENT for shard
+ * ids not allocated here or sizes out of range; nothing changes on error. */
+shoal_code catalog_create_dcoll(catalog *cat, const catalog_dcoll *c, catalog_queued *q,
+    size_t nq, shoal_status *st);
+
+/* Copies cluster-level collection `name` into *out (release with
+ * catalog_dcoll_clear).  NOT_FOUND when unknown. */
+shoal_code catalog_get_dcoll(catalog *cat, const char *name, catalog_dcoll *out,
+    shoal_status *st);
+
+/* All cluster-level collections in name order: *out malloc'ed (release
+ * with catalog_dcolls_free(*out, n); NULL when none).  Returns the count. */
+size_t catalog_list_dcolls(catalog *cat, catalog_dcoll **out);
+
+/* Frees what a read put in c (c itself is the caller's). NULL ok. */
+void catalog_dcoll_clear(catalog_dcoll *c);
+void catalog_dcolls_free(catalog_dcoll *list, size_t n);
+
+/* Removes cluster-level collection `name` (and its shard map when no other
+ * collection uses it), drops the queued requests for its shards, queues
+ * the nq requests in q (e.g. DropShard for a replica that is down), and
+ * bumps the epoch, in one write.  NOT_FOUND when unknown. */
+shoal_code catalog_drop_dcoll(catalog *cat, const char *name, catalog_queued *q, size_t nq,
+    shoal_status *st);
+
+/* Moves shard `index` of shard map `group` to `worker` with a new epoch
+ * (*epoch, may be NULL): every collection colocated on the map moves with
+ * it.  Only the placement changes; copying the data is the caller's (the
+ * migration's) business.  NOT_FOUND for an unknown group, INVALID_ARGUMENT
+ * for an index out of range or a bad worker name. */
+shoal_code catalog_move_shard(catalog *cat, uint64_t group, uint32_t index, const char *worker,
+    uint64_t *epoch, shoal_status *st);
+
+/* ---- queued requests (catch-up of reference replicas) ----------------- */
+
+/* Queues n requests durably in one write; sets q[i].seq. */
+shoal_code catalog_queue_add(catalog *cat, catalog_queued *q, size_t n, shoal_status *st);
+
+/* Up to max of worker's queued requests, oldest first: *out malloc'ed
+ * (release with catalog_queued_free(*out, n)).  Returns the count. */
+size_t catalog_queue_list(catalog *cat, const char *worker, size_t max, catalog_queued **out);
+void catalog_queued_free(catalog_queued *q, size_t n);
+
+/* Removes worker's queued requests with the given seqs, in one write. */
+shoal_code catalog_queue_remove(catalog *cat, const char *worker, const uint64_t *seqs,
+    size_t n, shoal_status *st);
+
+/* Queued requests for worker (NULL = all workers) and shard (0 = any). */
+size_t catalog_queue_count(catalog *cat, const char *worker, uint64_t shard_id);
 
 /* ---- versions --------------------------------------------------------- */
 
@@ -157,5 +273,29 @@ void catalog_counts(catalog *cat, size_t *tenants, size_t *collections);
  * most the rest of one block.  INVALID_ARGUMENT for n == 0; INTERNAL when
  * the reservation cannot be written (nothing handed out then). */
 shoal_code catalog_next_versions(catalog *cat, uint64_t n, uint64_t *first, shoal_status *st);
+
+/* ---- import jobs (coordinator/pg_import.c) ---------------------------- */
+
+/* Records under key "j" id hold import jobs: opaque bytes owned by
+ * pg_import.c, written durably (sync) but not loaded into memory at open.
+ * Ids are 1..CATALOG_NAME_MAX-1 bytes. */
+#define CATALOG_IMPORT_PREFIX 'j'
+
+/* Stores (replaces) job id's record.  INTERNAL when the write fails. */
+shoal_code catalog_put_import(catalog *cat, const char *id, const void *val, size_t len,
+    shoal_status *st);
+
+/* Calls fn for each job record in id order; val is valid during the call
+ * only.  Stops at, and returns, fn's first non-OK code. */
+typedef shoal_code (*catalog_import_fn)(void *arg, const char *id, const void *val, size_t len,
+    shoal_status *st);
+shoal_code catalog_scan_imports(catalog *cat, catalog_import_fn fn, void *arg, shoal_status *st);
+
+/* ---- backups (coordinator/backup.c) ---------------------------------- */
+
+/* Writes a consistent copy of the catalog database (a RocksDB checkpoint)
+ * into dir, which must not exist; it opens with catalog_open.  Changes
+ * continue meanwhile.  INTERNAL with RocksDB's message on failure. */
+shoal_code catalog_checkpoint(catalog *cat, const char *dir, shoal_status *st);
 
 #endif

@@ -1,9 +1,11 @@
 /* main.c -- shoal-coordinator: flags, startup, shutdown.
  *
  * Startup: parse flags -> open the catalog (DATA/catalog) -> create the
- * router -> listen -> write the ready file (the listen URL with the bound
- * port, atomically) -> wait for SIGTERM/SIGINT.  Shutdown: stop the server
- * (waits for running handlers), free the router, close the catalog, exit 0.
+ * router and the import manager -> listen -> write the ready file (the
+ * listen URL with the bound port, atomically) -> wait for SIGTERM/SIGINT.
+ * Shutdown: stop the server (waits for running handlers), stop running
+ * imports (they stay resumable), free the router, close the catalog,
+ * exit 0.
  *
  * Signals are blocked before any thread starts, so every thread (ours and
  * nng's) inherits the mask and only the main thread's sigwait() sees them.
@@ -16,10 +18,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup.h"
 #include "catalog.h"
+#include "config.h"
+#include "httpd.h"
 #include "log.h"
+#include "metrics.h"
+#include "obs.h"
+#include "overview.h"
+#include "pg_import.h"
 #include "router.h"
 #include "rpc.h"
+#include "shoal.pb-c.h"
 #include "util.h"
 
 #ifndef SHOAL_VERSION_STRING
@@ -43,6 +53,14 @@ usage(FILE *f)
 	    "  --worker-timeout-ms MS  a worker is down after MS without a heartbeat\n"
 	    "                          (default %u)\n"
 	    "  --log-level LEVEL       debug|info|warn|error (default info)\n"
+	    "  --http-listen ADDR      serve the status page (http://ADDR/), /status.json and\n"
+	    "                          Prometheus /metrics; ADDR = HOST:PORT (port 0 picks\n"
+	    "                          a free port; default: off)\n"
+	    "  --config FILE           read settings from FILE first (docs/operations.md);\n"
+	    "                          flags given here override it.  A bad file: exit 2\n"
+	    "  --restore BACKUP        offline: restore the catalog of the cluster backup in\n"
+	    "                          BACKUP (shoal backup create) into --data DIR, which must\n"
+	    "                          not hold a catalog yet, then exit (docs/operations.md)\n"
 	    "  --ready-file PATH       once listening, write the listen URL (with the bound\n"
 	    "                          port) to PATH atomically\n"
 	    "  --help                  this text\n"
@@ -77,13 +95,60 @@ bound_url(const char *url, int port)
 	return out;
 }
 
+/* ---- --config FILE (common/config.h) ------------------------------------
+ * Every long flag except --help, --version and --config is a config key.
+ * KEEP IN SYNC with the flags in main(): it_config checks that every flag
+ * in --help is accepted as a key. */
+
+static bool
+cfg_url_ok(const char *v, char *why, size_t cap)
+{
+	if (rpc_url_valid(v))
+		return true;
+	snprintf(why, cap, "not a valid URL (expected tcp://HOST:PORT)");
+	return false;
+}
+
+static bool
+cfg_level_ok(const char *v, char *why, size_t cap)
+{
+	if (log_level_parse(v) >= 0)
+		return true;
+	snprintf(why, cap, "expected debug, info, warn or error");
+	return false;
+}
+
+static const config_key coordinator_config_keys[] = {
+    {"listen", CONFIG_STRING, 0, 0, cfg_url_ok},
+    {"data", CONFIG_STRING, 0, 0, NULL},
+    {"threads", CONFIG_INT, 1, 1024, NULL},
+    {"worker-timeout-ms", CONFIG_INT, 1, UINT32_MAX, NULL},
+    {"log-level", CONFIG_STRING, 0, 0, cfg_level_ok},
+    {"ready-file", CONFIG_STRING, 0, 0, NULL},
+    {"http-listen", CONFIG_STRING, 0, 0, httpd_addr_valid},
+};
+
+/* File settings then flags; the option strings point into it, so it lives
+ * as long as the process. */
+static char **merged_argv;
+static int merged_argc;
+
 int
 main(int argc, char **argv)
 {
 	const char *listen = DEFAULT_LISTEN, *data = NULL, *ready = NULL;
 	uint32_t worker_timeout = ROUTER_DEFAULT_WORKER_TIMEOUT_MS;
 	int threads = DEFAULT_THREADS, level = LOG_INFO;
+	const char *http_listen = NULL, *restore = NULL;
 	shoal_status st;
+
+	int crc = config_merge_args("shoal-coordinator", argc, argv, "coordinator",
+	    coordinator_config_keys, sizeof coordinator_config_keys / sizeof coordinator_config_keys[0],
+	    &merged_argc, &merged_argv);
+	if (crc != 0)
+		return crc;
+	argc = merged_argc; /* from here on: file settings, then flags */
+	argv = merged_argv;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
@@ -130,6 +195,15 @@ main(int argc, char **argv)
 			if ((level = log_level_parse(v)) < 0)
 				return bad_flag("--log-level '%s' is not one of debug, info, warn, "
 				    "error%s", v, "");
+		} else if (strcmp(name, "--restore") == 0) {
+			if (v[0] == '\0')
+				return bad_flag("--restore needs a backup directory%s%s", "", "");
+			restore = v;
+		} else if (strcmp(name, "--http-listen") == 0) {
+			char why[128];
+			if (!httpd_addr_valid(v, why, sizeof why))
+				return bad_flag("--http-listen '%s': %s", v, why);
+			http_listen = v;
 		} else if (strcmp(name, "--ready-file") == 0) {
 			if (v[0] == '\0')
 				return bad_flag("--ready-file must not be empty%s%s", "", "");
@@ -140,6 +214,27 @@ main(int argc, char **argv)
 	}
 	if (data == NULL)
 		return bad_flag("--data DIR is required%s%s", "", "");
+	if (restore != NULL) {
+		/* offline, before anything else starts: nothing may use DATA */
+		Shoal__BackupInfo bi;
+		log_init("coordinator", (log_level)level);
+		if (backup_restore_coordinator(restore, data, &bi, &st) != SHOAL_OK) {
+			fprintf(stderr, "shoal-coordinator: restore from %s failed: %s\n", restore, st.msg);
+			return 1;
+		}
+		printf("restored the catalog of %s into %s/catalog: %u tenants, %u collections, "
+		       "epoch %llu; versions continue above %llu.\n",
+		    restore, data, bi.tenants, bi.collections, (unsigned long long)bi.epoch,
+		    (unsigned long long)bi.version_floor);
+		printf("restore each worker with: shoal-worker --restore %s/workers/NAME --data DIR\n",
+		    restore);
+		for (size_t i = 0; i < bi.n_workers; i++)
+			printf("  worker %s: %llu points, %u shards\n", bi.workers[i]->name,
+			    (unsigned long long)bi.workers[i]->points, bi.workers[i]->shards);
+		backup_info_clear(&bi);
+		config_free_merged(merged_argc, merged_argv);
+		return 0;
+	}
 
 	log_init("coordinator", (log_level)level);
 
@@ -156,7 +251,13 @@ main(int argc, char **argv)
 	snprintf(catpath, plen, "%s/catalog", data);
 	catalog *cat = NULL;
 	router *rt = NULL;
+	pg_import *imp = NULL;
 	rpc_server *srv = NULL;
+	metrics_registry *metrics = NULL;
+	obs_rpc *orpc = NULL;
+	overview *ov = NULL;
+	httpd *http = NULL;
+	char http_url[600] = "";
 	char *url = NULL;
 	int rc = 1;
 
@@ -169,20 +270,45 @@ main(int argc, char **argv)
 		log_error("%s", st.msg);
 		goto out;
 	}
-	rpc_server_opts so = {.threads = threads};
+	/* Import jobs call the router's service in process (pg_import.h). */
+	if (pg_import_create(cat, router_service(rt), &imp, &st) != SHOAL_OK) {
+		log_error("%s", st.msg);
+		goto out;
+	}
+	router_set_importer(rt, imp);
+	/* Metrics and the status page (docs/operations.md): rpc counters and
+	 * latencies through the server's observer hook; cluster state read
+	 * through the Coordinator service at each request (overview.c). */
+	metrics = metrics_new();
+	orpc = obs_rpc_new(metrics, &shoal__coordinator__descriptor);
+	obs_process_register(metrics, "coordinator", SHOAL_VERSION_STRING);
+	ov = overview_new(router_service(rt));
+	overview_register_metrics(ov, metrics);
+	rpc_server_opts so = {.threads = threads, .observe = obs_rpc_observe, .observe_arg = orpc};
 	if (rpc_server_start(listen, router_service(rt), &so, &srv, &st) != SHOAL_OK) {
 		log_error("cannot listen on %s: %s", listen, st.msg);
 		goto out;
 	}
 	url = bound_url(listen, rpc_server_port(srv));
+	if (http_listen != NULL) {
+		char host[512];
+		if (httpd_create(http_listen, &http, &st) != SHOAL_OK ||
+		    httpd_handle(http, "/metrics", obs_metrics_handler, metrics, &st) != SHOAL_OK ||
+		    overview_register_http(ov, http, &st) != SHOAL_OK ||
+		    httpd_start(http, &st) != SHOAL_OK) {
+			log_error("--http-listen %s: %s", http_listen, st.msg);
+			goto out;
+		}
+		httpd_addr_host(http_listen, host, sizeof host);
+		snprintf(http_url, sizeof http_url, "http://%s:%d", host, httpd_port(http));
+		log_info("status page on %s/, metrics on %s/metrics", http_url, http_url);
+	}
 	if (ready != NULL) {
-		/* one line, like the worker's ready file */
-		size_t n = strlen(url);
-		char *line = xmalloc(n + 2);
-		memcpy(line, url, n);
-		line[n] = '\n';
-		line[n + 1] = '\0';
-		shoal_code wrv = util_write_file_atomic(ready, line, n + 1, &st);
+		/* the listen URL; with --http-listen the HTTP URL on a second line */
+		size_t n = strlen(url) + strlen(http_url) + 3;
+		char *line = xmalloc(n);
+		snprintf(line, n, "%s\n%s%s", url, http_url, http_url[0] ? "\n" : "");
+		shoal_code wrv = util_write_file_atomic(ready, line, strlen(line), &st);
 		free(line);
 		if (wrv != SHOAL_OK) {
 			log_error("cannot write ready file %s: %s", ready, st.msg);
@@ -197,12 +323,18 @@ main(int argc, char **argv)
 	log_info("received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	rc = 0;
 out:
+	httpd_stop(http); /* its handlers call into the router */
 	rpc_server_stop(srv);
+	pg_import_destroy(imp); /* stops running imports; they stay resumable */
 	router_destroy(rt);
+	overview_free(ov);
+	obs_rpc_free(orpc);
+	metrics_free(metrics);
 	catalog_close(cat);
 	free(url);
 	free(catpath);
 	if (rc == 0)
 		log_info("stopped");
+	config_free_merged(merged_argc, merged_argv);
 	return rc;
 }

@@ -8,6 +8,9 @@
  * Model: a dedicated tenant (all its collections = one shard group) lives on
  * exactly one worker.  A new tenant goes to the least-loaded worker that is
  * up, where "least loaded" is the total order of placement_compare().
+ * The S shards of a new shared collection are spread over the up workers
+ * by placement_spread(): counts differ by at most one, and the workers
+ * that get the extra shards are the least loaded.
  */
 #ifndef SHOAL_COORD_PLACEMENT_H
 #define SHOAL_COORD_PLACEMENT_H
@@ -24,11 +27,12 @@ typedef struct placement_worker {
 	uint64_t points;   /* from the last heartbeat */
 	uint64_t bytes;    /* from the last heartbeat */
 	uint32_t tenants;  /* tenants placed on it (catalog) */
+	uint32_t shards;   /* shards of shared collections placed on it (catalog) */
 } placement_worker;
 
 /* Load order of two workers, ignoring `up`: fewer points first, then fewer
- * bytes, then fewer tenants, then name (strcmp).  <0, 0, >0 like strcmp;
- * 0 only for equal names. */
+ * bytes, then fewer placements (tenants + shared shards), then name
+ * (strcmp).  <0, 0, >0 like strcmp; 0 only for equal names. */
 int placement_compare(const placement_worker *a, const placement_worker *b);
 
 /* Picks the least-loaded worker that is up from view[0..n).  On OK *out is
@@ -36,5 +40,14 @@ int placement_compare(const placement_worker *a, const placement_worker *b);
  * registered, or none of the n workers is up); *out is untouched then. */
 shoal_code placement_pick_worker(const placement_worker *view, size_t n, size_t *out,
     shoal_status *st);
+
+/* Spreads nshards shards over the up workers of view[0..n): out[i] (nshards
+ * entries) is the index in view of shard i's worker.  The up workers are
+ * taken in placement_compare() order and dealt round-robin, so each gets
+ * nshards / up or one more, the least loaded get the extra ones, and
+ * consecutive shards land on different workers.  Fails like
+ * placement_pick_worker when no worker is up. */
+shoal_code placement_spread(const placement_worker *view, size_t n, uint32_t nshards,
+    size_t *out, shoal_status *st);
 
 #endif

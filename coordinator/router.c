@@ -1,5 +1,13 @@
 /* router.c -- the Coordinator service handlers (see router.h).
  *
+ * Scope: workers (registration, heartbeats, Status), tenants, dedicated
+ * tenants' collections and data.  Requests for cluster-level collections
+ * (tenant "") go to dist.c, every Search to search.c; both reach the
+ * workers through the functions exported in router_int.h.  Calls to
+ * workers carry the placement's routing epoch; a routing refusal re-reads
+ * the placement and resends when it changed (dedicated_call here,
+ * shared_calls in dist.c, reroute in search.c).
+ *
  * Threading model.
  *  1. Handlers run on the rpc server's threads, many at once, and block on
  *     worker calls (synchronous rpc_client_call_ex with the caller's
@@ -43,8 +51,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup.h"
 #include "log.h"
+#include "pg_import.h"
 #include "placement.h"
+#include "router_int.h"
 #include "rpc.h"
 #include "shoal.pb-c.h"
 #include "util.h"
@@ -65,40 +76,9 @@
  * this), so that our reply still arrives before the caller gives up. */
 #define REPLY_MARGIN_MAX_MS 1000u
 
-typedef struct wconn {
-	rpc_client *client;
-	int refs; /* guarded by router.mu; the wstate holding it counts one */
-} wconn;
+/* struct router, wconn, wstate: router_int.h (shared with dist.c, search.c) */
 
-typedef struct wstate {
-	char name[CATALOG_NAME_MAX];
-	char url[CATALOG_URL_MAX]; /* the URL conn dials */
-	wconn *conn;               /* NULL until first needed */
-	uint64_t last_seen;        /* util_mono_ms() of last heartbeat; 0 = none yet */
-	uint64_t points, bytes;
-	uint32_t shards;
-} wstate;
-
-struct router {
-	Shoal__Coordinator_Service svc; /* first: handlers cast svc back to router */
-	catalog *cat;
-	uint32_t worker_timeout_ms;
-	char *auth_token;
-	uint64_t started; /* util_mono_ms() at router_create */
-
-	pthread_mutex_t mu; /* guards ws */
-	wstate *ws;
-	size_t n_ws, cap_ws;
-
-	pthread_mutex_t ddl_mu; /* guards busy; ddl_cv signals releases */
-	pthread_cond_t ddl_cv;
-	char (*busy)[CATALOG_NAME_MAX];
-	size_t n_busy, cap_busy;
-
-	/* Worker method indexes, looked up by name once. */
-	unsigned m_create_shard, m_drop_shard, m_upsert, m_search, m_get, m_delete, m_count,
-	    m_status;
-};
+static bool cluster_level(const char *tenant);
 
 /* ===================================================================
  * Small helpers
@@ -195,7 +175,13 @@ conn_acquire(router *r, const char *worker, wconn **out, char *url, bool *up,
 		w = ws_add(r, cw.name, cw.url);
 	}
 	if (w->conn == NULL) {
-		rpc_client_opts o = {.auth_token = r->auth_token};
+		/* A worker is one of several: a call in flight fails as soon as
+		 * its connection drops (a scatter names the worker at once
+		 * instead of waiting out the deadline), and a call while no
+		 * connection is up waits for one at most as long as a down
+		 * worker gets. */
+		rpc_client_opts o = {.auth_token = r->auth_token, .fail_on_disconnect = true,
+		    .connect_timeout_ms = DOWN_WORKER_TIMEOUT_MS};
 		rpc_client *cl;
 		rv = rpc_client_open(w->url, &shoal__worker__descriptor, &o, &cl, st);
 		if (rv == SHOAL_OK) {
@@ -216,25 +202,11 @@ conn_acquire(router *r, const char *worker, wconn **out, char *url, bool *up,
 	return rv;
 }
 
-/* Calls `method` on `worker` within the caller's remaining deadline (less a
- * reply margin; capped at cap_ms when non-zero, and at
- * DOWN_WORKER_TIMEOUT_MS for a worker without a current heartbeat).  On OK
- * res->reply is the worker's reply (free with rpc_result_free).  Errors
- * carry context: an unreachable or slow worker is named with its URL; the
- * worker's own errors pass through with its code and message. */
-static shoal_code
-worker_call(router *r, void *cd, const char *worker, unsigned method,
-    const ProtobufCMessage *in, uint32_t cap_ms, rpc_result *res, shoal_status *st)
+uint32_t
+router_downstream_ms(router *r, void *cd, uint32_t cap_ms, bool up)
 {
-	char url[CATALOG_URL_MAX];
-	wconn *c = NULL;
-	shoal_code rv;
-	bool up = false;
-
-	memset(res, 0, sizeof *res);
-	if ((rv = conn_acquire(r, worker, &c, url, &up, st)) != SHOAL_OK)
-		return rv;
 	uint32_t timeout = rpc_call_remaining_ms(cd);
+	(void)r;
 	/* Keep a margin for our own reply: a worker timeout must reach the
 	 * client as our error, not as the client's own deadline expiring. */
 	if (timeout > 100)
@@ -243,17 +215,16 @@ worker_call(router *r, void *cd, const char *worker, unsigned method,
 		timeout = cap_ms;
 	if (!up && timeout > DOWN_WORKER_TIMEOUT_MS)
 		timeout = DOWN_WORKER_TIMEOUT_MS;
-	const char *mname = shoal__worker__descriptor.methods[method].name;
-	if (timeout == 0) {
-		conn_release(r, c);
-		return shoal_status_set(st, SHOAL_DEADLINE_EXCEEDED,
-		    "deadline passed before calling %s on worker %s (%s)", mname, worker, url);
-	}
-	const char *rid = rpc_call_request_id(cd);
-	rv = rpc_client_call_ex(c->client, method, in, timeout, rid && rid[0] ? rid : NULL, res);
-	conn_release(r, c);
-	if (rv == SHOAL_OK)
-		return SHOAL_OK;
+	return timeout;
+}
+
+shoal_code
+router_worker_error(router *r, const char *worker, const char *url, const char *mname,
+    uint32_t timeout, rpc_result *res, shoal_status *st)
+{
+	shoal_code rv = res->status.code;
+	(void)r;
+
 	switch (rv) {
 	case SHOAL_UNAVAILABLE: {
 		/* rpc.c says "<url> is unavailable: why"; we name the worker. */
@@ -276,6 +247,45 @@ worker_call(router *r, void *cd, const char *worker, unsigned method,
 	}
 	rpc_result_free(res);
 	return rv;
+}
+
+shoal_code
+router_worker_call(router *r, void *cd, const char *worker, unsigned method,
+    const ProtobufCMessage *in, uint32_t cap_ms, uint64_t epoch, rpc_result *res,
+    shoal_status *st)
+{
+	char url[CATALOG_URL_MAX];
+	wconn *c = NULL;
+	shoal_code rv;
+	bool up = false;
+
+	memset(res, 0, sizeof *res);
+	if ((rv = conn_acquire(r, worker, &c, url, &up, st)) != SHOAL_OK)
+		return rv;
+	uint32_t timeout = router_downstream_ms(r, cd, cap_ms, up);
+	const char *mname = shoal__worker__descriptor.methods[method].name;
+	if (timeout == 0) {
+		conn_release(r, c);
+		return shoal_status_set(st, SHOAL_DEADLINE_EXCEEDED,
+		    "deadline passed before calling %s on worker %s (%s)", mname, worker, url);
+	}
+	const char *rid = rpc_call_request_id(cd);
+	rpc_call_opts o = {.timeout_ms = timeout, .request_id = rid && rid[0] ? rid : NULL,
+	    .epoch = epoch};
+	rv = rpc_client_call_opts(c->client, method, in, &o, res);
+	conn_release(r, c);
+	if (rv == SHOAL_OK)
+		return SHOAL_OK;
+	return router_worker_error(r, worker, url, mname, timeout, res, st);
+}
+
+/* Calls `method` on `worker` within the caller's remaining deadline, with
+ * no routing epoch (router_worker_call has the details). */
+static shoal_code
+worker_call(router *r, void *cd, const char *worker, unsigned method,
+    const ProtobufCMessage *in, uint32_t cap_ms, rpc_result *res, shoal_status *st)
+{
+	return router_worker_call(r, cd, worker, method, in, cap_ms, 0, res, st);
 }
 
 /* Waits until no other DDL runs on tenant, then marks it busy. */
@@ -313,6 +323,62 @@ ddl_unlock(router *r, const char *tenant)
 	}
 	pthread_cond_broadcast(&r->ddl_cv);
 	pthread_mutex_unlock(&r->ddl_mu);
+}
+
+/* ---- exported to dist.c and search.c (router_int.h) ------------------- */
+
+shoal_code
+router_conn_acquire(router *r, const char *worker, wconn **out, char *url, bool *up,
+    shoal_status *st)
+{
+	return conn_acquire(r, worker, out, url, up, st);
+}
+
+void
+router_conn_release(router *r, wconn *c)
+{
+	conn_release(r, c);
+}
+
+void
+router_ddl_lock(router *r, const char *name)
+{
+	ddl_lock(r, name);
+}
+
+void
+router_ddl_unlock(router *r, const char *name)
+{
+	ddl_unlock(r, name);
+}
+
+void
+router_fail(void *cd, const shoal_status *st)
+{
+	fail(cd, st);
+}
+
+void
+router_worker_health(router *r, const char *worker, router_health *h)
+{
+	catalog_worker cw;
+	uint64_t now = util_mono_ms();
+
+	memset(h, 0, sizeof *h);
+	h->known = catalog_get_worker(r->cat, worker, &cw, NULL) == SHOAL_OK;
+	if (h->known)
+		memcpy(h->url, cw.url, sizeof h->url);
+	pthread_mutex_lock(&r->mu);
+	wstate *w = ws_find(r, worker);
+	if (w != NULL && w->last_seen != 0) {
+		h->seen = true;
+		h->up = ws_up(r, w, now);
+		h->ago_ms = now - w->last_seen;
+		memcpy(h->url, w->url, sizeof h->url);
+	} else {
+		h->ago_ms = now - r->started;
+	}
+	pthread_mutex_unlock(&r->mu);
 }
 
 /* Names valid, then catalog lookup (NOT_FOUND says which one is missing). */
@@ -368,12 +434,31 @@ check_point(const Shoal__Point *p, size_t idx, const catalog_collection *c, shoa
 	return SHOAL_OK;
 }
 
+shoal_code
+router_check_vector(const float *v, size_t n, uint32_t dim, const char *coll, const char *what,
+    shoal_status *st)
+{
+	catalog_collection c;
+	memset(&c, 0, sizeof c);
+	c.dim = dim;
+	snprintf(c.name, sizeof c.name, "%s", coll);
+	return check_vector(v, n, &c, what, st);
+}
+
+shoal_code
+router_check_point(const Shoal__Point *p, size_t idx, uint32_t dim, const char *coll,
+    shoal_status *st)
+{
+	catalog_collection c;
+	memset(&c, 0, sizeof c);
+	c.dim = dim;
+	snprintf(c.name, sizeof c.name, "%s", coll);
+	return check_point(p, idx, &c, st);
+}
+
 /* ---- point counts for listings ---------------------------------------- */
 
-typedef struct shard_points {
-	uint64_t shard;
-	uint64_t points;
-} shard_points;
+/* shard_points: router_int.h */
 
 static int
 shard_points_cmp(const void *a, const void *b)
@@ -426,6 +511,21 @@ collect_shard_points(router *r, void *cd, const char (*workers)[CATALOG_NAME_MAX
 		qsort(sp, nsp, sizeof *sp, shard_points_cmp);
 	*out = sp;
 	return nsp;
+}
+
+static uint64_t points_of(const shard_points *sp, size_t n, uint64_t shard);
+
+size_t
+router_shard_points(router *r, void *cd, const char (*workers)[CATALOG_NAME_MAX], size_t n,
+    shard_points **out)
+{
+	return collect_shard_points(r, cd, workers, n, out);
+}
+
+uint64_t
+router_points_of(const shard_points *sp, size_t n, uint64_t shard)
+{
+	return points_of(sp, n, shard);
 }
 
 static uint64_t
@@ -485,6 +585,8 @@ h_register_worker(Shoal__Coordinator_Service *svc, const Shoal__RegisterWorkerRe
 	w->points = in->points;
 	w->bytes = in->bytes;
 	w->shards = in->shards;
+	w->memory_bytes = in->memory_bytes;
+	w->rps = in->requests_per_sec;
 	pthread_mutex_unlock(&r->mu);
 	rpc_client_close(old);
 
@@ -530,6 +632,8 @@ h_status(Shoal__Coordinator_Service *svc, const Shoal__StatusRequest *in,
 			wi[i].points = w->points;
 			wi[i].bytes = w->bytes;
 			wi[i].shards = w->shards;
+			wi[i].memory_bytes = w->memory_bytes;
+			wi[i].requests_per_sec = w->rps;
 			wi[i].last_seen_ms = now - w->last_seen;
 		} else {
 			/* no heartbeat since we started: at least this long */
@@ -540,6 +644,10 @@ h_status(Shoal__Coordinator_Service *svc, const Shoal__StatusRequest *in,
 		wp[i] = &wi[i];
 	}
 	pthread_mutex_unlock(&r->mu);
+	for (size_t i = 0; i < nw; i++) {
+		dist_worker_placements(r, cw[i].name, &wi[i].shared_shards, &wi[i].replicas);
+		wi[i].pending = (uint32_t)catalog_queue_count(r->cat, cw[i].name, 0);
+	}
 
 	Shoal__StatusReply out = SHOAL__STATUS_REPLY__INIT;
 	out.version = (char *)SHOAL_VERSION_STRING;
@@ -559,20 +667,17 @@ h_status(Shoal__Coordinator_Service *svc, const Shoal__StatusRequest *in,
  * Tenants
  * =================================================================== */
 
-/* Chooses the worker for a new tenant: on_worker if given (must be known
- * and up), else the least-loaded up worker. */
-static shoal_code
-choose_worker(router *r, const char *on_worker, char *out, shoal_status *st)
+size_t
+router_placement_view(router *r, catalog_worker **cwp, placement_worker **viewp,
+    uint64_t **last_seenp)
 {
 	catalog_worker *cw;
 	catalog_tenant *ct;
 	size_t nw = catalog_list_workers(r->cat, &cw);
 	size_t nt = catalog_list_tenants(r->cat, &ct);
 	placement_worker *view = xcalloc(nw ? nw : 1, sizeof *view);
-	uint64_t last_seen[nw ? nw : 1];
+	uint64_t *last_seen = xcalloc(nw ? nw : 1, sizeof *last_seen);
 	uint64_t now = util_mono_ms();
-	shoal_code rv = SHOAL_OK;
-	size_t pick = nw;
 
 	pthread_mutex_lock(&r->mu);
 	for (size_t i = 0; i < nw; i++) {
@@ -586,6 +691,49 @@ choose_worker(router *r, const char *on_worker, char *out, shoal_status *st)
 			view[i].tenants += strcmp(ct[j].worker, cw[i].name) == 0;
 	}
 	pthread_mutex_unlock(&r->mu);
+	for (size_t i = 0; i < nw; i++)
+		dist_worker_placements(r, cw[i].name, &view[i].shards, NULL);
+	free(ct);
+	*cwp = cw;
+	*viewp = view;
+	if (last_seenp != NULL)
+		*last_seenp = last_seen;
+	else
+		free(last_seen);
+	return nw;
+}
+
+shoal_code
+router_check_worker_up(router *r, const char *name, shoal_status *st)
+{
+	router_health h;
+
+	router_worker_health(r, name, &h);
+	if (!h.known)
+		return shoal_status_set(st, SHOAL_NOT_FOUND, "worker '%s' is not registered", name);
+	if (!h.seen)
+		return shoal_status_set(st, SHOAL_UNAVAILABLE,
+		    "worker '%s' (%s) is down: no heartbeat since the coordinator started", name,
+		    h.url);
+	if (!h.up)
+		return shoal_status_set(st, SHOAL_UNAVAILABLE,
+		    "worker '%s' (%s) is down: last heartbeat %llu ms ago (timeout %u ms)", name,
+		    h.url, (unsigned long long)h.ago_ms, r->worker_timeout_ms);
+	return SHOAL_OK;
+}
+
+/* Chooses the worker for a new tenant: on_worker if given (must be known
+ * and up), else the least-loaded up worker. */
+static shoal_code
+choose_worker(router *r, const char *on_worker, char *out, shoal_status *st)
+{
+	catalog_worker *cw;
+	placement_worker *view;
+	uint64_t *last_seen;
+	size_t nw = router_placement_view(r, &cw, &view, &last_seen);
+	uint64_t now = util_mono_ms();
+	shoal_code rv = SHOAL_OK;
+	size_t pick = nw;
 
 	if (on_worker != NULL && on_worker[0] != '\0') {
 		for (pick = 0; pick < nw && strcmp(cw[pick].name, on_worker) != 0; pick++)
@@ -609,7 +757,7 @@ choose_worker(router *r, const char *on_worker, char *out, shoal_status *st)
 		memcpy(out, cw[pick].name, CATALOG_NAME_MAX);
 	free(view);
 	free(cw);
-	free(ct);
+	free(last_seen);
 	return rv;
 }
 
@@ -627,6 +775,14 @@ h_create_tenant(Shoal__Coordinator_Service *svc, const Shoal__CreateTenantReques
 	/* Duplicate first: its error must not hide behind a placement error. */
 	if (catalog_get_tenant(r->cat, in->name, &t, NULL) == SHOAL_OK) {
 		shoal_status_set(&st, SHOAL_ALREADY_EXISTS, "tenant '%s' already exists", in->name);
+		goto out_fail;
+	}
+	catalog_dcoll dc;
+	if (catalog_get_dcoll(r->cat, in->name, &dc, NULL) == SHOAL_OK) {
+		catalog_dcoll_clear(&dc);
+		shoal_status_set(&st, SHOAL_ALREADY_EXISTS,
+		    "'%s' is the name of a shared or reference collection; tenants and "
+		    "cluster-level collections share one namespace", in->name);
 		goto out_fail;
 	}
 	if (choose_worker(r, in->on_worker, worker, &st) != SHOAL_OK)
@@ -758,7 +914,9 @@ check_spec(const Shoal__CollectionSpec *in, catalog_collection *c, shoal_status 
 {
 	shoal_code rv;
 
-	if ((rv = util_check_name("tenant", in->tenant, st)) != SHOAL_OK ||
+	/* tenant "": a cluster-level collection (dist.c) */
+	if ((!cluster_level(in->tenant) &&
+	        (rv = util_check_name("tenant", in->tenant, st)) != SHOAL_OK) ||
 	    (rv = util_check_name("collection", in->name, st)) != SHOAL_OK)
 		return rv;
 	if (in->dim < 1 || in->dim > ROUTER_MAX_DIM)
@@ -788,6 +946,12 @@ check_spec(const Shoal__CollectionSpec *in, catalog_collection *c, shoal_status 
 	return SHOAL_OK;
 }
 
+shoal_code
+router_check_spec(const Shoal__CollectionSpec *in, catalog_collection *c, shoal_status *st)
+{
+	return check_spec(in, c, st);
+}
+
 static void
 fill_info(const catalog_collection *c, Shoal__CollectionSpec *spec, Shoal__CollectionInfo *info)
 {
@@ -814,7 +978,11 @@ h_create_collection(Shoal__Coordinator_Service *svc, const Shoal__CollectionSpec
 	shoal_status st;
 	shoal_code rv;
 
-	if (check_spec(in, &c, &st) != SHOAL_OK) {
+	if (cluster_level(in->tenant) || in->placement != SHOAL__PLACEMENT__PLACEMENT_DEDICATED) {
+		dist_create_collection(r, in, done, cd);
+		return;
+	}
+	if (check_spec(in, &c, &st) != SHOAL_OK || dist_check_dedicated_spec(in, &st) != SHOAL_OK) {
 		fail(cd, &st);
 		done(NULL, cd);
 		return;
@@ -883,6 +1051,10 @@ h_list_collections(Shoal__Coordinator_Service *svc, const Shoal__ListCollections
 	shoal_status st;
 	size_t nc;
 
+	if (cluster_level(in->tenant)) {
+		dist_list_collections(r, done, cd);
+		return;
+	}
 	if (util_check_name("tenant", in->tenant, &st) != SHOAL_OK ||
 	    catalog_get_tenant(r->cat, in->tenant, &t, &st) != SHOAL_OK) {
 		fail(cd, &st);
@@ -924,6 +1096,10 @@ h_drop_collection(Shoal__Coordinator_Service *svc, const Shoal__DropCollectionRe
 	shoal_status st;
 	shoal_code rv;
 
+	if (cluster_level(in->tenant)) {
+		dist_drop_collection(r, in, done, cd);
+		return;
+	}
 	if (util_check_name("tenant", in->tenant, &st) != SHOAL_OK ||
 	    util_check_name("collection", in->name, &st) != SHOAL_OK) {
 		fail(cd, &st);
@@ -954,7 +1130,42 @@ h_drop_collection(Shoal__Coordinator_Service *svc, const Shoal__DropCollectionRe
 
 /* ===================================================================
  * Data: Upsert, Search, Get, Delete, Count
+ *
+ * Cluster-level collections (tenant "") go to dist.c; Search of every
+ * kind to search.c.  A dedicated tenant's calls carry the tenant's
+ * placement epoch; a worker's routing refusal re-reads the placement and
+ * retries while it changed (dedicated_call).
  * =================================================================== */
+
+static bool
+cluster_level(const char *tenant)
+{
+	return tenant != NULL && tenant[0] == '\0';
+}
+
+/* Calls method on the worker of dedicated collection *c with its
+ * placement epoch.  On a routing refusal the placement is read again; if
+ * it changed (same shard, another worker or epoch) the call is repeated
+ * there, at most ROUTER_MAX_REROUTES times.  *c is updated. */
+static shoal_code
+dedicated_call(router *r, void *cd, catalog_collection *c, unsigned method,
+    const ProtobufCMessage *in, rpc_result *res, shoal_status *st)
+{
+	for (int attempt = 0;; attempt++) {
+		catalog_collection fresh;
+		shoal_code rv = router_worker_call(r, cd, c->worker, method, in, 0, c->epoch, res, st);
+		if (!router_is_reroute(rv, res->epoch) || attempt == ROUTER_MAX_REROUTES)
+			return rv;
+		if (catalog_get_collection(r->cat, c->tenant, c->name, &fresh, NULL) != SHOAL_OK ||
+		    fresh.shard_id != c->shard_id ||
+		    (strcmp(fresh.worker, c->worker) == 0 && fresh.epoch == c->epoch))
+			return rv; /* gone, recreated, or the catalog agrees: report it */
+		log_info("%s/%s: shard %llu moved from %s (epoch %llu) to %s (epoch %llu); "
+			 "re-routing", c->tenant, c->name, (unsigned long long)c->shard_id, c->worker,
+		    (unsigned long long)c->epoch, fresh.worker, (unsigned long long)fresh.epoch);
+		*c = fresh;
+	}
+}
 
 static void
 h_upsert(Shoal__Coordinator_Service *svc, const Shoal__UpsertRequest *in,
@@ -968,6 +1179,10 @@ h_upsert(Shoal__Coordinator_Service *svc, const Shoal__UpsertRequest *in,
 	uint64_t first;
 	rpc_result res;
 
+	if (cluster_level(in->tenant)) {
+		dist_upsert(r, in, done, cd);
+		return;
+	}
 	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK)
 		goto out_fail;
 	if (in->n_points == 0) {
@@ -994,7 +1209,7 @@ h_upsert(Shoal__Coordinator_Service *svc, const Shoal__UpsertRequest *in,
 	req.shard_id = c.shard_id;
 	req.n_points = in->n_points;
 	req.points = ptrs;
-	if (worker_call(r, cd, c.worker, r->m_upsert, &req.base, 0, &res, &st) != SHOAL_OK)
+	if (dedicated_call(r, cd, &c, r->m_upsert, &req.base, &res, &st) != SHOAL_OK)
 		goto out_fail;
 	rpc_result_free(&res);
 	free(ptrs);
@@ -1018,37 +1233,7 @@ static void
 h_search(Shoal__Coordinator_Service *svc, const Shoal__SearchRequest *in,
     Shoal__SearchReply_Closure done, void *cd)
 {
-	router *r = (router *)svc;
-	catalog_collection c;
-	shoal_status st;
-	rpc_result res;
-
-	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK)
-		goto out_fail;
-	if (in->k < 1 || in->k > ROUTER_MAX_K) {
-		shoal_status_set(&st, SHOAL_INVALID_ARGUMENT, "k must be between 1 and %u, got %u",
-		    ROUTER_MAX_K, in->k);
-		goto out_fail;
-	}
-	if (check_vector(in->vector, in->n_vector, &c, "query", &st) != SHOAL_OK)
-		goto out_fail;
-	Shoal__ShardSearchRequest req = SHOAL__SHARD_SEARCH_REQUEST__INIT;
-	req.shard_id = c.shard_id;
-	req.n_vector = in->n_vector;
-	req.vector = in->vector;
-	req.k = in->k;
-	req.ef_search = in->ef_search;
-	req.with_payload = in->with_payload;
-	req.with_vector = in->with_vector;
-	req.exact = in->exact;
-	if (worker_call(r, cd, c.worker, r->m_search, &req.base, 0, &res, &st) != SHOAL_OK)
-		goto out_fail;
-	done((const Shoal__SearchReply *)res.reply, cd);
-	rpc_result_free(&res);
-	return;
-out_fail:
-	fail(cd, &st);
-	done(NULL, cd);
+	search_handle((router *)svc, in, done, cd);
 }
 
 static void
@@ -1060,10 +1245,20 @@ h_get(Shoal__Coordinator_Service *svc, const Shoal__GetRequest *in, Shoal__GetRe
 	shoal_status st;
 	rpc_result res;
 
+	if (cluster_level(in->tenant)) {
+		dist_get(r, in, done, cd);
+		return;
+	}
 	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK)
 		goto out_fail;
 	if (in->n_ids == 0) {
 		shoal_status_set(&st, SHOAL_INVALID_ARGUMENT, "get needs at least one id");
+		goto out_fail;
+	}
+	if (in->key != NULL && in->key[0] != '\0') {
+		shoal_status_set(&st, SHOAL_INVALID_ARGUMENT,
+		    "a key applies to shared collections; '%s/%s' is a tenant's collection",
+		    in->tenant, in->collection);
 		goto out_fail;
 	}
 	Shoal__ShardGetRequest req = SHOAL__SHARD_GET_REQUEST__INIT;
@@ -1071,7 +1266,7 @@ h_get(Shoal__Coordinator_Service *svc, const Shoal__GetRequest *in, Shoal__GetRe
 	req.n_ids = in->n_ids;
 	req.ids = in->ids;
 	req.with_vector = in->with_vector;
-	if (worker_call(r, cd, c.worker, r->m_get, &req.base, 0, &res, &st) != SHOAL_OK)
+	if (dedicated_call(r, cd, &c, r->m_get, &req.base, &res, &st) != SHOAL_OK)
 		goto out_fail;
 	done((const Shoal__GetReply *)res.reply, cd);
 	rpc_result_free(&res);
@@ -1092,10 +1287,20 @@ h_delete(Shoal__Coordinator_Service *svc, const Shoal__DeleteRequest *in,
 	uint64_t first;
 	rpc_result res;
 
+	if (cluster_level(in->tenant)) {
+		dist_delete(r, in, done, cd);
+		return;
+	}
 	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK)
 		goto out_fail;
 	if (in->n_ids == 0) {
 		shoal_status_set(&st, SHOAL_INVALID_ARGUMENT, "delete needs at least one id");
+		goto out_fail;
+	}
+	if (in->key != NULL && in->key[0] != '\0') {
+		shoal_status_set(&st, SHOAL_INVALID_ARGUMENT,
+		    "a key applies to shared collections; '%s/%s' is a tenant's collection",
+		    in->tenant, in->collection);
 		goto out_fail;
 	}
 	if (catalog_next_versions(r->cat, in->n_ids, &first, &st) != SHOAL_OK)
@@ -1109,7 +1314,7 @@ h_delete(Shoal__Coordinator_Service *svc, const Shoal__DeleteRequest *in,
 	req.ids = in->ids;
 	req.n_versions = in->n_ids;
 	req.versions = versions;
-	if (worker_call(r, cd, c.worker, r->m_delete, &req.base, 0, &res, &st) != SHOAL_OK)
+	if (dedicated_call(r, cd, &c, r->m_delete, &req.base, &res, &st) != SHOAL_OK)
 		goto out_fail;
 	free(versions);
 	done((const Shoal__DeleteReply *)res.reply, cd);
@@ -1130,11 +1335,15 @@ h_count(Shoal__Coordinator_Service *svc, const Shoal__CountRequest *in,
 	shoal_status st;
 	rpc_result res;
 
+	if (cluster_level(in->tenant)) {
+		dist_count(r, in, done, cd);
+		return;
+	}
 	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK)
 		goto out_fail;
 	Shoal__ShardCountRequest req = SHOAL__SHARD_COUNT_REQUEST__INIT;
 	req.shard_id = c.shard_id;
-	if (worker_call(r, cd, c.worker, r->m_count, &req.base, 0, &res, &st) != SHOAL_OK)
+	if (dedicated_call(r, cd, &c, r->m_count, &req.base, &res, &st) != SHOAL_OK)
 		goto out_fail;
 	done((const Shoal__CountReply *)res.reply, cd);
 	rpc_result_free(&res);
@@ -1142,6 +1351,91 @@ h_count(Shoal__Coordinator_Service *svc, const Shoal__CountRequest *in,
 out_fail:
 	fail(cd, &st);
 	done(NULL, cd);
+}
+
+/* ===================================================================
+ * Import from PostgreSQL: delegated to pg_import.c
+ * =================================================================== */
+
+static bool
+import_enabled(router *r, void *cd)
+{
+	if (r->imp != NULL)
+		return true;
+	rpc_call_fail(cd, SHOAL_UNIMPLEMENTED, "imports are not enabled on this coordinator");
+	return false;
+}
+
+static void
+h_start_import(Shoal__Coordinator_Service *svc, const Shoal__ImportSpec *in,
+    Shoal__ImportJob_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	if (import_enabled(r, cd))
+		pg_import_rpc_start(r->imp, in, done, cd);
+	else
+		done(NULL, cd);
+}
+
+static void
+h_get_import(Shoal__Coordinator_Service *svc, const Shoal__ImportJobRequest *in,
+    Shoal__ImportJob_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	if (import_enabled(r, cd))
+		pg_import_rpc_get(r->imp, in, done, cd);
+	else
+		done(NULL, cd);
+}
+
+static void
+h_list_imports(Shoal__Coordinator_Service *svc, const Shoal__ListImportsRequest *in,
+    Shoal__ListImportsReply_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	if (import_enabled(r, cd))
+		pg_import_rpc_list(r->imp, in, done, cd);
+	else
+		done(NULL, cd);
+}
+
+static void
+h_cancel_import(Shoal__Coordinator_Service *svc, const Shoal__ImportJobRequest *in,
+    Shoal__ImportJob_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	if (import_enabled(r, cd))
+		pg_import_rpc_cancel(r->imp, in, done, cd);
+	else
+		done(NULL, cd);
+}
+
+void
+router_set_importer(router *r, pg_import *imp)
+{
+	r->imp = imp;
+}
+
+/* ===================================================================
+ * Backups (coordinator/backup.c)
+ * =================================================================== */
+
+static void
+h_create_backup(Shoal__Coordinator_Service *svc, const Shoal__CreateBackupRequest *in,
+    Shoal__BackupInfo_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	Shoal__BackupInfo out;
+	shoal_status st;
+
+	if (backup_run(r->cat, r->auth_token, in->dir, rpc_call_remaining_ms(cd), &out, &st) !=
+	    SHOAL_OK) {
+		fail(cd, &st);
+		done(NULL, cd);
+		return;
+	}
+	done(&out, cd);
+	backup_info_clear(&out);
 }
 
 /* ===================================================================
@@ -1176,7 +1470,8 @@ router_create(catalog *cat, const router_opts *opts, router **out, shoal_status 
 	    (rv = method_index("Get", &r->m_get, st)) != SHOAL_OK ||
 	    (rv = method_index("Delete", &r->m_delete, st)) != SHOAL_OK ||
 	    (rv = method_index("Count", &r->m_count, st)) != SHOAL_OK ||
-	    (rv = method_index("Status", &r->m_status, st)) != SHOAL_OK) {
+	    (rv = method_index("Status", &r->m_status, st)) != SHOAL_OK ||
+	    (rv = method_index("MultiSearch", &r->m_multi_search, st)) != SHOAL_OK) {
 		free(r);
 		return rv;
 	}
@@ -1189,6 +1484,7 @@ router_create(catalog *cat, const router_opts *opts, router **out, shoal_status 
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_mutex_init(&r->ddl_mu, NULL);
 	pthread_cond_init(&r->ddl_cv, NULL);
+	dist_start(r);
 	*out = r;
 	return SHOAL_OK;
 }
@@ -1204,6 +1500,7 @@ router_destroy(router *r)
 {
 	if (r == NULL)
 		return;
+	dist_stop(r); /* the catch-up thread calls workers too */
 	for (size_t i = 0; i < r->n_ws; i++) {
 		if (r->ws[i].conn != NULL) {
 			/* No call is in flight (the server is stopped): we hold the

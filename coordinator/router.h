@@ -1,10 +1,13 @@
 /* router.h -- the Coordinator service: request validation, placement and
  * routing of every client call to the worker that owns the data.
  *
- * The router owns (a) the in-memory heartbeat state of the workers and (b)
- * one rpc_client per worker.  Everything durable lives in the catalog,
- * which the router borrows.  See router.c for the threading model and the
- * order of steps in each DDL operation.
+ * The router owns (a) the in-memory heartbeat state of the workers, (b)
+ * one rpc_client per worker and (c) the catch-up thread of reference
+ * replicas (dist.c), started by router_create and stopped by
+ * router_destroy.  Everything durable lives in the catalog, which the
+ * router borrows.  See router.c for the threading model and the order of
+ * steps in each DDL operation, dist.c and search.c for shared and
+ * reference collections and scatter-gather (coordinator/README.md).
  */
 #ifndef SHOAL_COORD_ROUTER_H
 #define SHOAL_COORD_ROUTER_H
@@ -45,6 +48,12 @@ shoal_code router_create(catalog *cat, const router_opts *opts, router **out, sh
 /* The Coordinator service to hand to rpc_server_start(); owned by r and
  * valid until router_destroy(). */
 ProtobufCService *router_service(router *r);
+
+/* Hands the import rpcs (StartImport, ...) to imp (coordinator/pg_import.h;
+ * borrowed, NULL = answer them UNIMPLEMENTED).  Call before the server
+ * starts; imp must be destroyed before r. */
+struct pg_import;
+void router_set_importer(router *r, struct pg_import *imp);
 
 /* Closes the worker connections and frees r.  The server using
  * router_service(r) must be stopped first.  NULL ok. */

@@ -9,7 +9,10 @@ pkgs=(build-essential cmake pkg-config
       libfaiss-dev libopenblas-dev librocksdb-dev libnng-dev
       libprotobuf-c-dev protobuf-c-compiler libpq-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(libcmocka-dev postgresql)
+  # chromium: the status page test (it_status_page) renders the page in
+  # headless Chromium; installing it took 16 s here (122 MB download).
+  # iproute2: the namespace test (deploy/netns-test.sh).
+  pkgs+=(libcmocka-dev postgresql chromium iproute2)
 fi
 
 missing=()

@@ -2,6 +2,7 @@
 # local-cluster.sh -- a shoal cluster on this machine's loopback address.
 #
 #   deploy/local-cluster.sh up     [--workers N] [--data DIR] [--port P] [--bin DIR]
+#                                  [--http-port H]
 #   deploy/local-cluster.sh down   [--data DIR]
 #   deploy/local-cluster.sh status [--data DIR]
 #
@@ -10,6 +11,8 @@
 #         on ports P+1..P+N, data under DIR (default ./shoal-data), one log
 #         and one pid file per daemon there.  On an existing DIR the daemons
 #         restart with their data.  Waits until every worker is up.
+#         --http-port H: the coordinator's status page and metrics on
+#         http://127.0.0.1:H/, worker i's metrics on H+i (default: off).
 # down:   stops exactly the pids recorded in DIR (SIGTERM, then SIGKILL after
 #         10 s), checking that each pid still runs a shoal daemon.
 # status: which daemons run, then `shoal status`.
@@ -21,20 +24,23 @@ cmd=${1:-}
 workers=""
 data=./shoal-data
 port=7700
+http_port=""
 bin="$here/../build/bin"
 
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --workers) workers=${2:?--workers needs a number}; shift 2 ;;
     --data) data=${2:?--data needs a directory}; shift 2 ;;
     --port) port=${2:?--port needs a number}; shift 2 ;;
     --bin) bin=${2:?--bin needs a directory}; shift 2 ;;
+    --http-port) http_port=${2:?--http-port needs a number}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "local-cluster: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
 [[ "$port" =~ ^[0-9]+$ ]] || { echo "local-cluster: --port must be a number" >&2; exit 2; }
+[[ -z "$http_port" || "$http_port" =~ ^[0-9]+$ ]] || { echo "local-cluster: --http-port must be a number" >&2; exit 2; }
 [[ -z "$workers" || "$workers" =~ ^[1-9][0-9]*$ ]] || { echo "local-cluster: --workers must be a positive number" >&2; exit 2; }
 
 # pid_is_ours PIDFILE: the pid in it runs a shoal daemon
@@ -90,16 +96,22 @@ up() {
   local coord="tcp://127.0.0.1:$port"
   echo "starting shoal on 127.0.0.1:$port with $workers workers, data in $data"
   start_daemon coordinator "$data/coordinator.log" "$data/coordinator.pid" "$data/coordinator.ready" \
-    "$bin/shoal-coordinator" --listen "$coord" --data "$data/coordinator"
+    "$bin/shoal-coordinator" --listen "$coord" --data "$data/coordinator" \
+    ${http_port:+--http-listen "127.0.0.1:$http_port"}
   for ((i = 1; i <= workers; i++)); do
     start_daemon "worker-$i" "$data/worker-$i.log" "$data/worker-$i.pid" "$data/worker-$i.ready" \
       "$bin/shoal-worker" --listen "tcp://127.0.0.1:$((port + i))" --data "$data/worker-$i" \
-      --coordinator "$coord" --name "worker-$i"
+      --coordinator "$coord" --name "worker-$i" \
+      ${http_port:+--http-listen "127.0.0.1:$((http_port + i))"}
   done
   # wait until the coordinator sees every worker's heartbeat
   for ((t = 0; t < 300; t++)); do
     n=$("$bin/shoal" --coordinator "$coord" status 2>/dev/null | grep -c ' up ' || true)
-    ((n >= workers)) && { echo "cluster ready: $n workers up"; return 0; }
+    if ((n >= workers)); then
+      echo "cluster ready: $n workers up"
+      [[ -z "$http_port" ]] || echo "status page: http://127.0.0.1:$http_port/"
+      return 0
+    fi
     sleep 0.1
   done
   echo "local-cluster: workers did not all report up; see $data/*.log" >&2

@@ -16,9 +16,12 @@
  * at start and then every HEARTBEAT_MS.  An unreachable coordinator is
  * logged once per outage; the thread keeps trying, so a restarted
  * coordinator learns about the worker within one period.
- * Maintenance: every MAINTAIN_MS, rebuild indexes that passed their stale
- * threshold (shard_service_maintain); in its own thread so that a long
- * rebuild never delays heartbeats.
+ * Maintenance: every MAINTAIN_MS, shard_service_maintain: HNSW builds,
+ * compactions and snapshots of partition indexes, and eviction beyond
+ * --memory-budget; in its own thread so that a long build never delays
+ * heartbeats.  Index snapshots live in DATA/index; at a clean shutdown
+ * every partition with unsaved writes is snapshotted, so the next start
+ * loads snapshots and replays nothing.
  *
  * Signals are blocked before any thread starts, so every thread (ours and
  * nng's) inherits the mask and only the main thread's sigwait() sees them.
@@ -34,13 +37,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "config.h"
+#include "httpd.h"
 #include "log.h"
+#include "metrics.h"
+#include "obs.h"
 #include "rowstore.h"
 #include "rpc.h"
 #include "shard_service.h"
 #include "shoal.pb-c.h"
 #include "util.h"
+#include "worker_backup.h"
+#include "worker_obs.h"
 
 #ifndef SHOAL_VERSION_STRING
 #define SHOAL_VERSION_STRING "0.1.0"
@@ -62,6 +72,9 @@ typedef struct worker_cfg {
 	int threads;
 	bool sync;
 	int log_level;
+	uint64_t memory_budget; /* 0 = unlimited */
+	const char *http_listen; /* --http-listen: /metrics; NULL = off */
+	const char *restore;     /* --restore BACKUP: restore into --data, exit */
 } worker_cfg;
 
 /* State shared with the background threads. */
@@ -83,7 +96,8 @@ usage(FILE *f)
 	    "usage: shoal-worker --data DIR [options]\n"
 	    "\n"
 	    "  --data DIR           data directory (required; created if missing):\n"
-	    "                       DIR/rows (RocksDB) and DIR/identity\n"
+	    "                       DIR/rows (RocksDB), DIR/index (index snapshots) and\n"
+	    "                       DIR/identity\n"
 	    "  --listen URL         address to serve the coordinator on\n"
 	    "                       (default " DEFAULT_LISTEN "; port 0 picks a free port)\n"
 	    "  --coordinator URL    coordinator to register with (default " DEFAULT_COORDINATOR ")\n"
@@ -94,8 +108,21 @@ usage(FILE *f)
 	    "  --threads N          concurrent request handlers, 1..1024 (default %d)\n"
 	    "  --sync               fsync the write-ahead log on every write (survives power\n"
 	    "                       loss; without it writes survive a process crash)\n"
+	    "  --memory-budget SIZE memory for loaded partition indexes, e.g. 512M or 2G\n"
+	    "                       (K/M/G/T = 1024^1..4; plain number = bytes; default:\n"
+	    "                       unlimited).  Beyond it, least-recently-used partitions\n"
+	    "                       are unloaded (snapshotted first) and reload on use;\n"
+	    "                       rows stay on disk\n"
 	    "  --log-level LEVEL    debug|info|warn|error (default info)\n"
 	    "  --ready-file PATH    once listening, write the advertised URL to PATH atomically\n"
+	    "                       (with --http-listen, the HTTP URL on a second line)\n"
+	    "  --http-listen ADDR   serve Prometheus metrics on http://ADDR/metrics, ADDR =\n"
+	    "                       HOST:PORT (port 0 picks a free port; default: off)\n"
+	    "  --restore BACKUP     offline: restore this worker's part of a cluster backup\n"
+	    "                       (BACKUP = the backup's workers/NAME directory) into\n"
+	    "                       --data DIR, which must not hold a worker yet, then exit\n"
+	    "  --config FILE        read settings from FILE first (docs/operations.md);\n"
+	    "                       flags given here override it.  A bad file: exit 2\n"
 	    "  --help               this text\n"
 	    "  --version            print the version\n",
 	    DEFAULT_THREADS);
@@ -110,12 +137,98 @@ bad_flag(const char *fmt, const char *a, const char *b)
 	return 2;
 }
 
+/* "2G", "512M", "64k", "1073741824" (K/M/G/T are powers of 1024; an
+ * optional trailing "B" or "iB" is accepted).  0 is allowed (unlimited). */
+static bool
+parse_size(const char *s, uint64_t *out)
+{
+	char num[32];
+	size_t n = strspn(s, "0123456789");
+	uint64_t v, mult = 1;
+	const char *suf = s + n;
+
+	if (n == 0 || n >= sizeof num)
+		return false;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (!util_parse_u64(num, &v))
+		return false;
+	switch (*suf) {
+	case 'k': case 'K': mult = 1ULL << 10; suf++; break;
+	case 'm': case 'M': mult = 1ULL << 20; suf++; break;
+	case 'g': case 'G': mult = 1ULL << 30; suf++; break;
+	case 't': case 'T': mult = 1ULL << 40; suf++; break;
+	default: break;
+	}
+	if (mult > 1 && (strcmp(suf, "iB") == 0 || strcmp(suf, "B") == 0))
+		suf += strlen(suf);
+	else if (mult == 1 && strcmp(suf, "B") == 0)
+		suf++;
+	if (*suf != '\0' || (v != 0 && mult > UINT64_MAX / v))
+		return false;
+	*out = v * mult;
+	return true;
+}
+
+/* ---- --config FILE (common/config.h) ------------------------------------
+ * Every long flag except --help, --version and --config is a config key.
+ * KEEP IN SYNC with opts[] in parse_flags: it_config checks that every flag
+ * in --help is accepted as a key.  Values are checked here (to name
+ * FILE:LINE) where a check exists, and by parse_flags in any case. */
+
+static bool
+cfg_url_ok(const char *v, char *why, size_t cap)
+{
+	if (rpc_url_valid(v))
+		return true;
+	snprintf(why, cap, "not a valid URL (expected tcp://HOST:PORT)");
+	return false;
+}
+
+static bool
+cfg_level_ok(const char *v, char *why, size_t cap)
+{
+	if (log_level_parse(v) >= 0)
+		return true;
+	snprintf(why, cap, "expected debug, info, warn or error");
+	return false;
+}
+
+static bool
+cfg_size_ok(const char *v, char *why, size_t cap)
+{
+	uint64_t b;
+	if (parse_size(v, &b))
+		return true;
+	snprintf(why, cap, "not a size (e.g. 512M, 2G, or bytes)");
+	return false;
+}
+
+static const config_key worker_config_keys[] = {
+    {"listen", CONFIG_STRING, 0, 0, cfg_url_ok},
+    {"data", CONFIG_STRING, 0, 0, NULL},
+    {"coordinator", CONFIG_STRING, 0, 0, cfg_url_ok},
+    {"name", CONFIG_STRING, 0, 0, NULL},
+    {"advertise", CONFIG_STRING, 0, 0, cfg_url_ok},
+    {"threads", CONFIG_INT, 1, 1024, NULL},
+    {"sync", CONFIG_BOOL, 0, 0, NULL},
+    {"log-level", CONFIG_STRING, 0, 0, cfg_level_ok},
+    {"ready-file", CONFIG_STRING, 0, 0, NULL},
+    {"memory-budget", CONFIG_STRING, 0, 0, cfg_size_ok},
+    {"http-listen", CONFIG_STRING, 0, 0, httpd_addr_valid},
+};
+
+/* The merged argument vector (file settings, then flags): the strings in
+ * worker_cfg point into it, so it lives as long as the process. */
+static char **merged_argv;
+static int merged_argc;
+
 /* Returns -1 to go on, else the exit code. */
 static int
 parse_flags(int argc, char **argv, worker_cfg *cfg)
 {
 	enum { O_LISTEN = 256, O_DATA, O_COORD, O_NAME, O_ADVERTISE, O_THREADS, O_SYNC, O_LOG,
-		O_READY, O_HELP, O_VERSION };
+		O_READY, O_HELP, O_VERSION, O_BUDGET, O_HTTP, O_RESTORE };
 	static const struct option opts[] = {
 	    {"listen", required_argument, NULL, O_LISTEN},
 	    {"data", required_argument, NULL, O_DATA},
@@ -126,6 +239,9 @@ parse_flags(int argc, char **argv, worker_cfg *cfg)
 	    {"sync", no_argument, NULL, O_SYNC},
 	    {"log-level", required_argument, NULL, O_LOG},
 	    {"ready-file", required_argument, NULL, O_READY},
+	    {"memory-budget", required_argument, NULL, O_BUDGET},
+	    {"http-listen", required_argument, NULL, O_HTTP},
+	    {"restore", required_argument, NULL, O_RESTORE},
 	    {"help", no_argument, NULL, O_HELP},
 	    {"version", no_argument, NULL, O_VERSION},
 	    {NULL, 0, NULL, 0},
@@ -148,6 +264,19 @@ parse_flags(int argc, char **argv, worker_cfg *cfg)
 		case O_ADVERTISE: cfg->advertise = optarg; break;
 		case O_SYNC: cfg->sync = true; break;
 		case O_READY: cfg->ready_file = optarg; break;
+		case O_BUDGET:
+			if (!parse_size(optarg, &cfg->memory_budget))
+				return bad_flag("--memory-budget: '%s' is not a size (e.g. 512M, 2G, or "
+				    "bytes)%s", optarg, "");
+			break;
+		case O_RESTORE: cfg->restore = optarg; break;
+		case O_HTTP: {
+			char why[128];
+			if (!httpd_addr_valid(optarg, why, sizeof why))
+				return bad_flag("--http-listen: '%s': %s", optarg, why);
+			cfg->http_listen = optarg;
+			break;
+		}
 		case O_THREADS:
 			if (!util_parse_int(optarg, &cfg->threads) || cfg->threads < 1 ||
 			    cfg->threads > 1024)
@@ -291,6 +420,31 @@ wait_stop(worker *w, uint32_t ms)
 	return stop;
 }
 
+/* Requests served, for the heartbeat's request rate; counted by the rpc
+ * server's observer hook next to the metrics. */
+static atomic_uint_fast64_t requests_served;
+
+static void
+observe_request(void *arg, unsigned method, const char *name, shoal_code code, uint64_t micros)
+{
+	obs_rpc_observe(arg, method, name, code, micros);
+	atomic_fetch_add_explicit(&requests_served, 1, memory_order_relaxed);
+}
+
+/* Resident memory of this process (0 when /proc is not there). */
+static uint64_t
+resident_bytes(void)
+{
+	unsigned long size = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%lu %lu", &size, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 static void *
 heartbeat_main(void *arg)
 {
@@ -300,6 +454,7 @@ heartbeat_main(void *arg)
 	rpc_client *c = NULL;
 	shoal_status st;
 	bool up = false, warned = false;
+	uint64_t prev_ms = 0, prev_served = 0;
 
 	if (rpc_client_open(w->coordinator, &shoal__coordinator__descriptor, &copts, &c, &st) !=
 	    SHOAL_OK) {
@@ -318,6 +473,15 @@ heartbeat_main(void *arg)
 		req.points = points;
 		req.bytes = bytes;
 		req.shards = shards;
+		/* load for `shoal status` and the status page: memory and the
+		 * request rate since the previous heartbeat */
+		uint64_t now_ms = util_mono_ms(), served = atomic_load(&requests_served);
+		req.memory_bytes = resident_bytes();
+		if (prev_ms != 0 && now_ms > prev_ms)
+			req.requests_per_sec = (double)(served - prev_served) * 1000.0 /
+			    (double)(now_ms - prev_ms);
+		prev_ms = now_ms;
+		prev_served = served;
 		RPC_INVOKE(shoal__coordinator__register_worker, rpc_client_service(c), &req, &res);
 		if (res.status.code == SHOAL_OK) {
 			if (!up)
@@ -359,14 +523,34 @@ main(int argc, char **argv)
 	rowstore *rs = NULL;
 	rpc_server *srv = NULL;
 	rpc_server_opts sopts = {0};
+	metrics_registry *metrics = NULL;
+	obs_rpc *orpc = NULL;
+	httpd *http = NULL;
 	pthread_t hb, mt;
 	sigset_t sigs;
 	shoal_status st;
 	char tag[80];
 	int rc, sig;
 
-	if ((rc = parse_flags(argc, argv, &cfg)) >= 0)
+	if ((rc = config_merge_args("shoal-worker", argc, argv, "worker", worker_config_keys,
+	         sizeof worker_config_keys / sizeof worker_config_keys[0], &merged_argc,
+	         &merged_argv)) != 0)
 		return rc;
+	if ((rc = parse_flags(merged_argc, merged_argv, &cfg)) >= 0)
+		return rc;
+	if (cfg.restore != NULL) {
+		/* offline, before anything else: nothing may use DATA */
+		char rname[64];
+		uint64_t rpoints;
+		if (worker_backup_restore(cfg.restore, cfg.data, cfg.name, rname, &rpoints, &st) !=
+		    SHOAL_OK) {
+			fprintf(stderr, "shoal-worker: restore from %s failed: %s\n", cfg.restore, st.msg);
+			return st.code == SHOAL_INVALID_ARGUMENT ? 2 : 1;
+		}
+		printf("restored worker %s (%" PRIu64 " points at backup time) into %s\n", rname,
+		    rpoints, cfg.data);
+		return 0;
+	}
 	if (util_mkdir_p(cfg.data, &st) != SHOAL_OK) {
 		fprintf(stderr, "shoal-worker: --data: %s\n", st.msg);
 		return 1;
@@ -387,7 +571,10 @@ main(int argc, char **argv)
 		log_error("%s", st.msg);
 		return 1;
 	}
-	if (shard_service_create(w.name, rs, &w.svc, &st) != SHOAL_OK) {
+	char snap_dir[4200];
+	snprintf(snap_dir, sizeof snap_dir, "%s/index", cfg.data);
+	shard_service_opts svc_opts = {.snap_dir = snap_dir, .memory_budget = cfg.memory_budget};
+	if (shard_service_create_opts(w.name, rs, &svc_opts, &w.svc, &st) != SHOAL_OK) {
 		log_error("%s", st.msg);
 		rowstore_close(rs);
 		return 1;
@@ -397,8 +584,27 @@ main(int argc, char **argv)
 	 * they may run on nng's task threads: one hand-off less per request
 	 * (rpc.h, inline_dispatch).  Keep it that way, or turn this off. */
 	sopts.inline_dispatch = true;
+	/* Metrics (docs/operations.md): rpc counters and latencies through the
+	 * server's observer hook; the worker's numbers read at scrape time. */
+	metrics = metrics_new();
+	orpc = obs_rpc_new(metrics, &shoal__worker__descriptor);
+	obs_process_register(metrics, "worker", SHOAL_VERSION_STRING);
+	worker_obs_register(metrics, w.svc);
+	sopts.observe = observe_request;
+	sopts.observe_arg = orpc;
 	if (rpc_server_start(cfg.listen, shard_service_rpc(w.svc), &sopts, &srv, &st) != SHOAL_OK) {
 		log_error("cannot listen on %s: %s", cfg.listen, st.msg);
+		shard_service_destroy(w.svc);
+		rowstore_close(rs);
+		return 1;
+	}
+	if (cfg.http_listen != NULL &&
+	    (httpd_create(cfg.http_listen, &http, &st) != SHOAL_OK ||
+	        httpd_handle(http, "/metrics", obs_metrics_handler, metrics, &st) != SHOAL_OK ||
+	        httpd_start(http, &st) != SHOAL_OK)) {
+		log_error("--http-listen %s: %s", cfg.http_listen, st.msg);
+		httpd_stop(http);
+		rpc_server_stop(srv);
 		shard_service_destroy(w.svc);
 		rowstore_close(rs);
 		return 1;
@@ -409,14 +615,25 @@ main(int argc, char **argv)
 		uint64_t points;
 		uint32_t shards;
 		shard_service_totals(w.svc, &points, NULL, &shards);
+		char budget[48] = "";
+		if (cfg.memory_budget > 0)
+			snprintf(budget, sizeof budget, ", index memory budget %" PRIu64 " MiB",
+			    cfg.memory_budget >> 20);
 		log_info("shoal-worker %s listening on %s (advertised %s), data %s, %u shards, "
-			 "%" PRIu64 " points%s",
+			 "%" PRIu64 " points%s%s",
 		    SHOAL_VERSION_STRING, cfg.listen, w.url, cfg.data, shards, points,
-		    cfg.sync ? ", sync writes" : "");
+		    cfg.sync ? ", sync writes" : "", budget);
+	}
+	char http_url[600] = "";
+	if (http != NULL) {
+		char host[512];
+		httpd_addr_host(cfg.http_listen, host, sizeof host);
+		snprintf(http_url, sizeof http_url, "http://%s:%d", host, httpd_port(http));
+		log_info("metrics on %s/metrics", http_url);
 	}
 	if (cfg.ready_file != NULL) {
-		char line[4200];
-		snprintf(line, sizeof line, "%s\n", w.url);
+		char line[4800];
+		snprintf(line, sizeof line, "%s\n%s%s", w.url, http_url, http_url[0] ? "\n" : "");
 		if (util_write_file_atomic(cfg.ready_file, line, strlen(line), &st) != SHOAL_OK)
 			log_error("--ready-file: %s", st.msg); /* keep serving; tests will time out */
 	}
@@ -437,9 +654,21 @@ main(int argc, char **argv)
 	pthread_mutex_unlock(&w.mu);
 	pthread_join(hb, NULL);
 	pthread_join(mt, NULL); /* a running rebuild finishes first */
+	httpd_stop(http); /* its handlers read the service */
 	rpc_server_stop(srv);
+	{
+		/* no handler runs now: snapshot what the next start would replay */
+		uint64_t t0 = util_mono_ms();
+		unsigned nsnap = shard_service_checkpoint(w.svc);
+		if (nsnap > 0)
+			log_info("%u index snapshots written in %" PRIu64 " ms", nsnap,
+			    util_mono_ms() - t0);
+	}
 	shard_service_destroy(w.svc);
 	rowstore_close(rs);
+	obs_rpc_free(orpc);
+	metrics_free(metrics);
+	config_free_merged(merged_argc, merged_argv);
 	free(w.url);
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);

@@ -1,406 +1,657 @@
-/* shard_index.c -- one shard's FAISS HNSW index ("HNSW{m},Flat").
+/* shard_index.c -- a shard's partition indexes: loading, the commit hook,
+ * background builds, snapshots, eviction, search and merge.
  *
- * Metrics: cosine is inner product on normalized copies (the rowstore keeps
- * the user's original vector; only the index copy is normalized), l2 is
- * FAISS L2 (squared; we report sqrt), ip is inner product (we report -ip).
- *
- * Labels.  FAISS HNSW cannot remove vectors, and numbers them 0..ntotal-1
- * in insertion order.  So every upsert appends a vector under the next
- * label, and:
- *   label_id[label]  -> point id               (array)
- *   map: point id    -> its current label, -1 when deleted   (hash)
- *   live bitmap      bit `label` set iff label is the current label of a
- *                    live point
- * An update or delete clears the old label's bit; the stale vector stays in
- * the graph (still useful for navigation) and the search's ID filter (the
- * live bitmap, see faiss_ext.h) keeps it out of results.  When stale labels
- * pass max(live, SHARD_INDEX_REBUILD_MIN_STALE) the index is due for a
- * rebuild, which drops them.
+ * Each partition (`part`) has a state (partition.h) that is NULL while not
+ * loaded.  The rowstore is the truth; a state is a cache of the
+ * partition's rows that follows every commit.
  *
  * Invariants:
- *  1. The index reflects exactly the rows committed in the rowstore: it is
- *     built from a rowstore snapshot, and every later commit reaches it
- *     through the rowstore's on_commit hook, which runs under the shard's
- *     write mutex -- so index updates happen in commit order.
- *  2. nlabels == FAISS ntotal, always.  If a FAISS add fails half-way the
- *     whole state is discarded (cur = NULL) and rebuilt lazily: never a
- *     label without its vector or the reverse.
+ *  1. A loaded state reflects exactly the rows committed to its partition:
+ *     it was made from a consistent view of the rowstore (directly, or a
+ *     snapshot reconciled against that view) plus every write committed
+ *     since (captured, see below), and every later commit reaches it
+ *     through the commit hook, which runs under the shard's write mutex --
+ *     so states change in commit order.
+ *  2. state->applied_seq: every write to the partition with a commit
+ *     sequence <= it is in the state.  It only moves when a whole batch
+ *     has been applied, so a snapshot taken between two slices of a batch
+ *     records the previous batch's sequence and the restart re-applies the
+ *     whole batch (re-applying "set id to this" is harmless).
+ *  3. If a FAISS add fails half-way, the state is dropped (unloaded): never
+ *     a label without its vector.  The next search reloads it.
  *
- * Until the first build, searches are answered exactly from the rowstore
- * and mark the index `wanted`; the worker's maintenance thread then builds
- * it (shard_service_maintain), so no RPC ever waits for a build.
+ * Capture (how a load or rebuild misses no write).  A load or rebuild
+ * builds a private state off-lock from a snapshot of the truth, while
+ * writes go on:
+ *   1. under pend_mu: capturing = true -- from now on the hook also
+ *      queues copies of every write to this partition in `pending`
+ *   2. take the source: a rowstore view (load) or a copy of the live
+ *      points of the current state under its read lock (rebuild).  Every
+ *      commit is in the source, or in pending, or both.
+ *   3. build the private state (no lock held: searches go on, on the old
+ *      state if any)
+ *   4. replay pending into it, in rounds while writers go on; the last
+ *      round (once at most CAPTURE_LAST_MAX writes are pending, or after
+ *      CAPTURE_ROUNDS rounds, so that a write stream faster than the new
+ *      index cannot keep the loop going) runs holding pend_mu, then the
+ *      state is swapped in under the write lock and capturing cleared.
+ * A write both in the source and in pending is applied twice, in commit
+ * order; writes are "set the id to this", so the result is the same.
  *
- * Build / rebuild (build-then-swap), serialized by build_mu:
- *   1. under pend_mu: rebuilding = true   -- from now on on_commit also
- *      queues every applied write in `pending` (copies)
- *   2. open a rowstore iterator (snapshot) -- every commit is in the
- *      snapshot, or in pending, or both
- *   3. build a private state from the snapshot (no lock held: searches go
- *      on, on the old state if any)
- *   4. replay pending into it; with pend_mu held for the final round, swap
- *      it in under the write lock and clear `rebuilding`.
- * A write in both the snapshot and pending is replayed after the snapshot
- * state in commit order; writes are "set the id to this", so replaying a
- * suffix of the commit sequence converges to the same state.
+ * Snapshots.  A file snap_dir/<shard id>/<hash of the name>.snap holds a
+ * serialized state (partition.c: header with shard incarnation, spec and
+ * partition name, labels, payload records, FAISS index, checksum) and the
+ * applied_seq S it includes.  It is written whole to a temporary file
+ * and renamed: a crash leaves the old file or the new one (not fsynced:
+ * see write_snapshot_file).  Loading one:
+ *   - read and verify it (a damaged file, or one of another incarnation /
+ *     spec / partition, is deleted and the partition loads from rows);
+ *   - reconcile it with the rowstore view: the membership keys of the
+ *     partition give every live id with the seq of its last write.  An id
+ *     live in the snapshot with seq <= S is current; every other live
+ *     label of the snapshot is killed (deleted, moved away or updated
+ *     since); every member with seq > S (or missing from the snapshot) is
+ *     read and applied.
+ * So a restart costs reading the file plus a key scan plus the rows
+ * written since the snapshot -- not an HNSW build of the whole partition.
+ * Snapshots are written by the maintenance thread when enough writes
+ * accumulated (SHARD_INDEX_SNAP_MIN_DIRTY), after each background build,
+ * before evicting a partition with unsaved writes, and at clean shutdown.
  *
- * Locks, in order: pend_mu -> rw.  build_mu is taken only by builders,
- * before pend_mu, and never while holding rw.  Searches take rw for
- * reading; on_commit takes pend_mu, then rw for writing once per slice of
- * APPLY_SLICE rows, so a FAISS add blocks this shard's searches for one
- * slice at a time.  rw prefers writers (no reader ever nests it).
+ * Locks, in order: load_mu -> pend_mu -> rw -> (ixmem's mutex).
+ *   load_mu  one load / rebuild / snapshot / eviction of the partition at
+ *            a time (long holds; searches and writes never take it)
+ *   pend_mu  guards capturing, pending, and *which* state is installed:
+ *            the hook holds it for a whole batch of the partition, so a
+ *            capture starts between batches
+ *   rw       guards the state's content: searches read, the hook writes
+ *            in slices of APPLY_SLICE ops (a FAISS add blocks this
+ *            partition's searches for one slice at a time); writer-
+ *            preferring, so back-to-back searches cannot starve the hook
+ * The hook runs under the shard's rowstore mutex, which nothing here
+ * takes while holding any of these.  tab_lock (the partition table) is
+ * only held for lookups.  ixmem_enforce is called holding none of them.
  */
 #include "shard_index.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include <faiss/c_api/Index_c.h>
-#include <faiss/c_api/error_c.h>
-#include <faiss/c_api/index_factory_c.h>
-
-#include "faiss_ext.h"
 #include "log.h"
 #include "util.h"
 #include "vecmath.h"
 
-#define BUILD_CHUNK 4096 /* rows per FAISS add during a build */
-#define APPLY_SLICE 64   /* rows per write-locked FAISS add on the write path */
-#define MAP_EMPTY INT64_MIN
+#define APPLY_SLICE 64 /* ops per write-locked FAISS add on the write path */
+#define CAPTURE_ROUNDS 4      /* replay rounds before the blocking last one */
+#define CAPTURE_LAST_MAX 1024 /* pending writes small enough for the last round */
 
-/* ===================================================================
- * id -> label hash (open addressing, linear probing)
- * =================================================================== */
-
-typedef struct idmap {
-	uint64_t *keys;
-	int64_t *vals; /* label, -1 = deleted, MAP_EMPTY = free slot */
-	size_t cap;    /* power of two */
-	size_t n;      /* used slots */
-} idmap;
-
-static uint64_t
-mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
-static int64_t
-map_get(const idmap *m, uint64_t id)
-{
-	if (m->cap == 0)
-		return -1;
-	for (size_t i = mix64(id) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-		if (m->vals[i] == MAP_EMPTY)
-			return -1;
-		if (m->keys[i] == id)
-			return m->vals[i];
-	}
-}
-
-static void map_put(idmap *m, uint64_t id, int64_t label);
-
-static void
-map_grow(idmap *m)
-{
-	idmap old = *m;
-
-	m->cap = old.cap ? old.cap * 2 : 1024;
-	m->n = 0;
-	m->keys = xmalloc(m->cap * sizeof *m->keys);
-	m->vals = xmalloc(m->cap * sizeof *m->vals);
-	for (size_t i = 0; i < m->cap; i++)
-		m->vals[i] = MAP_EMPTY;
-	for (size_t i = 0; i < old.cap; i++)
-		if (old.vals[i] != MAP_EMPTY)
-			map_put(m, old.keys[i], old.vals[i]);
-	free(old.keys);
-	free(old.vals);
-}
-
-static void
-map_put(idmap *m, uint64_t id, int64_t label)
-{
-	if ((m->n + 1) * 2 > m->cap)
-		map_grow(m);
-	for (size_t i = mix64(id) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-		if (m->vals[i] == MAP_EMPTY) {
-			m->keys[i] = id;
-			m->vals[i] = label;
-			m->n++;
-			return;
-		}
-		if (m->keys[i] == id) {
-			m->vals[i] = label;
-			return;
-		}
-	}
-}
-
-/* ===================================================================
- * Index state: a FAISS index plus its label bookkeeping
- * =================================================================== */
-
-typedef struct ix_state {
-	FaissIndex *fi;
-	uint64_t *label_id; /* cap entries */
-	uint8_t *live;      /* cap bits */
-	size_t nlabels, cap;
-	size_t nlive;
-	idmap map;
-} ix_state;
-
-typedef struct pend_row {
+typedef struct pend_op {
 	uint64_t id;
 	bool deleted;
-	float *vec; /* owned copy; NULL for deletes */
-} pend_row;
+	float *vec;     /* owned copy; NULL for deletes */
+	void *payload;  /* owned copy */
+	size_t payload_len;
+} pend_op;
+
+typedef struct part part;
+
+struct part {
+	ixmem_ent mem;            /* first: ixmem callbacks cast back */
+	char *name;               /* NUL-terminated copy */
+	size_t len;
+	shard_index *owner;       /* valid until `dead` */
+	atomic_int refs;          /* table's reference + one per user */
+	pthread_mutex_t load_mu;
+	pthread_mutex_t pend_mu;
+	bool capturing;           /* pend_mu */
+	pend_op *pending;         /* pend_mu */
+	size_t npend, pend_cap;
+	uint64_t pend_seq;        /* largest seq among pending; pend_mu */
+	pthread_rwlock_t rw;
+	pstate *st;               /* NULL = not loaded; swapped under pend_mu + rw */
+	bool dead;                /* load_mu: the shard index is gone */
+	_Atomic uint64_t writes;  /* ops applied to loaded states, ever */
+	uint64_t snap_writes;     /* `writes` at the last snapshot / load; load_mu */
+	uint64_t snap_seq;        /* applied_seq of the snapshot file; load_mu */
+	bool has_snap_file;       /* load_mu */
+};
 
 struct shard_index {
 	shard_spec spec;
 	rowstore *rs;
-	pthread_rwlock_t rw;      /* guards cur and *cur */
-	ix_state *cur;            /* NULL = not built */
-	pthread_mutex_t build_mu; /* one build at a time */
-	pthread_mutex_t pend_mu;  /* guards rebuilding, pending */
-	bool rebuilding;
-	pend_row *pending;
-	size_t npend, pend_cap;
-	atomic_bool wanted;       /* a search found it unbuilt */
+	ixmem *mem;
+	char *snap_dir;           /* snap_dir/<shard id>, or NULL */
+	atomic_bool dropped;      /* remove snap_dir at destroy */
+	pthread_rwlock_t tab_lock;
+	part **parts;             /* sorted by (name bytes, length) */
+	size_t nparts, cap;
+	struct {
+		_Atomic uint64_t loads_snapshot, loads_rows, rows_replayed, snapshots,
+		    snapshot_bytes, rebuilds, evictions;
+	} c;
 };
 
-static shoal_code
-faiss_fail(shoal_status *st, const char *what, uint64_t shard)
+static const ixmem_ops part_mem_ops;
+static int rm_tree(const char *path);
+
+/* ===================================================================
+ * Partition table
+ * =================================================================== */
+
+static int
+name_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-	const char *e = faiss_get_last_error();
-	shoal_status_set(st, SHOAL_INTERNAL, "shard %" PRIu64 ": FAISS %s failed: %s", shard, what,
-	    e ? e : "unknown error");
-	log_error("%s", st ? st->msg : what);
-	return SHOAL_INTERNAL;
+	size_t m = alen < blen ? alen : blen;
+	int c = m > 0 ? memcmp(a, b, m) : 0; /* a or b may be NULL when empty */
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+/* Caller holds tab_lock. */
+static size_t
+tab_find(const shard_index *idx, const char *name, size_t len, bool *found)
+{
+	size_t lo = 0, hi = idx->nparts;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (name_cmp(idx->parts[mid]->name, idx->parts[mid]->len, name, len) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < idx->nparts &&
+	    name_cmp(idx->parts[lo]->name, idx->parts[lo]->len, name, len) == 0;
+	return lo;
 }
 
 static void
-state_free(ix_state *s)
+pending_clear(part *p)
 {
-	if (s == NULL)
-		return;
-	if (s->fi != NULL)
-		faiss_Index_free(s->fi);
-	free(s->label_id);
-	free(s->live);
-	free(s->map.keys);
-	free(s->map.vals);
-	free(s);
+	for (size_t i = 0; i < p->npend; i++) {
+		free(p->pending[i].vec);
+		free(p->pending[i].payload);
+	}
+	p->npend = 0;
+	p->pend_seq = 0;
 }
 
-static shoal_code
-state_new(const shard_spec *spec, ix_state **out, shoal_status *st)
+static void
+part_unref(part *p)
 {
-	ix_state *s = xcalloc(1, sizeof *s);
-	char desc[32];
-	FaissMetricType metric = spec->metric == VECMATH_L2 ? METRIC_L2 : METRIC_INNER_PRODUCT;
+	if (atomic_fetch_sub(&p->refs, 1) == 1) {
+		pstate_free(p->st);
+		pending_clear(p);
+		free(p->pending);
+		free(p->name);
+		pthread_rwlock_destroy(&p->rw);
+		pthread_mutex_destroy(&p->load_mu);
+		pthread_mutex_destroy(&p->pend_mu);
+		free(p);
+	}
+}
 
-	*out = NULL;
-	snprintf(desc, sizeof desc, "HNSW%u,Flat", spec->m);
-	if (faiss_index_factory(&s->fi, (int)spec->dim, desc, metric) != 0) {
-		s->fi = NULL;
-		state_free(s);
-		return faiss_fail(st, "index_factory", spec->shard_id);
+static part *
+part_new(shard_index *idx, const char *name, size_t len)
+{
+	part *p = xcalloc(1, sizeof *p);
+	pthread_rwlockattr_t attr;
+
+	p->mem.ops = &part_mem_ops;
+	p->name = xmalloc(len + 1);
+	if (len > 0)
+		memcpy(p->name, name, len);
+	p->name[len] = '\0';
+	p->len = len;
+	p->owner = idx;
+	atomic_init(&p->refs, 1);
+	pthread_mutex_init(&p->load_mu, NULL);
+	pthread_mutex_init(&p->pend_mu, NULL);
+	/* writer-preferring: with searches arriving back to back, glibc's
+	 * default (reader-preferring) could starve the commit hook forever.
+	 * Safe because no thread ever takes rw for reading twice. */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&p->rw, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	return p;
+}
+
+/* A counted reference to partition `name` (part_unref), created when
+ * absent if `create`; NULL otherwise. */
+static part *
+part_get(shard_index *idx, const char *name, size_t len, bool create)
+{
+	part *p = NULL;
+	bool found;
+	size_t pos;
+
+	pthread_rwlock_rdlock(&idx->tab_lock);
+	pos = tab_find(idx, name, len, &found);
+	if (found) {
+		p = idx->parts[pos];
+		atomic_fetch_add(&p->refs, 1);
 	}
-	if (shoal_faiss_hnsw_set_ef_construction(s->fi, (int)spec->ef_construction) != 0) {
-		state_free(s);
-		return faiss_fail(st, "set efConstruction", spec->shard_id);
+	pthread_rwlock_unlock(&idx->tab_lock);
+	if (p != NULL || !create)
+		return p;
+	pthread_rwlock_wrlock(&idx->tab_lock);
+	pos = tab_find(idx, name, len, &found);
+	if (found) {
+		p = idx->parts[pos];
+	} else {
+		p = part_new(idx, name, len);
+		if (idx->nparts == idx->cap) {
+			idx->cap = idx->cap ? idx->cap * 2 : 8;
+			idx->parts = xrealloc(idx->parts, idx->cap * sizeof *idx->parts);
+		}
+		memmove(idx->parts + pos + 1, idx->parts + pos,
+		    (idx->nparts - pos) * sizeof *idx->parts);
+		idx->parts[pos] = p;
+		idx->nparts++;
 	}
-	*out = s;
+	atomic_fetch_add(&p->refs, 1);
+	pthread_rwlock_unlock(&idx->tab_lock);
+	return p;
+}
+
+/* References to every partition, for iteration without the table lock. */
+static size_t
+part_all(shard_index *idx, part ***out)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&idx->tab_lock);
+	n = idx->nparts;
+	*out = xmalloc((n ? n : 1) * sizeof **out);
+	for (size_t i = 0; i < n; i++) {
+		(*out)[i] = idx->parts[i];
+		atomic_fetch_add(&idx->parts[i]->refs, 1);
+	}
+	pthread_rwlock_unlock(&idx->tab_lock);
+	return n;
+}
+
+/* ===================================================================
+ * Snapshot files
+ * =================================================================== */
+
+static uint64_t
+name_hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static void
+snap_path(const shard_index *idx, const part *p, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/%016" PRIx64 ".snap", idx->snap_dir, name_hash(p->name, p->len));
+}
+
+/* Writes a snapshot file: a temporary file, then rename.  No fsync: a
+ * snapshot is a cache of the rows (the rows are durable on their own), a
+ * process crash keeps the page cache, and a file torn by a power loss
+ * fails its checksum at load and the partition reloads from its rows.
+ * Paying an fsync per snapshot would make every eviction of a partition
+ * with unsaved writes wait for the disk. */
+static shoal_code
+write_snapshot_file(const char *path, const void *data, size_t len, shoal_status *st)
+{
+	char tmp[4300];
+	const char *p = data;
+	int fd;
+
+	snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		return shoal_status_set(st, SHOAL_INTERNAL, "cannot create %s: %s", tmp,
+		    strerror(errno));
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			int e = errno;
+			close(fd);
+			unlink(tmp);
+			return shoal_status_set(st, e == ENOSPC ? SHOAL_RESOURCE_EXHAUSTED : SHOAL_INTERNAL,
+			    "cannot write %s: %s", tmp, strerror(e));
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (close(fd) != 0 || rename(tmp, path) != 0) {
+		int e = errno;
+		unlink(tmp);
+		return shoal_status_set(st, SHOAL_INTERNAL, "cannot write %s: %s", path, strerror(e));
+	}
 	return SHOAL_OK;
 }
 
-static void
-state_reserve(ix_state *s, size_t need)
-{
-	size_t cap = s->cap ? s->cap : 1024;
-
-	if (need <= s->cap)
-		return;
-	while (cap < need)
-		cap *= 2;
-	s->label_id = xrealloc(s->label_id, cap * sizeof *s->label_id);
-	s->live = xrealloc(s->live, cap / 8);
-	memset(s->live + s->cap / 8, 0, (cap - s->cap) / 8);
-	s->cap = cap;
-}
-
-static void
-bit_set(uint8_t *b, size_t i, bool on)
-{
-	if (on)
-		b[i >> 3] |= (uint8_t)(1u << (i & 7));
-	else
-		b[i >> 3] &= (uint8_t)~(1u << (i & 7));
-}
-
-static bool
-bit_get(const uint8_t *b, size_t i)
-{
-	return (b[i >> 3] >> (i & 7)) & 1;
-}
-
-/* Applies committed writes (those with ROWSTORE_APPLIED in outcome; all
- * when outcome is NULL) to s, in order.  On error s must be discarded
- * (invariant 2). */
+/* Writes p's state to its snapshot file.  Caller holds load_mu; the state
+ * is read under rw (read) only while it is serialized. */
 static shoal_code
-state_apply(ix_state *s, const shard_spec *spec, const rowstore_row *rows, size_t n,
-    const uint8_t *outcome, shoal_status *st)
+part_snapshot(shard_index *idx, part *p, shoal_status *st)
 {
-	size_t nup = 0, j = 0, dim = spec->dim;
-	float *buf;
-	int rc;
+	char path[4200];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	uint64_t seq = 0, writes = 0, t0 = util_mono_ms();
+	shoal_code rv;
 
-	for (size_t i = 0; i < n; i++)
-		if ((outcome == NULL || (outcome[i] & ROWSTORE_APPLIED)) && !rows[i].deleted)
-			nup++;
-	if (s->nlabels + nup > INT32_MAX) /* FAISS HNSW numbers nodes with int */
-		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED,
-		    "shard %" PRIu64 ": index is full (2^31 vectors)", spec->shard_id);
-	state_reserve(s, s->nlabels + nup);
-	buf = nup ? xmalloc(nup * dim * sizeof(float)) : NULL;
-	for (size_t i = 0; i < n; i++) {
-		const rowstore_row *r = &rows[i];
-		int64_t old;
-
-		if (outcome != NULL && !(outcome[i] & ROWSTORE_APPLIED))
-			continue;
-		old = map_get(&s->map, r->id);
-		if (old >= 0) {
-			bit_set(s->live, (size_t)old, false);
-			s->nlive--;
-		}
-		if (r->deleted) {
-			if (old >= 0)
-				map_put(&s->map, r->id, -1);
-			continue;
-		}
-		size_t label = s->nlabels + j;
-		float *v = buf + j * dim;
-		memcpy(v, r->vector, dim * sizeof(float));
-		if (spec->metric == VECMATH_COSINE)
-			vecmath_normalize(v, dim); /* rowstore rejected zero vectors */
-		s->label_id[label] = r->id;
-		bit_set(s->live, label, true);
-		s->nlive++;
-		map_put(&s->map, r->id, (int64_t)label);
-		j++;
+	if (idx->snap_dir == NULL)
+		return SHOAL_OK;
+	pthread_rwlock_rdlock(&p->rw);
+	if (p->st == NULL) {
+		pthread_rwlock_unlock(&p->rw);
+		return SHOAL_OK;
 	}
-	rc = nup ? faiss_Index_add(s->fi, (idx_t)nup, buf) : 0;
+	writes = atomic_load(&p->writes);
+	seq = p->st->applied_seq;
+	rv = pstate_serialize(p->st, &idx->spec, p->name, p->len, &buf, &len, st);
+	pthread_rwlock_unlock(&p->rw);
+	if (rv != SHOAL_OK)
+		return rv;
+	if ((rv = util_mkdir_p(idx->snap_dir, st)) == SHOAL_OK) {
+		snap_path(idx, p, path, sizeof path);
+		rv = write_snapshot_file(path, buf, len, st);
+	}
 	free(buf);
-	if (rc != 0)
-		return faiss_fail(st, "add", spec->shard_id);
-	s->nlabels += nup;
+	if (rv != SHOAL_OK) {
+		log_warn("shard %" PRIu64 ": snapshot of partition '%s' not written: %s",
+		    idx->spec.shard_id, p->name, st ? st->msg : "");
+		return rv;
+	}
+	p->snap_seq = seq;
+	p->snap_writes = writes;
+	p->has_snap_file = true;
+	atomic_fetch_add(&idx->c.snapshots, 1);
+	atomic_fetch_add(&idx->c.snapshot_bytes, len);
+	log_debug("shard %" PRIu64 ": partition '%s' snapshotted: %zu bytes, seq %" PRIu64
+		  ", %" PRIu64 " ms",
+	    idx->spec.shard_id, p->name, len, seq, util_mono_ms() - t0);
+	return SHOAL_OK;
+}
+
+/* Maps p's snapshot file.  NOT_FOUND when there is none. */
+static shoal_code
+snap_map(const char *path, void **data, size_t *len, shoal_status *st)
+{
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*data = NULL;
+	*len = 0;
+	if (fd < 0)
+		return errno == ENOENT ? SHOAL_NOT_FOUND
+		                       : shoal_status_set(st, SHOAL_INTERNAL, "cannot open %s: %s", path,
+		                             strerror(errno));
+	if (fstat(fd, &sb) != 0 || sb.st_size <= 0) {
+		close(fd);
+		return shoal_status_set(st, SHOAL_DATA_LOSS, "snapshot %s is empty", path);
+	}
+	*data = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (*data == MAP_FAILED) {
+		*data = NULL;
+		return shoal_status_set(st, SHOAL_INTERNAL, "cannot map %s: %s", path,
+		    strerror(errno));
+	}
+	madvise(*data, (size_t)sb.st_size, MADV_SEQUENTIAL);
+	*len = (size_t)sb.st_size;
 	return SHOAL_OK;
 }
 
 /* ===================================================================
- * Create / destroy / commit hook
+ * Applying writes, capture and install
  * =================================================================== */
 
-shoal_code
-shard_index_create(rowstore *rs, const shard_spec *spec, shard_index **out, shoal_status *st)
+/* Applies ops to p's state (caller holds pend_mu), slice by slice under
+ * the write lock; drops the state on failure (invariant 3). */
+static void
+apply_locked(shard_index *idx, part *p, const pstate_op *ops, size_t n, uint64_t seq)
 {
-	shard_index *idx = xcalloc(1, sizeof *idx);
+	shoal_status st;
 
-	(void)st; /* nothing can fail yet: FAISS objects are made at build */
-	idx->spec = *spec;
-	idx->rs = rs;
-	/* writer-preferring: with searches arriving back to back, glibc's
-	 * default (reader-preferring) could starve the commit hook forever.
-	 * Safe because no thread ever takes rw for reading twice. */
-	pthread_rwlockattr_t attr;
-	pthread_rwlockattr_init(&attr);
-	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&idx->rw, &attr);
-	pthread_rwlockattr_destroy(&attr);
-	pthread_mutex_init(&idx->build_mu, NULL);
-	pthread_mutex_init(&idx->pend_mu, NULL);
-	*out = idx;
-	return SHOAL_OK;
+	for (size_t i = 0; i < n && p->st != NULL; i += APPLY_SLICE) {
+		size_t m = n - i < APPLY_SLICE ? n - i : APPLY_SLICE;
+		pthread_rwlock_wrlock(&p->rw);
+		if (pstate_apply(p->st, &idx->spec, ops + i, m, &st) != SHOAL_OK) {
+			/* the rows are committed; the index is only a cache of them */
+			log_error("shard %" PRIu64 ": partition '%s' unloaded, will reload: %s",
+			    idx->spec.shard_id, p->name, st.msg);
+			pstate_free(p->st);
+			p->st = NULL;
+			pthread_rwlock_unlock(&p->rw);
+			if (idx->mem)
+				ixmem_unloaded(idx->mem, &p->mem, false);
+			return;
+		}
+		if (i + m == n && seq > p->st->applied_seq)
+			p->st->applied_seq = seq; /* invariant 2: whole batch in */
+		pthread_rwlock_unlock(&p->rw);
+	}
+	if (p->st != NULL) {
+		atomic_fetch_add(&p->writes, n);
+		if (idx->mem)
+			ixmem_resize(idx->mem, &p->mem, pstate_bytes(p->st));
+	}
+}
+
+/* Queues copies of ops (caller holds pend_mu, capturing). */
+static void
+capture_locked(shard_index *idx, part *p, const pstate_op *ops, size_t n, uint64_t seq)
+{
+	size_t dim = idx->spec.dim;
+
+	for (size_t i = 0; i < n; i++) {
+		pend_op *q;
+		if (p->npend == p->pend_cap) {
+			p->pend_cap = p->pend_cap ? p->pend_cap * 2 : 256;
+			p->pending = xrealloc(p->pending, p->pend_cap * sizeof *p->pending);
+		}
+		q = &p->pending[p->npend++];
+		memset(q, 0, sizeof *q);
+		q->id = ops[i].id;
+		q->deleted = ops[i].deleted;
+		if (!q->deleted) {
+			q->vec = xmalloc(dim * sizeof(float));
+			memcpy(q->vec, ops[i].vector, dim * sizeof(float));
+			if (ops[i].payload_len > 0) {
+				q->payload = xmalloc(ops[i].payload_len);
+				memcpy(q->payload, ops[i].payload, ops[i].payload_len);
+				q->payload_len = ops[i].payload_len;
+			}
+		}
+	}
+	if (seq > p->pend_seq)
+		p->pend_seq = seq;
+}
+
+/* Replays pend (taken out of p) into s; frees the copies. */
+static shoal_code
+replay(const shard_spec *spec, pstate *s, pend_op *pend, size_t n, uint64_t seq,
+    shoal_status *st)
+{
+	pstate_op *ops = xcalloc(n ? n : 1, sizeof *ops);
+	shoal_code rv;
+
+	for (size_t i = 0; i < n; i++)
+		ops[i] = (pstate_op){pend[i].id, pend[i].deleted, pend[i].vec, pend[i].payload,
+		    pend[i].payload_len};
+	rv = pstate_apply(s, spec, ops, n, st);
+	if (rv == SHOAL_OK && seq > s->applied_seq)
+		s->applied_seq = seq;
+	for (size_t i = 0; i < n; i++) {
+		free(pend[i].vec);
+		free(pend[i].payload);
+	}
+	free(ops);
+	return rv;
 }
 
 static void
-pending_clear(shard_index *idx)
+capture_start(part *p)
 {
-	for (size_t i = 0; i < idx->npend; i++)
-		free(idx->pending[i].vec);
-	idx->npend = 0;
+	pthread_mutex_lock(&p->pend_mu);
+	p->capturing = true;
+	pthread_mutex_unlock(&p->pend_mu);
 }
 
-void
-shard_index_destroy(shard_index *idx)
+/* Step 4: replays what was captured into s and installs it (s == NULL or
+ * an error: capture just ends, the old state stays).  Returns the number
+ * of replayed writes.  Caller holds load_mu. */
+static size_t
+capture_finish(shard_index *idx, part *p, pstate **sp, shoal_code *rv, shoal_status *st)
 {
-	if (idx == NULL)
-		return;
-	state_free(idx->cur);
-	pending_clear(idx);
-	free(idx->pending);
-	pthread_rwlock_destroy(&idx->rw);
-	pthread_mutex_destroy(&idx->build_mu);
-	pthread_mutex_destroy(&idx->pend_mu);
-	free(idx);
+	pstate *s = *sp, *old = NULL;
+	size_t nreplayed = 0;
+
+	for (int round = 0;; round++) {
+		pend_op *pend;
+		size_t npend;
+		uint64_t seq;
+		bool last;
+
+		pthread_mutex_lock(&p->pend_mu);
+		if (*rv != SHOAL_OK || s == NULL || p->npend == 0)
+			break; /* pend_mu stays held */
+		pend = p->pending;
+		npend = p->npend;
+		seq = p->pend_seq;
+		p->pending = NULL;
+		p->npend = p->pend_cap = 0;
+		p->pend_seq = 0;
+		/* Writes arriving faster than the new state absorbs them would
+		 * keep this loop going forever: after a few rounds, or once little
+		 * is left, the last round runs holding pend_mu, so this
+		 * partition's writers wait for it (backpressure) and it ends. */
+		last = round >= CAPTURE_ROUNDS || npend <= CAPTURE_LAST_MAX;
+		if (!last)
+			pthread_mutex_unlock(&p->pend_mu);
+		nreplayed += npend;
+		*rv = replay(&idx->spec, s, pend, npend, seq, st);
+		free(pend);
+		if (last)
+			break; /* pend_mu held; nothing new was captured meanwhile */
+	}
+	if (*rv == SHOAL_OK && s != NULL) {
+		pthread_rwlock_wrlock(&p->rw);
+		old = p->st;
+		p->st = s;
+		pthread_rwlock_unlock(&p->rw);
+		if (idx->mem)
+			ixmem_loaded(idx->mem, &p->mem, pstate_bytes(s));
+		*sp = NULL;
+	}
+	p->capturing = false;
+	pending_clear(p);
+	pthread_mutex_unlock(&p->pend_mu);
+	pstate_free(old);
+	return nreplayed;
 }
 
 /* rowstore_commit_fn: runs under the shard's write mutex (invariant 1). */
+typedef struct hook_op {
+	part *p;
+	size_t order;
+	pstate_op op;
+} hook_op;
+
+static int
+hook_cmp(const void *a, const void *b)
+{
+	const hook_op *x = a, *y = b;
+	if (x->p != y->p)
+		return (uintptr_t)x->p < (uintptr_t)y->p ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
 static void
-on_commit(void *arg, const rowstore_row *rows, size_t n, const uint8_t *outcome)
+on_commit(void *arg, uint64_t seq, const rowstore_row *rows, size_t n,
+    const rowstore_applied *ap)
 {
 	shard_index *idx = arg;
-	shoal_status st;
+	hook_op *ops = xmalloc(2 * n * sizeof *ops);
+	size_t nops = 0;
+	part *last = NULL;
+	const char *last_name = NULL;
+	size_t last_len = 0;
 
-	pthread_mutex_lock(&idx->pend_mu);
-	if (idx->rebuilding) {
-		for (size_t i = 0; i < n; i++) {
-			pend_row *p;
-			if (!(outcome[i] & ROWSTORE_APPLIED))
-				continue;
-			if (idx->npend == idx->pend_cap) {
-				idx->pend_cap = idx->pend_cap ? idx->pend_cap * 2 : 256;
-				idx->pending = xrealloc(idx->pending, idx->pend_cap * sizeof *idx->pending);
+	/* Each applied row becomes up to two ops: leave the old partition,
+	 * set in the new one.  Partitions that are not in the table were never
+	 * loaded (a load registers the partition first): nothing to do. */
+	for (size_t i = 0; i < n; i++) {
+		const rowstore_row *r = &rows[i];
+		if (!(ap[i].outcome & ROWSTORE_APPLIED))
+			continue;
+		if ((ap[i].outcome & ROWSTORE_WAS_LIVE) &&
+		    (r->deleted || name_cmp(ap[i].old_partition, ap[i].old_partition_len,
+		                       r->partition, r->partition_len) != 0)) {
+			part *p = part_get(idx, ap[i].old_partition, ap[i].old_partition_len, false);
+			if (p != NULL) {
+				ops[nops] = (hook_op){p, nops, {r->id, true, NULL, NULL, 0}};
+				nops++;
 			}
-			p = &idx->pending[idx->npend++];
-			p->id = rows[i].id;
-			p->deleted = rows[i].deleted;
-			p->vec = NULL;
-			if (!p->deleted) {
-				p->vec = xmalloc(idx->spec.dim * sizeof(float));
-				memcpy(p->vec, rows[i].vector, idx->spec.dim * sizeof(float));
+		}
+		if (!r->deleted) {
+			part *p;
+			if (last != NULL && name_cmp(last_name, last_len, r->partition,
+			                        r->partition_len) == 0) {
+				p = last;
+				atomic_fetch_add(&p->refs, 1);
+			} else {
+				p = part_get(idx, r->partition, r->partition_len, false);
+			}
+			if (p != NULL) {
+				last = p;
+				last_name = r->partition;
+				last_len = r->partition_len;
+				ops[nops] = (hook_op){p, nops,
+				    {r->id, false, r->vector, r->payload, r->payload_len}};
+				nops++;
 			}
 		}
 	}
-	/* FAISS adds in slices, each under its own write lock: a 1000-point
-	 * batch then delays a concurrent search by one slice's add, not by the
-	 * whole batch's.  Each slice leaves a consistent state (invariant 2). */
-	for (size_t i = 0; i < n; i += APPLY_SLICE) {
-		size_t m = n - i < APPLY_SLICE ? n - i : APPLY_SLICE;
-		pthread_rwlock_wrlock(&idx->rw);
-		if (idx->cur != NULL &&
-		    state_apply(idx->cur, &idx->spec, rows + i, m, outcome + i, &st) != SHOAL_OK) {
-			/* the rows are committed; the index is only a cache of them */
-			log_error("shard %" PRIu64 ": index dropped, will rebuild: %s",
-			    idx->spec.shard_id, st.msg);
-			state_free(idx->cur);
-			idx->cur = NULL;
-		}
-		pthread_rwlock_unlock(&idx->rw);
+	qsort(ops, nops, sizeof *ops, hook_cmp);
+	for (size_t i = 0; i < nops;) {
+		size_t j = i;
+		part *p = ops[i].p;
+		pstate_op *po;
+		while (j < nops && ops[j].p == p)
+			j++;
+		po = xmalloc((j - i) * sizeof *po);
+		for (size_t t = i; t < j; t++)
+			po[t - i] = ops[t].op;
+		pthread_mutex_lock(&p->pend_mu);
+		if (p->capturing)
+			capture_locked(idx, p, po, j - i, seq);
+		if (p->st != NULL)
+			apply_locked(idx, p, po, j - i, seq);
+		pthread_mutex_unlock(&p->pend_mu);
+		free(po);
+		for (size_t t = i; t < j; t++)
+			part_unref(ops[t].p);
+		i = j;
 	}
-	pthread_mutex_unlock(&idx->pend_mu);
+	free(ops);
 }
 
 shoal_code
@@ -412,186 +663,526 @@ shard_index_write(shard_index *idx, const rowstore_row *rows, size_t n, uint8_t 
 }
 
 /* ===================================================================
- * Build / rebuild (steps 1-4 of the header comment)
+ * Loading
  * =================================================================== */
 
-/* Replays pend (taken out of idx) into s; frees the copies. */
+/* Reads the partition's rows (through view) into a new state. */
 static shoal_code
-replay(ix_state *s, const shard_spec *spec, pend_row *pend, size_t n, shoal_status *st)
+load_from_rows(shard_index *idx, part *p, rowstore_view *view, uint64_t seq0, pstate **out,
+    shoal_status *st)
 {
-	rowstore_row *rows = xcalloc(n ? n : 1, sizeof *rows);
+	rowstore_iter_opts o = {.partition_only = true, .partition = p->name,
+	    .partition_len = p->len, .view = view};
+	rowstore_iter *it;
+	pstate_src src;
+	rowstore_row r;
+	bool done = false;
 	shoal_code rv;
 
-	for (size_t i = 0; i < n; i++) {
-		rows[i].id = pend[i].id;
-		rows[i].deleted = pend[i].deleted;
-		rows[i].vector = pend[i].vec;
-		rows[i].dim = pend[i].deleted ? 0 : spec->dim;
+	*out = NULL;
+	if ((rv = rowstore_iter_open(idx->rs, idx->spec.shard_id, &o, &it, st)) != SHOAL_OK)
+		return rv;
+	pstate_src_init(&src);
+	while ((rv = rowstore_iter_next(it, &r, &done, st)) == SHOAL_OK && !done)
+		pstate_src_add(&src, &idx->spec, r.id, r.vector, r.payload, r.payload_len);
+	rowstore_iter_close(it);
+	if (rv == SHOAL_OK) {
+		src.applied_seq = seq0;
+		/* flat for now; the maintenance thread builds HNSW in the
+		 * background if it is large (searches do not wait for that) */
+		rv = pstate_build(&src, &idx->spec, false, NULL, out, st);
 	}
-	rv = state_apply(s, spec, rows, n, NULL, st);
-	for (size_t i = 0; i < n; i++)
-		free(pend[i].vec);
-	free(rows);
+	pstate_src_free(&src);
 	return rv;
 }
 
-/* Builds a new state and swaps it in.  Caller holds build_mu. */
+/* Brings snapshot state s up to the view (see the header comment).
+ * Returns the number of rows applied. */
 static shoal_code
-build_locked(shard_index *idx, const atomic_bool *cancel, shoal_status *st)
+reconcile(shard_index *idx, part *p, rowstore_view *view, uint64_t seq0, pstate *s,
+    size_t *napplied, shoal_status *st)
 {
-	const size_t dim = idx->spec.dim;
-	uint64_t t0 = util_mono_ms();
-	rowstore_iter *it = NULL;
-	ix_state *s = NULL, *old;
-	rowstore_row *chunk = xmalloc(BUILD_CHUNK * sizeof *chunk);
-	float *vecs = xmalloc(BUILD_CHUNK * dim * sizeof(float));
-	size_t nchunk = 0, nreplayed = 0;
-	shoal_code rv;
+	rowstore_iter_opts o = {.partition_only = true, .partition = p->name,
+	    .partition_len = p->len, .members_only = true, .view = view};
+	uint8_t *seen = xcalloc(s->nlabels / 8 + 1, 1);
+	uint64_t *fetch = NULL, snap = s->applied_seq;
+	size_t nfetch = 0, fcap = 0;
+	rowstore_iter *it;
+	rowstore_row r;
 	bool done = false;
+	shoal_code rv;
 
-	pthread_mutex_lock(&idx->pend_mu);
-	idx->rebuilding = true; /* step 1 */
-	pthread_mutex_unlock(&idx->pend_mu);
-
-	rv = rowstore_iter_open(idx->rs, idx->spec.shard_id, false, &it, st); /* step 2 */
-	if (rv == SHOAL_OK)
-		rv = state_new(&idx->spec, &s, st);
-	while (rv == SHOAL_OK && !done) { /* step 3 */
-		rowstore_row r;
-		if ((rv = rowstore_iter_next(it, &r, &done, st)) != SHOAL_OK)
-			break;
-		if (!done) {
-			memcpy(vecs + nchunk * dim, r.vector, dim * sizeof(float));
-			r.vector = vecs + nchunk * dim;
-			chunk[nchunk++] = r;
+	*napplied = 0;
+	if ((rv = rowstore_iter_open(idx->rs, idx->spec.shard_id, &o, &it, st)) != SHOAL_OK) {
+		free(seen);
+		return rv;
+	}
+	while ((rv = rowstore_iter_next(it, &r, &done, st)) == SHOAL_OK && !done) {
+		int64_t l = pstate_label_of(s, r.id);
+		if (l >= 0 && r.seq <= snap) {
+			seen[l >> 3] |= (uint8_t)(1u << (l & 7));
+			continue;
 		}
-		if (nchunk == BUILD_CHUNK || (done && nchunk > 0)) {
-			rv = state_apply(s, &idx->spec, chunk, nchunk, NULL, st);
-			nchunk = 0;
-			if (rv == SHOAL_OK && cancel != NULL && atomic_load(cancel))
-				rv = shoal_status_set(st, SHOAL_CANCELLED,
-				    "index build of shard %" PRIu64 " cancelled", idx->spec.shard_id);
+		if (nfetch == fcap) {
+			fcap = fcap ? fcap * 2 : 256;
+			fetch = xrealloc(fetch, fcap * sizeof *fetch);
 		}
+		fetch[nfetch++] = r.id;
 	}
 	rowstore_iter_close(it);
-	free(chunk);
-	free(vecs);
-
-	for (;;) { /* step 4 */
-		pend_row *pend;
-		size_t npend;
-
-		pthread_mutex_lock(&idx->pend_mu);
-		if (rv != SHOAL_OK || idx->npend == 0)
-			break; /* pend_mu stays held */
-		pend = idx->pending;
-		npend = idx->npend;
-		idx->pending = NULL;
-		idx->npend = idx->pend_cap = 0;
-		pthread_mutex_unlock(&idx->pend_mu);
-		nreplayed += npend;
-		rv = replay(s, &idx->spec, pend, npend, st);
-		free(pend);
+	/* every live label not confirmed current goes (fetched ids come back) */
+	for (size_t l = 0; rv == SHOAL_OK && l < s->nlabels; l++)
+		if (pstate_label_live(s, l) && !(seen[l >> 3] & (1u << (l & 7))))
+			pstate_kill_label(s, l);
+	free(seen);
+	for (size_t i = 0; rv == SHOAL_OK && i < nfetch; i += 256) {
+		size_t m = nfetch - i < 256 ? nfetch - i : 256, nops = 0;
+		pstate_op ops[256];
+		void *bufs[256];
+		for (size_t j = 0; j < m && rv == SHOAL_OK; j++) {
+			rowstore_row row;
+			bufs[j] = NULL;
+			rv = rowstore_get_view(idx->rs, view, idx->spec.shard_id, fetch[i + j], &row,
+			    &bufs[j], st);
+			if (rv == SHOAL_OK && !row.deleted)
+				ops[nops++] = (pstate_op){row.id, false, row.vector, row.payload,
+				    row.payload_len};
+			else if (rv == SHOAL_NOT_FOUND)
+				rv = SHOAL_OK; /* cannot happen under one view; skip */
+		}
+		if (rv == SHOAL_OK)
+			rv = pstate_apply(s, &idx->spec, ops, nops, st);
+		for (size_t j = 0; j < m; j++)
+			free(bufs[j]);
+		*napplied += nops;
 	}
-	old = NULL;
+	free(fetch);
+	if (rv == SHOAL_OK && seq0 > s->applied_seq)
+		s->applied_seq = seq0;
+	return rv;
+}
+
+/* Loads p if it is not loaded.  Caller holds nothing. */
+static shoal_code
+part_load(shard_index *idx, part *p, shoal_status *st)
+{
+	char path[4200];
+	uint64_t t0 = util_mono_ms(), seq0 = 0;
+	rowstore_view *view;
+	pstate *s = NULL;
+	void *map = NULL;
+	size_t maplen = 0, napplied = 0;
+	bool from_snap = false;
+	shoal_code rv = SHOAL_OK;
+	shoal_status sst;
+
+	uint64_t t_read = 0, t_reconcile = 0;
+
+	pthread_mutex_lock(&p->load_mu);
+	pthread_mutex_lock(&p->pend_mu);
+	bool loaded = p->st != NULL;
+	pthread_mutex_unlock(&p->pend_mu);
+	if (loaded || p->dead) {
+		pthread_mutex_unlock(&p->load_mu);
+		return p->dead ? shoal_status_set(st, SHOAL_NOT_FOUND, "shard %" PRIu64
+		    " was dropped", idx->spec.shard_id) : SHOAL_OK;
+	}
+	capture_start(p); /* step 1 */
+	if ((rv = rowstore_shard_seq(idx->rs, idx->spec.shard_id, &seq0, st)) != SHOAL_OK)
+		goto done;
+	view = rowstore_view_open(idx->rs); /* step 2 */
+	if (idx->snap_dir != NULL) {
+		snap_path(idx, p, path, sizeof path);
+		shoal_code mrv = snap_map(path, &map, &maplen, &sst);
+		if (mrv == SHOAL_OK) {
+			mrv = pstate_deserialize(map, maplen, &idx->spec, p->name, p->len, &s, &sst);
+			munmap(map, maplen);
+			t_read = util_mono_ms() - t0;
+			if (mrv == SHOAL_OK && s->applied_seq > seq0) {
+				/* from the future of this rowstore: not ours to trust */
+				mrv = shoal_status_set(&sst, SHOAL_FAILED_PRECONDITION,
+				    "snapshot is at seq %" PRIu64 ", rows at %" PRIu64, s->applied_seq,
+				    seq0);
+				pstate_free(s);
+				s = NULL;
+			}
+			if (mrv == SHOAL_OK) {
+				p->has_snap_file = true;
+				p->snap_seq = s->applied_seq;
+				mrv = reconcile(idx, p, view, seq0, s, &napplied, &sst);
+				t_reconcile = util_mono_ms() - t0 - t_read;
+				if (mrv != SHOAL_OK) {
+					pstate_free(s);
+					s = NULL;
+				} else {
+					from_snap = true;
+				}
+			} else {
+				log_warn("shard %" PRIu64 ": partition '%s': %s: %s; deleted, loading from "
+					 "rows",
+				    idx->spec.shard_id, p->name, path, sst.msg);
+				unlink(path);
+				p->has_snap_file = false;
+			}
+		} else if (mrv != SHOAL_NOT_FOUND) {
+			log_warn("shard %" PRIu64 ": partition '%s': %s; loading from rows",
+			    idx->spec.shard_id, p->name, sst.msg);
+		}
+	}
+	if (s == NULL) /* step 3 */
+		rv = load_from_rows(idx, p, view, seq0, &s, st);
+	rowstore_view_close(idx->rs, view);
+done:
+	napplied += capture_finish(idx, p, &s, &rv, st); /* step 4 */
+	pstate_free(s); /* only on failure */
 	if (rv == SHOAL_OK) {
-		pthread_rwlock_wrlock(&idx->rw);
-		old = idx->cur;
-		idx->cur = s;
-		pthread_rwlock_unlock(&idx->rw);
-		log_info("shard %" PRIu64 ": index built: %zu live points in %" PRIu64
-			 " ms (%zu writes made meanwhile replayed)",
-		    idx->spec.shard_id, s->nlive, util_mono_ms() - t0, nreplayed);
-		s = NULL;
+		pthread_rwlock_rdlock(&p->rw);
+		size_t live = p->st->nlive, labels = p->st->nlabels;
+		pthread_rwlock_unlock(&p->rw);
+		/* writes since the snapshot (all of it when loaded from rows) */
+		p->snap_writes = atomic_load(&p->writes) - (from_snap ? napplied : labels);
+		if (from_snap) {
+			atomic_fetch_add(&idx->c.loads_snapshot, 1);
+			atomic_fetch_add(&idx->c.rows_replayed, napplied);
+		} else {
+			atomic_fetch_add(&idx->c.loads_rows, 1);
+		}
+		uint64_t ms = util_mono_ms() - t0;
+		/* loads of big partitions are worth a line: they make a search wait */
+		log_msg(ms >= 1000 ? LOG_INFO : LOG_DEBUG,
+		    "shard %" PRIu64 ": partition '%s' loaded from %s: %zu live points in %" PRIu64
+		    " ms (snapshot read %" PRIu64 " ms, reconcile %" PRIu64 " ms with %zu newer "
+		    "rows applied)",
+		    idx->spec.shard_id, p->name, from_snap ? "its snapshot" : "rows", live, ms, t_read,
+		    t_reconcile, napplied);
 	}
-	idx->rebuilding = false;
-	pending_clear(idx);
-	pthread_mutex_unlock(&idx->pend_mu);
-	state_free(old);
-	state_free(s);
+	pthread_mutex_unlock(&p->load_mu);
 	return rv;
 }
 
-shoal_code
-shard_index_build(shard_index *idx, const atomic_bool *cancel, shoal_status *st)
+/* Unloads p (snapshotting it first when it has unsaved writes).  Caller
+ * holds load_mu and has checked !p->dead.  Returns true when unloaded. */
+static bool
+unload_locked(shard_index *idx, part *p, bool evicted)
 {
-	shoal_code rv = SHOAL_OK;
-	bool built;
+	pstate *old;
+	shoal_status st;
 
-	pthread_mutex_lock(&idx->build_mu);
-	pthread_rwlock_rdlock(&idx->rw);
-	built = idx->cur != NULL;
-	pthread_rwlock_unlock(&idx->rw);
-	if (!built)
-		rv = build_locked(idx, cancel, st);
-	pthread_mutex_unlock(&idx->build_mu);
-	return rv;
-}
-
-bool
-shard_index_wants_build(shard_index *idx)
-{
-	bool built;
-
-	if (!atomic_load(&idx->wanted))
+	if (p->st == NULL)
 		return false;
-	pthread_rwlock_rdlock(&idx->rw);
-	built = idx->cur != NULL;
-	pthread_rwlock_unlock(&idx->rw);
-	return !built;
-}
-
-bool
-shard_index_needs_rebuild(shard_index *idx)
-{
-	bool due = false;
-
-	pthread_rwlock_rdlock(&idx->rw);
-	if (idx->cur != NULL) {
-		size_t stale = idx->cur->nlabels - idx->cur->nlive;
-		size_t limit = idx->cur->nlive > SHARD_INDEX_REBUILD_MIN_STALE
-		    ? idx->cur->nlive
-		    : SHARD_INDEX_REBUILD_MIN_STALE;
-		due = stale > limit;
+	if (idx->snap_dir != NULL && atomic_load(&p->writes) != p->snap_writes) {
+		size_t labels;
+		pthread_rwlock_rdlock(&p->rw);
+		labels = p->st->nlabels;
+		pthread_rwlock_unlock(&p->rw);
+		if (labels >= SHARD_INDEX_SNAP_MIN_LABELS)
+			part_snapshot(idx, p, &st); /* failure logged; rows stay the truth */
 	}
-	pthread_rwlock_unlock(&idx->rw);
-	return due;
+	pthread_mutex_lock(&p->pend_mu);
+	pthread_rwlock_wrlock(&p->rw);
+	old = p->st;
+	p->st = NULL;
+	pthread_rwlock_unlock(&p->rw);
+	if (idx->mem)
+		ixmem_unloaded(idx->mem, &p->mem, evicted);
+	pthread_mutex_unlock(&p->pend_mu);
+	pstate_free(old);
+	if (evicted)
+		atomic_fetch_add(&idx->c.evictions, 1);
+	return true;
 }
+
+/* ---- ixmem callbacks ---- */
+
+static void
+mem_ref(ixmem_ent *e)
+{
+	atomic_fetch_add(&((part *)(void *)e)->refs, 1);
+}
+
+static void
+mem_unref(ixmem_ent *e)
+{
+	part_unref((part *)(void *)e);
+}
+
+static bool
+mem_evict(ixmem_ent *e)
+{
+	part *p = (part *)(void *)e;
+	bool ok = false;
+
+	/* never wait: the partition may be in a long load or build */
+	if (pthread_mutex_trylock(&p->load_mu) != 0)
+		return false;
+	if (!p->dead) /* p->owner is valid while not dead (checked under load_mu) */
+		ok = unload_locked(p->owner, p, true);
+	pthread_mutex_unlock(&p->load_mu);
+	return ok;
+}
+
+static const ixmem_ops part_mem_ops = {mem_ref, mem_unref, mem_evict};
+
+/* ===================================================================
+ * Background builds
+ * =================================================================== */
+
+/* Rebuilds p's state from its live points (dropping stale labels) as the
+ * given kind, while searches and writes go on (capture), then snapshots
+ * the new state.  OK (no-op) when p is not loaded. */
+static shoal_code
+part_rebuild(shard_index *idx, part *p, bool hnsw, const atomic_bool *cancel,
+    shoal_status *st)
+{
+	uint64_t t0 = util_mono_ms();
+	pstate_src src;
+	pstate *s = NULL;
+	size_t live, stale, nreplayed;
+	shoal_code rv;
+
+	pthread_mutex_lock(&p->load_mu);
+	if (p->dead || p->st == NULL) {
+		pthread_mutex_unlock(&p->load_mu);
+		return SHOAL_OK;
+	}
+	capture_start(p); /* step 1 */
+	pthread_rwlock_rdlock(&p->rw); /* step 2 */
+	live = p->st->nlive;
+	stale = p->st->nlabels - p->st->nlive;
+	pstate_extract(p->st, &idx->spec, &src);
+	pthread_rwlock_unlock(&p->rw);
+	rv = pstate_build(&src, &idx->spec, hnsw, cancel, &s, st); /* step 3 */
+	pstate_src_free(&src);
+	nreplayed = capture_finish(idx, p, &s, &rv, st); /* step 4 */
+	pstate_free(s);
+	if (rv == SHOAL_OK) {
+		atomic_fetch_add(&idx->c.rebuilds, 1);
+		log_info("shard %" PRIu64 ": partition '%s' rebuilt as %s: %zu live points (%zu "
+			 "stale dropped) in %" PRIu64 " ms, %zu writes made meanwhile replayed",
+		    idx->spec.shard_id, p->name, hnsw ? "HNSW" : "flat", live, stale,
+		    util_mono_ms() - t0, nreplayed);
+		if (live >= SHARD_INDEX_SNAP_MIN_LABELS)
+			part_snapshot(idx, p, NULL);
+	}
+	pthread_mutex_unlock(&p->load_mu);
+	return rv;
+}
+
+/* What upkeep p needs now. */
+enum { WORK_NONE, WORK_HNSW, WORK_COMPACT, WORK_SNAPSHOT };
+
+static int
+part_work(shard_index *idx, part *p, bool *hnsw_target)
+{
+	size_t live, labels, stale;
+	bool hnsw;
+	uint64_t dirty;
+
+	pthread_rwlock_rdlock(&p->rw);
+	if (p->st == NULL) {
+		pthread_rwlock_unlock(&p->rw);
+		return WORK_NONE;
+	}
+	live = p->st->nlive;
+	labels = p->st->nlabels;
+	hnsw = p->st->hnsw;
+	pthread_rwlock_unlock(&p->rw);
+	stale = labels - live;
+	if (!hnsw && live > SHARD_INDEX_EXACT_MAX) {
+		*hnsw_target = true;
+		return WORK_HNSW;
+	}
+	if (stale > (live > SHARD_INDEX_REBUILD_MIN_STALE ? live : SHARD_INDEX_REBUILD_MIN_STALE)) {
+		/* back to flat only well below the switch point (hysteresis) */
+		*hnsw_target = hnsw ? live > SHARD_INDEX_EXACT_MAX / 2 : false;
+		return WORK_COMPACT;
+	}
+	dirty = atomic_load(&p->writes) - p->snap_writes; /* racy read: a hint */
+	if (idx->snap_dir != NULL && labels >= SHARD_INDEX_SNAP_MIN_LABELS &&
+	    dirty >= (labels / 8 > SHARD_INDEX_SNAP_MIN_DIRTY ? labels / 8
+	                                                      : SHARD_INDEX_SNAP_MIN_DIRTY))
+		return WORK_SNAPSHOT;
+	return WORK_NONE;
+}
+
+unsigned
+shard_index_maintain(shard_index *idx, const atomic_bool *cancel)
+{
+	part **all;
+	size_t n = part_all(idx, &all);
+	unsigned worked = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		shoal_status st = {0};
+		bool hnsw = false;
+		int w = (cancel != NULL && atomic_load(cancel)) ? WORK_NONE
+		                                                : part_work(idx, all[i], &hnsw);
+		if (w == WORK_HNSW || w == WORK_COMPACT) {
+			if (part_rebuild(idx, all[i], hnsw, cancel, &st) == SHOAL_OK)
+				worked++;
+			else if (st.code != SHOAL_CANCELLED)
+				log_warn("shard %" PRIu64 ": partition '%s': rebuild failed: %s",
+				    idx->spec.shard_id, all[i]->name, st.msg);
+		} else if (w == WORK_SNAPSHOT) {
+			pthread_mutex_lock(&all[i]->load_mu);
+			if (!all[i]->dead && part_snapshot(idx, all[i], &st) == SHOAL_OK)
+				worked++;
+			pthread_mutex_unlock(&all[i]->load_mu);
+		}
+		part_unref(all[i]);
+	}
+	free(all);
+	return worked;
+}
+
+unsigned
+shard_index_checkpoint(shard_index *idx, const atomic_bool *cancel)
+{
+	part **all;
+	size_t n = part_all(idx, &all);
+	unsigned written = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		part *p = all[i];
+		shoal_status st;
+		pthread_mutex_lock(&p->load_mu);
+		if (idx->snap_dir != NULL && !p->dead && p->st != NULL &&
+		    (cancel == NULL || !atomic_load(cancel)) &&
+		    atomic_load(&p->writes) != p->snap_writes) {
+			pthread_rwlock_rdlock(&p->rw);
+			size_t labels = p->st->nlabels;
+			pthread_rwlock_unlock(&p->rw);
+			if (labels >= SHARD_INDEX_SNAP_MIN_LABELS && part_snapshot(idx, p, &st) == SHOAL_OK)
+				written++;
+		}
+		pthread_mutex_unlock(&p->load_mu);
+		part_unref(p);
+	}
+	free(all);
+	return written;
+}
+
+/* ===================================================================
+ * Create / destroy
+ * =================================================================== */
 
 shoal_code
-shard_index_rebuild(shard_index *idx, const atomic_bool *cancel, shoal_status *st)
+shard_index_create(rowstore *rs, const shard_spec *spec, const shard_index_opts *opts,
+    shard_index **out, shoal_status *st)
 {
-	shoal_code rv = SHOAL_OK;
-	bool built;
+	shard_index *idx = xcalloc(1, sizeof *idx);
 
-	pthread_mutex_lock(&idx->build_mu);
-	pthread_rwlock_rdlock(&idx->rw);
-	built = idx->cur != NULL;
-	pthread_rwlock_unlock(&idx->rw);
-	if (built)
-		rv = build_locked(idx, cancel, st);
-	pthread_mutex_unlock(&idx->build_mu);
-	return rv;
+	(void)st; /* nothing can fail: states are made at load */
+	idx->spec = *spec;
+	idx->rs = rs;
+	if (opts != NULL) {
+		idx->mem = opts->mem;
+		if (opts->snap_dir != NULL) {
+			size_t n = strlen(opts->snap_dir) + 32;
+			idx->snap_dir = xmalloc(n);
+			snprintf(idx->snap_dir, n, "%s/%" PRIu64, opts->snap_dir, spec->shard_id);
+		}
+	}
+	pthread_rwlock_init(&idx->tab_lock, NULL);
+	*out = idx;
+	return SHOAL_OK;
 }
 
 void
-shard_index_get_info(shard_index *idx, shard_index_info *out)
+shard_index_destroy(shard_index *idx)
 {
-	memset(out, 0, sizeof *out);
-	pthread_rwlock_rdlock(&idx->rw);
-	if (idx->cur != NULL) {
-		out->built = true;
-		out->labels = idx->cur->nlabels;
-		out->live = idx->cur->nlive;
-		out->stale = idx->cur->nlabels - idx->cur->nlive;
+	if (idx == NULL)
+		return;
+	for (size_t i = 0; i < idx->nparts; i++) {
+		part *p = idx->parts[i];
+		pstate *old;
+		pthread_mutex_lock(&p->load_mu);
+		p->dead = true;
+		pthread_mutex_lock(&p->pend_mu);
+		pthread_rwlock_wrlock(&p->rw);
+		old = p->st;
+		p->st = NULL;
+		pthread_rwlock_unlock(&p->rw);
+		if (idx->mem)
+			ixmem_unloaded(idx->mem, &p->mem, false);
+		pthread_mutex_unlock(&p->pend_mu);
+		pthread_mutex_unlock(&p->load_mu);
+		pstate_free(old);
+		part_unref(p);
 	}
-	pthread_rwlock_unlock(&idx->rw);
+	free(idx->parts);
+	if (atomic_load(&idx->dropped) && idx->snap_dir != NULL && rm_tree(idx->snap_dir) != 0 &&
+	    errno != ENOENT)
+		log_warn("shard %" PRIu64 ": cannot remove %s: %s", idx->spec.shard_id, idx->snap_dir,
+		    strerror(errno));
+	free(idx->snap_dir);
+	pthread_rwlock_destroy(&idx->tab_lock);
+	free(idx);
 }
 
-const shard_spec *
-shard_index_spec(const shard_index *idx)
+static int
+rm_tree(const char *path)
 {
-	return &idx->spec;
+	DIR *d = opendir(path);
+	struct dirent *e;
+	char sub[4300];
+
+	if (d == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+		if (unlink(sub) != 0 && errno == EISDIR)
+			rm_tree(sub);
+	}
+	closedir(d);
+	return rmdir(path);
+}
+
+void
+shard_index_mark_dropped(shard_index *idx)
+{
+	atomic_store(&idx->dropped, true);
+}
+
+void
+shard_index_clean_snapshots(const char *snap_dir, const shard_spec *specs, size_t n)
+{
+	DIR *d = opendir(snap_dir);
+	struct dirent *e;
+	char sub[4300];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		uint64_t id;
+		bool known = false;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof sub, "%s/%s", snap_dir, e->d_name);
+		if (util_parse_u64(e->d_name, &id))
+			for (size_t i = 0; i < n && !known; i++)
+				known = specs[i].shard_id == id;
+		if (!known) {
+			log_info("removing snapshots of a shard this worker does not hold: %s", sub);
+			if (rm_tree(sub) != 0 && unlink(sub) != 0)
+				log_warn("cannot remove %s: %s", sub, strerror(errno));
+			continue;
+		}
+		DIR *sd = opendir(sub); /* leftover temporary files of a crash */
+		struct dirent *f;
+		if (sd == NULL)
+			continue;
+		while ((f = readdir(sd)) != NULL)
+			if (strstr(f->d_name, ".tmp.") != NULL) {
+				char fp[4600];
+				snprintf(fp, sizeof fp, "%s/%s", sub, f->d_name);
+				unlink(fp);
+			}
+		closedir(sd);
+	}
+	closedir(d);
 }
 
 /* ===================================================================
@@ -611,223 +1202,247 @@ hit_cmp(const void *a, const void *b)
 	return hit_less(x, y) ? -1 : hit_less(y, x) ? 1 : 0;
 }
 
-/* Max-heap on (distance, id): the root is the worst of the best k. */
-static void
-heap_sift_down(shard_hit *h, size_t n, size_t i)
+/* About the memory p will take once loaded: from its snapshot file when
+ * there is one (the file is the state's arrays back to back; memory adds
+ * hash-table and capacity slack, hence the margin), else from its row
+ * count.  Used to make room before a load (ixmem_make_room). */
+static uint64_t
+part_estimate(shard_index *idx, part *p)
 {
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < n && hit_less(&h[m], &h[l]))
-			m = l;
-		if (r < n && hit_less(&h[m], &h[r]))
-			m = r;
-		if (m == i)
-			return;
-		shard_hit t = h[i];
-		h[i] = h[m];
-		h[m] = t;
-		i = m;
+	struct stat sb;
+	char path[4200];
+	uint64_t live;
+
+	if (idx->snap_dir != NULL) {
+		snap_path(idx, p, path, sizeof path);
+		if (stat(path, &sb) == 0 && sb.st_size > 0)
+			return (uint64_t)sb.st_size * 3 / 2;
 	}
+	live = rowstore_partition_count(idx->rs, idx->spec.shard_id, p->name, p->len);
+	return live * ((uint64_t)idx->spec.dim * 4 + 96) + 4096;
 }
 
-static void
-heap_push(shard_hit *h, size_t *n, shard_hit x)
-{
-	size_t i = (*n)++;
-	h[i] = x;
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-		if (!hit_less(&h[p], &h[i]))
-			break;
-		shard_hit t = h[i];
-		h[i] = h[p];
-		h[p] = t;
-		i = p;
-	}
-}
-
-/* Distance from q (normalized for cosine) to an index vector. */
-static float
-index_distance(int metric, const float *q, const float *v, size_t dim)
-{
-	switch (metric) {
-	case VECMATH_L2:
-		return sqrtf(vecmath_l2sq(q, v, dim));
-	case VECMATH_IP:
-		return -vecmath_dot(q, v, dim);
-	default: /* cosine: both sides are unit vectors */
-		return 1.0f - vecmath_dot(q, v, dim);
-	}
-}
-
-/* Exact top-want over the live labels.  Caller holds rw (read). */
+/* Searches one partition, loading it first if needed. */
 static shoal_code
-search_exact(shard_index *idx, const ix_state *s, const float *q, size_t want, shard_hit *hits,
-    size_t *nhits, shoal_status *st)
-{
-	const float *data;
-	size_t n = 0, dim = idx->spec.dim;
-
-	if (shoal_faiss_flat_data(s->fi, &data) != 0)
-		return faiss_fail(st, "flat data", idx->spec.shard_id);
-	for (size_t l = 0; l < s->nlabels; l++) {
-		shard_hit h;
-		if (!bit_get(s->live, l))
-			continue;
-		h.id = s->label_id[l];
-		h.distance = index_distance(idx->spec.metric, q, data + l * dim, dim);
-		if (n < want) {
-			heap_push(hits, &n, h);
-		} else if (hit_less(&h, &hits[0])) {
-			hits[0] = h;
-			heap_sift_down(hits, n, 0);
-		}
-	}
-	*nhits = n;
-	return SHOAL_OK;
-}
-
-/* HNSW top-want; *nhits may come out short of want.  Caller holds rw. */
-static shoal_code
-search_hnsw(shard_index *idx, const ix_state *s, const float *q, size_t want, uint32_t k,
-    uint32_t ef_search, shard_hit *hits, size_t *nhits, shoal_status *st)
-{
-	float *D = xmalloc(want * sizeof *D);
-	idx_t *I = xmalloc(want * sizeof *I);
-	uint64_t ef = ef_search ? ef_search : (k > SHARD_INDEX_DEFAULT_EF ? k : SHARD_INDEX_DEFAULT_EF);
-	size_t n = 0;
-	int rc;
-
-	if (ef < want)
-		ef = want;
-	/* Stale labels take candidate slots without becoming results: widen
-	 * the beam by the stale ratio (bounded by the rebuild threshold). */
-	if (s->nlabels > s->nlive)
-		ef = ef * s->nlabels / s->nlive;
-	if (ef > s->nlabels)
-		ef = s->nlabels;
-	if (ef > INT_MAX)
-		ef = INT_MAX;
-	rc = shoal_faiss_hnsw_search(s->fi, 1, q, (idx_t)want, (int)ef, s->live, s->nlabels, NULL,
-	    NULL, D, I);
-	if (rc != 0) {
-		free(D);
-		free(I);
-		return faiss_fail(st, "search", idx->spec.shard_id);
-	}
-	for (size_t i = 0; i < want; i++) {
-		if (I[i] < 0 || (size_t)I[i] >= s->nlabels)
-			continue;
-		hits[n].id = s->label_id[I[i]];
-		switch (idx->spec.metric) {
-		case VECMATH_L2:
-			hits[n].distance = sqrtf(D[i] > 0.0f ? D[i] : 0.0f);
-			break;
-		case VECMATH_IP:
-			hits[n].distance = -D[i];
-			break;
-		default:
-			hits[n].distance = 1.0f - D[i];
-		}
-		n++;
-	}
-	free(D);
-	free(I);
-	*nhits = n;
-	return SHOAL_OK;
-}
-
-/* Exact top-want over the rowstore (the index is not built): original
- * vectors, vecmath distances.  Allocates nothing per row. */
-static shoal_code
-search_rows(shard_index *idx, const float *query, uint32_t k, shard_hit *hits, size_t *nhits,
+part_search(shard_index *idx, part *p, const pstate_query *pq, shard_hit *hits, size_t *nhits,
     shoal_status *st)
 {
-	rowstore_iter *it;
-	rowstore_row r;
-	size_t n = 0;
-	bool done = false;
 	shoal_code rv;
 
-	if ((rv = rowstore_iter_open(idx->rs, idx->spec.shard_id, false, &it, st)) != SHOAL_OK)
-		return rv;
-	while ((rv = rowstore_iter_next(it, &r, &done, st)) == SHOAL_OK && !done) {
-		shard_hit h = {r.id, vecmath_distance(idx->spec.metric, query, r.vector, r.dim)};
-		if (n < k) {
-			heap_push(hits, &n, h);
-		} else if (hit_less(&h, &hits[0])) {
-			hits[0] = h;
-			heap_sift_down(hits, n, 0);
+	for (int attempt = 0;; attempt++) {
+		pthread_rwlock_rdlock(&p->rw);
+		if (p->st != NULL) {
+			rv = pstate_search(p->st, &idx->spec, pq, hits, nhits, NULL, st);
+			pthread_rwlock_unlock(&p->rw);
+			if (idx->mem)
+				ixmem_touch(idx->mem, &p->mem);
+			return rv;
 		}
+		pthread_rwlock_unlock(&p->rw);
+		if (attempt >= 8) /* loaded and evicted again each time: say so */
+			return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED,
+			    "shard %" PRIu64 ": partition '%s' keeps being evicted before it can be "
+			    "searched (memory budget too small for the load)",
+			    idx->spec.shard_id, p->name);
+		if (idx->mem != NULL)
+			ixmem_make_room(idx->mem, part_estimate(idx, p));
+		if ((rv = part_load(idx, p, st)) != SHOAL_OK)
+			return rv;
 	}
-	rowstore_iter_close(it);
-	*nhits = n;
-	return rv;
 }
 
 shoal_code
-shard_index_search(shard_index *idx, const float *query, uint32_t dim, uint32_t k,
-    uint32_t ef_search, bool exact, shard_hit *hits, size_t *nhits, bool *complete,
-    shoal_status *st)
+shard_index_search(shard_index *idx, const shard_query *q, shard_hit *hits, size_t *nhits,
+    bool *complete, shoal_status *st)
 {
 	const shard_spec *spec = &idx->spec;
-	float *q;
-	size_t want;
+	rowstore_partition *plist = NULL;
+	size_t np = 0, n = 0;
+	shard_hit *local;
+	float *qv;
 	shoal_code rv = SHOAL_OK;
 
 	*nhits = 0;
 	*complete = false;
-	if (k == 0)
+	if (q->k == 0)
 		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "k must be at least 1");
-	if (dim != spec->dim)
+	if (q->dim != spec->dim)
 		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
-		    "vector has %u dimensions, collection expects %u", dim, spec->dim);
-	for (uint32_t j = 0; j < dim; j++)
-		if (!isfinite(query[j]))
+		    "vector has %u dimensions, collection expects %u", q->dim, spec->dim);
+	for (uint32_t j = 0; j < q->dim; j++)
+		if (!isfinite(q->vector[j]))
 			return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
 			    "query vector component %u is %s (components must be finite)", j,
-			    isnan(query[j]) ? "NaN" : "infinite");
-	q = xmalloc(dim * sizeof *q);
-	memcpy(q, query, dim * sizeof *q);
-	if (spec->metric == VECMATH_COSINE && !vecmath_normalize(q, dim)) {
-		free(q);
+			    isnan(q->vector[j]) ? "NaN" : "infinite");
+	if (q->one_partition && q->partition_len > ROWSTORE_MAX_PARTITION)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "partition (distribution key value) is %zu bytes, at most %d are allowed",
+		    q->partition_len, ROWSTORE_MAX_PARTITION);
+	qv = xmalloc(q->dim * sizeof *qv);
+	memcpy(qv, q->vector, q->dim * sizeof *qv);
+	if (spec->metric == VECMATH_COSINE && !vecmath_normalize(qv, q->dim)) {
+		free(qv);
 		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
 		    "query vector is zero: it has no direction (collection metric is cosine)");
 	}
 
-	pthread_rwlock_rdlock(&idx->rw);
-	if (idx->cur == NULL) {
-		/* not built: answer from the rows, and ask for a build */
-		pthread_rwlock_unlock(&idx->rw);
-		free(q);
-		atomic_store(&idx->wanted, true);
-		if ((rv = search_rows(idx, query, k, hits, nhits, st)) != SHOAL_OK) {
-			*nhits = 0;
-			return rv;
+	if (q->one_partition) {
+		if (rowstore_partition_count(idx->rs, spec->shard_id, q->partition, q->partition_len) >
+		    0) {
+			plist = xmalloc(sizeof *plist);
+			plist[0].name = xmalloc(q->partition_len + 1);
+			memcpy(plist[0].name, q->partition, q->partition_len); /* len > 0 */
+			plist[0].name[q->partition_len] = '\0';
+			plist[0].len = q->partition_len;
+			np = 1;
+		} else {
+			shard_spec tmp; /* empty partition: but is the shard still here? */
+			rv = rowstore_shard_spec(idx->rs, spec->shard_id, &tmp, st);
 		}
-		qsort(hits, *nhits, sizeof *hits, hit_cmp);
-		*complete = true; /* every live row was looked at */
-		return SHOAL_OK;
-	}
-	/* holding rw (read) */
-	want = idx->cur->nlive < k ? idx->cur->nlive : k;
-	if (want > 0 && !exact && idx->cur->nlive > SHARD_INDEX_EXACT_MAX) {
-		rv = search_hnsw(idx, idx->cur, q, want, k, ef_search, hits, nhits, st);
-		if (rv == SHOAL_OK && *nhits < want) {
-			log_debug("shard %" PRIu64 ": HNSW found %zu of %zu, answering exactly",
-			    spec->shard_id, *nhits, want);
-			rv = search_exact(idx, idx->cur, q, want, hits, nhits, st);
+	} else {
+		np = rowstore_list_partitions(idx->rs, spec->shard_id, &plist);
+		if (np == 0) {
+			shard_spec tmp;
+			rv = rowstore_shard_spec(idx->rs, spec->shard_id, &tmp, st);
 		}
-	} else if (want > 0) {
-		rv = search_exact(idx, idx->cur, q, want, hits, nhits, st);
 	}
-	pthread_rwlock_unlock(&idx->rw);
-	free(q);
+	pstate_query pq = {qv, q->k, q->ef_search, q->exact, q->filter};
+	local = np > 1 ? xmalloc(q->k * sizeof *local) : NULL;
+	for (size_t i = 0; i < np && rv == SHOAL_OK; i++) {
+		part *p = part_get(idx, plist[i].name, plist[i].len, true);
+		size_t m = 0;
+		if (np == 1) {
+			rv = part_search(idx, p, &pq, hits, &n, st);
+		} else if ((rv = part_search(idx, p, &pq, local, &m, st)) == SHOAL_OK) {
+			/* merge: hits is kept as a sorted array of at most k */
+			for (size_t j = 0; j < m; j++) {
+				shard_hit h = local[j];
+				if (n == q->k && !hit_less(&h, &hits[n - 1]))
+					continue;
+				size_t pos = n < q->k ? n++ : n - 1;
+				while (pos > 0 && hit_less(&h, &hits[pos - 1])) {
+					hits[pos] = hits[pos - 1];
+					pos--;
+				}
+				hits[pos] = h;
+			}
+		}
+		part_unref(p);
+		if (idx->mem != NULL && ixmem_over(idx->mem))
+			ixmem_enforce(idx->mem); /* holding no partition lock here */
+	}
+	free(local);
+	rowstore_partitions_free(plist, np);
+	free(qv);
 	if (rv != SHOAL_OK) {
 		*nhits = 0;
 		return rv;
 	}
-	qsort(hits, *nhits, sizeof *hits, hit_cmp);
-	*complete = *nhits == want;
+	qsort(hits, n, sizeof *hits, hit_cmp);
+	*nhits = n;
+	*complete = true; /* each partition answered min(k, its matches) */
 	return SHOAL_OK;
+}
+
+/* ===================================================================
+ * Loading, unloading and information for tests and the service
+ * =================================================================== */
+
+shoal_code
+shard_index_load(shard_index *idx, const char *partition, size_t len, shoal_status *st)
+{
+	part *p = part_get(idx, partition, len, true);
+	shoal_code rv;
+
+	if (idx->mem != NULL)
+		ixmem_make_room(idx->mem, part_estimate(idx, p));
+	rv = part_load(idx, p, st);
+
+	part_unref(p);
+	if (rv == SHOAL_OK && idx->mem != NULL && ixmem_over(idx->mem))
+		ixmem_enforce(idx->mem);
+	return rv;
+}
+
+void
+shard_index_unload_all(shard_index *idx)
+{
+	part **all;
+	size_t n = part_all(idx, &all);
+
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&all[i]->load_mu);
+		if (!all[i]->dead)
+			unload_locked(idx, all[i], false);
+		pthread_mutex_unlock(&all[i]->load_mu);
+		part_unref(all[i]);
+	}
+	free(all);
+}
+
+void
+shard_index_get_info(shard_index *idx, shard_index_info *out)
+{
+	part **all;
+	size_t n = part_all(idx, &all);
+
+	memset(out, 0, sizeof *out);
+	out->partitions = (uint32_t)n;
+	for (size_t i = 0; i < n; i++) {
+		part *p = all[i];
+		pthread_rwlock_rdlock(&p->rw);
+		if (p->st != NULL) {
+			out->loaded++;
+			out->hnsw += p->st->hnsw;
+			out->labels += p->st->nlabels;
+			out->live += p->st->nlive;
+			out->stale += p->st->nlabels - p->st->nlive;
+			out->bytes += pstate_bytes(p->st);
+		}
+		pthread_rwlock_unlock(&p->rw);
+		part_unref(p);
+	}
+	free(all);
+	out->c.loads_snapshot = atomic_load(&idx->c.loads_snapshot);
+	out->c.loads_rows = atomic_load(&idx->c.loads_rows);
+	out->c.rows_replayed = atomic_load(&idx->c.rows_replayed);
+	out->c.snapshots = atomic_load(&idx->c.snapshots);
+	out->c.snapshot_bytes = atomic_load(&idx->c.snapshot_bytes);
+	out->c.rebuilds = atomic_load(&idx->c.rebuilds);
+	out->c.evictions = atomic_load(&idx->c.evictions);
+}
+
+bool
+shard_index_partition_info(shard_index *idx, const char *partition, size_t len,
+    shard_partition_info *out)
+{
+	part *p = part_get(idx, partition, len, false);
+
+	memset(out, 0, sizeof *out);
+	if (p == NULL)
+		return false;
+	pthread_mutex_lock(&p->load_mu);
+	out->snap_seq = p->has_snap_file ? p->snap_seq : 0;
+	out->dirty = atomic_load(&p->writes) - p->snap_writes;
+	pthread_rwlock_rdlock(&p->rw);
+	if (p->st != NULL) {
+		out->loaded = true;
+		out->hnsw = p->st->hnsw;
+		out->labels = p->st->nlabels;
+		out->live = p->st->nlive;
+		out->stale = p->st->nlabels - p->st->nlive;
+		out->applied_seq = p->st->applied_seq;
+	} else {
+		out->dirty = 0;
+	}
+	pthread_rwlock_unlock(&p->rw);
+	pthread_mutex_unlock(&p->load_mu);
+	part_unref(p);
+	return true;
+}
+
+const shard_spec *
+shard_index_spec(const shard_index *idx)
+{
+	return &idx->spec;
 }

@@ -13,8 +13,32 @@
  *   Delete       ids[i] gets a tombstone of version versions[i]; `deleted`
  *                counts ids that were live and now are not.
  *   Count        live points.   Status  name, totals, per-shard stats.
+ *   MultiSearch  one Search per target shard (rpc_call_local), on up to
+ *                one thread per core, each with its own epoch check; one
+ *                result per shard, in request order.
  * Any other method on an unknown shard: NOT_FOUND "shard N is not on worker
  * NAME".
+ *
+ * Routing epochs (coordinator/README.md).  A request that carries an epoch
+ * (RequestEnvelope.epoch != 0: the shard's placement epoch as the
+ * coordinator knows it) is refused with FAILED_PRECONDITION, the reply
+ * envelope carrying the epoch this worker knows, when the shard is not
+ * here or when the epoch is older than the shard's.  A shard's epoch is the
+ * highest one a request for it has carried (kept in memory: after a
+ * restart the first routed request sets it), so once a placement changes,
+ * requests routed by the older placement are refused.  Epoch 0 (tools,
+ * tests) checks existence only (NOT_FOUND).
+ *
+ * Partitions and filters (worker storage engine).  Upsert stores each
+ * point in Point.partition (the distribution-key value; "" = the shard's
+ * single partition).  Search takes ShardSearchRequest.partition (one
+ * partition; "" = all of them, merged) and .filter (validated here:
+ * INVALID_ARGUMENT names the bad node).  Payloads are checked on upsert:
+ * a field needs a non-empty key and a value, and a key may occur once.
+ *
+ * Metrics (Status): per-shard and worker totals, index memory and the
+ * budget, partition loads/evictions, snapshots, and Search/Upsert
+ * latency histograms (handler time, microseconds).
  *
  * Storage: a point's payload fields are stored as a packed shoal.Point
  * carrying only `payload` (opaque bytes to the rowstore); text and the
@@ -37,17 +61,27 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "filter.h"
+#include "ixmem.h"
 #include "log.h"
 #include "rpc.h"
 #include "shard_index.h"
 #include "shoal.pb-c.h"
 #include "util.h"
 #include "vecmath.h"
+#include "worker_backup.h"
+
+#define LAT_NBOUNDS 15
+typedef struct lat_hist {
+	atomic_uint_fast64_t count, sum_us, counts[LAT_NBOUNDS + 1];
+} lat_hist;
 
 typedef struct svc_shard {
 	shard_index *idx;
 	atomic_int refs; /* table's reference + one per running call */
+	atomic_uint_fast64_t epoch; /* placement epoch (header comment); 0 = none seen */
 } svc_shard;
 
 struct shard_service {
@@ -58,7 +92,51 @@ struct shard_service {
 	pthread_rwlock_t tab_lock; /* guards shards, nshards */
 	svc_shard **shards;        /* sorted by shard id */
 	size_t nshards, cap;
+	atomic_uint_fast64_t max_epoch;         /* highest routing epoch seen */
+	atomic_uint_fast64_t n_search_requests; /* Search + MultiSearch requests */
+	atomic_uint_fast64_t n_shard_searches;  /* shard searches run */
+	unsigned m_search;         /* index of Search in the Worker service */
+	unsigned ncpu;             /* MultiSearch threads at most */
+	char *snap_dir;            /* index snapshots, or NULL */
+	ixmem *mem;                /* index memory budget (0 = unlimited) */
+	uint64_t start_ms;
+	lat_hist search_lat, upsert_lat;
+	atomic_uint_fast64_t points_upserted, points_deleted;
 };
+
+/* ===================================================================
+ * Latency histograms
+ * =================================================================== */
+
+static const uint64_t lat_bounds_us[LAT_NBOUNDS] = {100, 250, 500, 1000, 2500, 5000, 10000,
+    25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 10000000};
+
+static void
+lat_observe(lat_hist *h, uint64_t us)
+{
+	size_t b = 0;
+	while (b < LAT_NBOUNDS && us > lat_bounds_us[b])
+		b++;
+	atomic_fetch_add(&h->counts[b], 1);
+	atomic_fetch_add(&h->count, 1);
+	atomic_fetch_add(&h->sum_us, us);
+}
+
+/* Fills out (counts/bounds point into the caller's arrays). */
+static void
+lat_export(lat_hist *h, Shoal__LatencyHistogram *out, uint64_t *counts, uint64_t *bounds)
+{
+	shoal__latency_histogram__init(out);
+	for (size_t i = 0; i <= LAT_NBOUNDS; i++)
+		counts[i] = atomic_load(&h->counts[i]);
+	memcpy(bounds, lat_bounds_us, sizeof lat_bounds_us);
+	out->count = atomic_load(&h->count);
+	out->sum_us = atomic_load(&h->sum_us);
+	out->n_bounds_us = LAT_NBOUNDS;
+	out->bounds_us = bounds;
+	out->n_counts = LAT_NBOUNDS + 1;
+	out->counts = counts;
+}
 
 /* ===================================================================
  * Shard table
@@ -96,7 +174,8 @@ tab_add(shard_service *svc, const shard_spec *spec, shoal_status *st)
 		return SHOAL_OK;
 	e = xcalloc(1, sizeof *e);
 	atomic_init(&e->refs, 1);
-	if ((rv = shard_index_create(svc->rs, spec, &e->idx, st)) != SHOAL_OK) {
+	shard_index_opts io = {.snap_dir = svc->snap_dir, .mem = svc->mem};
+	if ((rv = shard_index_create(svc->rs, spec, &io, &e->idx, st)) != SHOAL_OK) {
 		free(e);
 		return rv;
 	}
@@ -123,14 +202,19 @@ shard_unref(svc_shard *e)
 }
 
 /* A counted reference (release with shard_unref), or NULL after failing the
- * call with NOT_FOUND. */
+ * call: NOT_FOUND, or FAILED_PRECONDITION for a routed request (epoch != 0)
+ * that this worker must refuse (header comment: routing epochs). */
 static svc_shard *
 shard_get(shard_service *svc, uint64_t shard, void *cd)
 {
+	uint64_t want = rpc_call_epoch(cd), seen;
 	svc_shard *e = NULL;
 	bool found;
 	size_t pos;
 
+	seen = atomic_load(&svc->max_epoch);
+	while (want > seen && !atomic_compare_exchange_weak(&svc->max_epoch, &seen, want))
+		;
 	pthread_rwlock_rdlock(&svc->tab_lock);
 	pos = tab_find(svc, shard, &found);
 	if (found) {
@@ -138,9 +222,27 @@ shard_get(shard_service *svc, uint64_t shard, void *cd)
 		atomic_fetch_add(&e->refs, 1);
 	}
 	pthread_rwlock_unlock(&svc->tab_lock);
-	if (e == NULL)
+	if (e == NULL && want != 0) {
+		rpc_call_fail(cd, SHOAL_FAILED_PRECONDITION,
+		    "shard %" PRIu64 " is not on worker %s (request routed at epoch %" PRIu64 ")",
+		    shard, svc->name, want);
+		rpc_call_set_reply_epoch(cd, atomic_load(&svc->max_epoch));
+	} else if (e == NULL) {
 		rpc_call_fail(cd, SHOAL_NOT_FOUND, "shard %" PRIu64 " is not on worker %s", shard,
 		    svc->name);
+	} else if (want != 0) {
+		uint64_t cur = atomic_load(&e->epoch);
+		while (want > cur && !atomic_compare_exchange_weak(&e->epoch, &cur, want))
+			;
+		if (want < cur) {
+			rpc_call_fail(cd, SHOAL_FAILED_PRECONDITION,
+			    "stale routing epoch %" PRIu64 " for shard %" PRIu64 " on worker %s: "
+			    "its placement here is epoch %" PRIu64, want, shard, svc->name, cur);
+			rpc_call_set_reply_epoch(cd, cur);
+			shard_unref(e);
+			e = NULL;
+		}
+	}
 	return e;
 }
 
@@ -212,6 +314,27 @@ payload_unpack(const rowstore_row *r)
 	return p;
 }
 
+/* A point's payload as filters need it: every field keyed and valued,
+ * each key once.  INVALID_ARGUMENT naming the point and field. */
+static shoal_code
+check_payload(const Shoal__Point *p, shoal_status *st)
+{
+	for (size_t j = 0; j < p->n_payload; j++) {
+		const Shoal__PayloadField *f = p->payload[j];
+		if (f == NULL || f->key == NULL || f->key[0] == '\0')
+			return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+			    "point %" PRIu64 ": payload field %zu has an empty key", p->id, j);
+		if (f->value == NULL || f->value->kind_case == SHOAL__PAYLOAD_VALUE__KIND__NOT_SET)
+			return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+			    "point %" PRIu64 ": payload field '%s' has no value", p->id, f->key);
+		for (size_t i = 0; i < j; i++)
+			if (strcmp(p->payload[i]->key, f->key) == 0)
+				return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+				    "point %" PRIu64 ": payload field '%s' appears twice", p->id, f->key);
+	}
+	return SHOAL_OK;
+}
+
 /* ===================================================================
  * Handlers
  * =================================================================== */
@@ -243,10 +366,10 @@ h_create_shard(Shoal__Worker_Service *service, const Shoal__CreateShardRequest *
 	};
 	pthread_mutex_lock(&svc->admin_mu);
 	rv = rowstore_create_shard(svc->rs, &spec, &created, &st);
-	if (rv == SHOAL_OK) {
-		shard_spec_normalize(&spec, NULL); /* as stored */
+	if (rv == SHOAL_OK) /* as stored: normalized, with its incarnation */
+		rv = rowstore_shard_spec(svc->rs, spec.shard_id, &spec, &st);
+	if (rv == SHOAL_OK)
 		rv = tab_add(svc, &spec, &st);
-	}
 	pthread_mutex_unlock(&svc->admin_mu);
 	if (rv != SHOAL_OK) {
 		rpc_call_fail(cd, rv, "%s", st.msg);
@@ -272,6 +395,23 @@ h_drop_shard(Shoal__Worker_Service *service, const Shoal__DropShardRequest *in,
 	bool found;
 	size_t pos;
 
+	/* A routed drop older than the shard's placement here (a drop from
+	 * before the shard moved away and back) must not remove it. */
+	if (rpc_call_epoch(cd) != 0) {
+		pthread_rwlock_rdlock(&svc->tab_lock);
+		pos = tab_find(svc, in->shard_id, &found);
+		uint64_t cur = found ? atomic_load(&svc->shards[pos]->epoch) : 0;
+		pthread_rwlock_unlock(&svc->tab_lock);
+		if (rpc_call_epoch(cd) < cur) {
+			rpc_call_fail(cd, SHOAL_FAILED_PRECONDITION,
+			    "stale routing epoch %" PRIu64 " for dropping shard %" PRIu64
+			    " on worker %s: its placement here is epoch %" PRIu64,
+			    rpc_call_epoch(cd), in->shard_id, svc->name, cur);
+			rpc_call_set_reply_epoch(cd, cur);
+			done(NULL, cd);
+			return;
+		}
+	}
 	pthread_mutex_lock(&svc->admin_mu);
 	rv = rowstore_drop_shard(svc->rs, in->shard_id, &st);
 	if (rv == SHOAL_OK || rv == SHOAL_NOT_FOUND) {
@@ -286,8 +426,10 @@ h_drop_shard(Shoal__Worker_Service *service, const Shoal__DropShardRequest *in,
 		pthread_rwlock_unlock(&svc->tab_lock);
 	}
 	pthread_mutex_unlock(&svc->admin_mu);
-	if (e != NULL)
+	if (e != NULL) {
+		shard_index_mark_dropped(e->idx); /* its snapshot files go with it */
 		shard_unref(e); /* the index goes when the last running call ends */
+	}
 	if (rv == SHOAL_OK)
 		log_info("shard %" PRIu64 " dropped", in->shard_id);
 	if (rv != SHOAL_OK && rv != SHOAL_NOT_FOUND) {
@@ -309,6 +451,7 @@ h_upsert(Shoal__Worker_Service *service, const Shoal__ShardUpsertRequest *in,
 	uint8_t **payloads;
 	shoal_status st = {0};
 	uint32_t applied = 0;
+	uint64_t t0 = util_mono_us();
 	svc_shard *e;
 	shoal_code rv;
 
@@ -316,6 +459,13 @@ h_upsert(Shoal__Worker_Service *service, const Shoal__ShardUpsertRequest *in,
 		done(NULL, cd);
 		return;
 	}
+	for (size_t i = 0; i < n; i++)
+		if ((rv = check_payload(in->points[i], &st)) != SHOAL_OK) {
+			rpc_call_fail(cd, rv, "%s", st.msg);
+			done(NULL, cd);
+			shard_unref(e);
+			return;
+		}
 	rows = xcalloc(n ? n : 1, sizeof *rows);
 	payloads = xcalloc(n ? n : 1, sizeof *payloads);
 	for (size_t i = 0; i < n; i++) {
@@ -328,8 +478,12 @@ h_upsert(Shoal__Worker_Service *service, const Shoal__ShardUpsertRequest *in,
 		rows[i].text_len = p->text ? strlen(p->text) : 0;
 		rows[i].payload_len = payload_pack(p, &payloads[i]);
 		rows[i].payload = payloads[i];
+		rows[i].partition = p->partition;
+		rows[i].partition_len = p->partition ? strlen(p->partition) : 0;
 	}
 	rv = shard_index_write(e->idx, rows, n, NULL, &applied, &st);
+	atomic_fetch_add(&svc->points_upserted, applied);
+	lat_observe(&svc->upsert_lat, util_mono_us() - t0);
 	for (size_t i = 0; i < n; i++)
 		free(payloads[i]);
 	free(payloads);
@@ -387,6 +541,7 @@ h_search(Shoal__Worker_Service *service, const Shoal__ShardSearchRequest *in,
 	Shoal__Point **pls;
 	size_t nhits = 0, nout = 0;
 	bool complete = false;
+	uint64_t t0 = util_mono_us();
 	svc_shard *e;
 
 	if (in->k < 1 || in->k > SHARD_SERVICE_MAX_K) {
@@ -395,14 +550,31 @@ h_search(Shoal__Worker_Service *service, const Shoal__ShardSearchRequest *in,
 		done(NULL, cd);
 		return;
 	}
+	if (in->filter != NULL && filter_validate(in->filter, &st) != SHOAL_OK) {
+		rpc_call_fail(cd, st.code, "%s", st.msg);
+		done(NULL, cd);
+		return;
+	}
 	if ((e = shard_get(svc, in->shard_id, cd)) == NULL) {
 		done(NULL, cd);
 		return;
 	}
+	atomic_fetch_add(&svc->n_shard_searches, 1);
+	if (!rpc_call_is_local(cd))
+		atomic_fetch_add(&svc->n_search_requests, 1);
 	hits = xmalloc(in->k * sizeof *hits);
-	if (shard_index_search(e->idx, in->vector,
-		(uint32_t)(in->n_vector > UINT32_MAX ? UINT32_MAX : in->n_vector), in->k,
-		in->ef_search, in->exact, hits, &nhits, &complete, &st) != SHOAL_OK) {
+	shard_query q = {
+	    .vector = in->vector,
+	    .dim = (uint32_t)(in->n_vector > UINT32_MAX ? UINT32_MAX : in->n_vector),
+	    .k = in->k,
+	    .ef_search = in->ef_search,
+	    .exact = in->exact,
+	    .filter = in->filter,
+	    .one_partition = in->partition != NULL && in->partition[0] != '\0',
+	    .partition = in->partition,
+	    .partition_len = in->partition ? strlen(in->partition) : 0,
+	};
+	if (shard_index_search(e->idx, &q, hits, &nhits, &complete, &st) != SHOAL_OK) {
 		free(hits);
 		fail_status(svc, cd, in->shard_id, &st);
 		done(NULL, cd);
@@ -433,6 +605,7 @@ h_search(Shoal__Worker_Service *service, const Shoal__ShardSearchRequest *in,
 	out.n_hits = nout;
 	out.hits = hp;
 	out.complete = complete;
+	lat_observe(&svc->search_lat, util_mono_us() - t0);
 	done(&out, cd);
 
 	for (size_t i = 0; i < nout; i++) {
@@ -501,6 +674,11 @@ h_get(Shoal__Worker_Service *service, const Shoal__ShardGetRequest *in,
 		p->text = strndup(r.text, r.text_len);
 		if (p->text == NULL)
 			p->text = xstrdup("");
+		if (r.partition_len > 0) {
+			p->partition = xmalloc(r.partition_len + 1);
+			memcpy(p->partition, r.partition, r.partition_len);
+			p->partition[r.partition_len] = '\0';
+		}
 		if ((pls[nout] = payload_unpack(&r)) != NULL) {
 			p->n_payload = pls[nout]->n_payload;
 			p->payload = pls[nout]->payload;
@@ -517,6 +695,8 @@ h_get(Shoal__Worker_Service *service, const Shoal__ShardGetRequest *in,
 	}
 	for (size_t i = 0; i < nout; i++) {
 		free(pv[i].text);
+		if (pv[i].partition != protobuf_c_empty_string)
+			free(pv[i].partition);
 		if (pls[i] != NULL)
 			shoal__point__free_unpacked(pls[i], NULL);
 		free(bufs[i]);
@@ -565,6 +745,7 @@ h_delete(Shoal__Worker_Service *service, const Shoal__ShardDeleteRequest *in,
 		for (size_t i = 0; i < n; i++)
 			if ((outcome[i] & ROWSTORE_APPLIED) && (outcome[i] & ROWSTORE_WAS_LIVE))
 				out.deleted++;
+		atomic_fetch_add(&svc->points_deleted, out.deleted);
 		done(&out, cd);
 	}
 	free(rows);
@@ -580,7 +761,13 @@ h_count(Shoal__Worker_Service *service, const Shoal__ShardCountRequest *in,
 	Shoal__CountReply out = SHOAL__COUNT_REPLY__INIT;
 	shoal_status st = {0};
 	uint64_t live = 0;
+	svc_shard *e;
 
+	if ((e = shard_get(svc, in->shard_id, cd)) == NULL) { /* routing check */
+		done(NULL, cd);
+		return;
+	}
+	shard_unref(e);
 	if (rowstore_count(svc->rs, in->shard_id, &live, NULL, &st) != SHOAL_OK) {
 		fail_status(svc, cd, in->shard_id, &st);
 		done(NULL, cd);
@@ -598,9 +785,15 @@ h_status(Shoal__Worker_Service *service, const Shoal__WorkerStatusRequest *in,
 	Shoal__WorkerStatusReply out = SHOAL__WORKER_STATUS_REPLY__INIT;
 	shard_spec *specs = NULL;
 	Shoal__ShardStats *sv, **sp;
-	size_t n, nout = 0;
+	Shoal__LatencyHistogram slat, ulat;
+	uint64_t sc[LAT_NBOUNDS + 1], sb[LAT_NBOUNDS], uc[LAT_NBOUNDS + 1], ub[LAT_NBOUNDS];
+	shard_index_counters tot = {0};
+	ixmem_stats ms;
+	svc_shard **all;
+	size_t n, nout = 0, nall;
 
 	(void)in;
+	nall = shard_all(svc, &all);
 	n = rowstore_list_shards(svc->rs, &specs);
 	sv = xcalloc(n ? n : 1, sizeof *sv);
 	sp = xcalloc(n ? n : 1, sizeof *sp);
@@ -613,6 +806,25 @@ h_status(Shoal__Worker_Service *service, const Shoal__WorkerStatusRequest *in,
 		sv[nout].points = live;
 		sv[nout].tombstones = tomb;
 		sv[nout].dim = specs[i].dim;
+		for (size_t j = 0; j < nall; j++) {
+			shard_index_info info;
+			if (shard_index_spec(all[j]->idx)->shard_id != specs[i].shard_id)
+				continue;
+			shard_index_get_info(all[j]->idx, &info);
+			sv[nout].partitions = info.partitions;
+			sv[nout].partitions_loaded = info.loaded;
+			sv[nout].index_bytes = info.bytes;
+			out.partitions += info.partitions;
+			out.partitions_loaded += info.loaded;
+			out.index_bytes += info.bytes;
+			tot.loads_snapshot += info.c.loads_snapshot;
+			tot.loads_rows += info.c.loads_rows;
+			tot.rows_replayed += info.c.rows_replayed;
+			tot.snapshots += info.c.snapshots;
+			tot.snapshot_bytes += info.c.snapshot_bytes;
+			tot.rebuilds += info.c.rebuilds;
+			tot.evictions += info.c.evictions;
+		}
 		sp[nout] = &sv[nout];
 		out.points += live;
 		nout++;
@@ -621,20 +833,169 @@ h_status(Shoal__Worker_Service *service, const Shoal__WorkerStatusRequest *in,
 	out.bytes = rowstore_bytes(svc->rs);
 	out.n_shards = nout;
 	out.shards = sp;
+	out.search_requests = atomic_load(&svc->n_search_requests);
+	out.shard_searches = atomic_load(&svc->n_shard_searches);
+	ixmem_get_stats(svc->mem, &ms);
+	out.memory_budget = ms.budget;
+	out.index_bytes_peak = ms.peak_bytes;
+	out.partition_loads = tot.loads_snapshot + tot.loads_rows;
+	out.snapshot_loads = tot.loads_snapshot;
+	/* evictions of dropped shards' partitions count too: from ixmem */
+	out.partition_evictions = ms.evictions;
+	out.snapshots_written = tot.snapshots;
+	out.snapshot_bytes = tot.snapshot_bytes;
+	out.rows_replayed = tot.rows_replayed;
+	out.index_rebuilds = tot.rebuilds;
+	out.points_upserted = atomic_load(&svc->points_upserted);
+	out.points_deleted = atomic_load(&svc->points_deleted);
+	lat_export(&svc->search_lat, &slat, sc, sb);
+	lat_export(&svc->upsert_lat, &ulat, uc, ub);
+	out.search_latency = &slat;
+	out.upsert_latency = &ulat;
+	out.uptime_ms = util_mono_ms() - svc->start_ms;
 	done(&out, cd);
+	for (size_t j = 0; j < nall; j++)
+		shard_unref(all[j]);
+	free(all);
 	free(sv);
 	free(sp);
 	free(specs);
+}
+
+/* ---- MultiSearch --------------------------------------------------------
+ * One Search per target, run through rpc_call_local so that each is exactly
+ * the Search a single-shard request gets (validation, epoch check, index
+ * choice, partitions, filters, payloads).  Targets are taken from a shared
+ * counter by up to ncpu threads (the calling thread included): a worker
+ * holding 8 shards of a scatter answers in ~max, not ~sum, of their times
+ * when it has the cores. */
+
+#define MULTI_SEARCH_MAX_SHARDS 4096
+
+typedef struct ms_job {
+	shard_service *svc;
+	const Shoal__MultiSearchRequest *in;
+	void *cd;
+	rpc_result *res;      /* one per target */
+	uint64_t *micros;     /* one per target */
+	atomic_size_t next;
+} ms_job;
+
+static void *
+ms_worker(void *arg)
+{
+	ms_job *j = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->in->n_shards) {
+		const Shoal__ShardTarget *t = j->in->shards[i];
+		Shoal__ShardSearchRequest sub = SHOAL__SHARD_SEARCH_REQUEST__INIT;
+		rpc_call_opts o = {.epoch = t->epoch};
+		uint64_t t0 = util_mono_us();
+
+		sub.shard_id = t->shard_id;
+		sub.n_vector = j->in->n_vector;
+		sub.vector = j->in->vector;
+		sub.k = j->in->k;
+		sub.ef_search = j->in->ef_search;
+		sub.with_payload = j->in->with_payload;
+		sub.with_vector = j->in->with_vector;
+		sub.exact = j->in->exact;
+		sub.filter = j->in->filter;
+		sub.partition = t->partition;
+		rpc_call_local(&j->svc->rpc.base, j->svc->m_search, &sub.base, j->cd, &o, &j->res[i]);
+		j->micros[i] = util_mono_us() - t0;
+	}
+	return NULL;
+}
+
+static void
+h_multi_search(Shoal__Worker_Service *service, const Shoal__MultiSearchRequest *in,
+    Shoal__MultiSearchReply_Closure done, void *cd)
+{
+	shard_service *svc = SVC(service);
+	Shoal__MultiSearchReply out = SHOAL__MULTI_SEARCH_REPLY__INIT;
+	size_t n = in->n_shards, nthreads;
+	pthread_t tids[64];
+	size_t started = 0;
+	ms_job j;
+
+	if (n == 0 || n > MULTI_SEARCH_MAX_SHARDS) {
+		rpc_call_fail(cd, SHOAL_INVALID_ARGUMENT,
+		    "MultiSearch needs 1..%d target shards (got %zu)", MULTI_SEARCH_MAX_SHARDS, n);
+		done(NULL, cd);
+		return;
+	}
+	atomic_fetch_add(&svc->n_search_requests, 1);
+	j.svc = svc;
+	j.in = in;
+	j.cd = cd;
+	j.res = xcalloc(n, sizeof *j.res);
+	j.micros = xcalloc(n, sizeof *j.micros);
+	atomic_init(&j.next, 0);
+	nthreads = n < svc->ncpu ? n : svc->ncpu;
+	if (nthreads > sizeof tids / sizeof tids[0])
+		nthreads = sizeof tids / sizeof tids[0];
+	for (; started + 1 < nthreads; started++)
+		if (pthread_create(&tids[started], NULL, ms_worker, &j) != 0)
+			break; /* run with the threads we have */
+	ms_worker(&j);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+
+	Shoal__ShardSearchResult *rv = xcalloc(n, sizeof *rv);
+	Shoal__ShardSearchResult **rp = xcalloc(n, sizeof *rp);
+	for (size_t i = 0; i < n; i++) {
+		const Shoal__SearchReply *sr = (const Shoal__SearchReply *)j.res[i].reply;
+		shoal__shard_search_result__init(&rv[i]);
+		rv[i].shard_id = in->shards[i]->shard_id;
+		rv[i].code = (int32_t)j.res[i].status.code;
+		rv[i].message = j.res[i].status.msg;
+		rv[i].epoch = j.res[i].epoch;
+		rv[i].micros = j.micros[i];
+		if (sr != NULL) {
+			rv[i].n_hits = sr->n_hits;
+			rv[i].hits = sr->hits;
+			rv[i].complete = sr->complete;
+		}
+		rp[i] = &rv[i];
+	}
+	out.n_results = n;
+	out.results = rp;
+	done(&out, cd);
+	for (size_t i = 0; i < n; i++)
+		rpc_result_free(&j.res[i]);
+	free(rv);
+	free(rp);
+	free(j.res);
+	free(j.micros);
 }
 
 /* ===================================================================
  * Life cycle
  * =================================================================== */
 
+/* ---- Backup (worker/worker_backup.c) ------------------------------------ */
+
+static void
+h_backup(Shoal__Worker_Service *service, const Shoal__WorkerBackupRequest *in,
+    Shoal__WorkerBackupReply_Closure done, void *cd)
+{
+	shard_service *svc = SVC(service);
+	worker_backup_handle(svc->rs, svc->name, svc->snap_dir, in, done, cd);
+}
+
 static const Shoal__Worker_Service service_init = SHOAL__WORKER__INIT(h_);
 
 shoal_code
 shard_service_create(const char *name, rowstore *rs, shard_service **out, shoal_status *st)
+{
+	return shard_service_create_opts(name, rs, NULL, out, st);
+}
+
+shoal_code
+shard_service_create_opts(const char *name, rowstore *rs, const shard_service_opts *opts,
+    shard_service **out, shoal_status *st)
 {
 	shard_service *svc = xcalloc(1, sizeof *svc);
 	shard_spec *specs = NULL;
@@ -644,9 +1005,25 @@ shard_service_create(const char *name, rowstore *rs, shard_service **out, shoal_
 	svc->rpc = service_init;
 	svc->name = xstrdup(name);
 	svc->rs = rs;
+	svc->start_ms = util_mono_ms();
+	svc->mem = ixmem_create(opts != NULL ? opts->memory_budget : 0);
+	if (opts != NULL && opts->snap_dir != NULL) {
+		svc->snap_dir = xstrdup(opts->snap_dir);
+		if ((rv = util_mkdir_p(svc->snap_dir, st)) != SHOAL_OK) {
+			shard_service_destroy(svc);
+			*out = NULL;
+			return rv;
+		}
+	}
+	svc->m_search = (unsigned)(protobuf_c_service_descriptor_get_method_by_name(
+	    &shoal__worker__descriptor, "Search") - shoal__worker__descriptor.methods);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	svc->ncpu = ncpu > 0 ? (unsigned)ncpu : 1;
 	pthread_mutex_init(&svc->admin_mu, NULL);
 	pthread_rwlock_init(&svc->tab_lock, NULL);
 	n = rowstore_list_shards(rs, &specs);
+	if (svc->snap_dir != NULL)
+		shard_index_clean_snapshots(svc->snap_dir, specs, n);
 	for (size_t i = 0; i < n && rv == SHOAL_OK; i++)
 		rv = tab_add(svc, &specs[i], st);
 	free(specs);
@@ -668,6 +1045,8 @@ shard_service_destroy(shard_service *svc)
 		shard_unref(svc->shards[i]);
 	free(svc->shards);
 	free(svc->name);
+	free(svc->snap_dir);
+	ixmem_destroy(svc->mem);
 	pthread_mutex_destroy(&svc->admin_mu);
 	pthread_rwlock_destroy(&svc->tab_lock);
 	free(svc);
@@ -699,34 +1078,30 @@ shard_service_maintain(shard_service *svc, const atomic_bool *stop)
 {
 	svc_shard **all;
 	size_t n = shard_all(svc, &all);
-	unsigned rebuilt = 0;
+	unsigned worked = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		shoal_status st = {0};
-		if (stop != NULL && atomic_load(stop)) {
-			shard_unref(all[i]);
-			continue;
-		}
-		if (shard_index_wants_build(all[i]->idx)) {
-			if (shard_index_build(all[i]->idx, stop, &st) == SHOAL_OK)
-				rebuilt++;
-			else
-				log_warn("shard %" PRIu64 ": index build failed: %s",
-				    shard_index_spec(all[i]->idx)->shard_id, st.msg);
-		} else if (shard_index_needs_rebuild(all[i]->idx)) {
-			shard_index_info info;
-			shard_index_get_info(all[i]->idx, &info);
-			log_info("shard %" PRIu64 ": rebuilding index (%" PRIu64 " live, %" PRIu64
-				 " stale)",
-			    shard_index_spec(all[i]->idx)->shard_id, info.live, info.stale);
-			if (shard_index_rebuild(all[i]->idx, stop, &st) == SHOAL_OK)
-				rebuilt++;
-			else
-				log_warn("shard %" PRIu64 ": rebuild failed: %s",
-				    shard_index_spec(all[i]->idx)->shard_id, st.msg);
-		}
+		if (stop == NULL || !atomic_load(stop))
+			worked += shard_index_maintain(all[i]->idx, stop);
 		shard_unref(all[i]);
 	}
 	free(all);
-	return rebuilt;
+	if (stop == NULL || !atomic_load(stop))
+		ixmem_enforce(svc->mem); /* writes may have grown loaded partitions */
+	return worked;
+}
+
+unsigned
+shard_service_checkpoint(shard_service *svc)
+{
+	svc_shard **all;
+	size_t n = shard_all(svc, &all);
+	unsigned written = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		written += shard_index_checkpoint(all[i]->idx, NULL);
+		shard_unref(all[i]);
+	}
+	free(all);
+	return written;
 }

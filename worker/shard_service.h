@@ -24,9 +24,20 @@
 
 typedef struct shard_service shard_service;
 
+typedef struct shard_service_opts {
+	const char *snap_dir;   /* index snapshots (DATA/index); NULL = none */
+	uint64_t memory_budget; /* bytes of loaded indexes; 0 = unlimited */
+} shard_service_opts;
+
 /* Creates the service of worker `name` (copied) over rs (must outlive the
- * service), with one unbuilt index per shard already in rs.  Free with
- * shard_service_destroy after the RPC server has stopped. */
+ * service), with one unloaded index per shard already in rs.  opts may be
+ * NULL (no snapshots, no budget).  Snapshot files of shards that are no
+ * longer in rs are removed.  Free with shard_service_destroy after the RPC
+ * server has stopped. */
+shoal_code shard_service_create_opts(const char *name, rowstore *rs,
+    const shard_service_opts *opts, shard_service **out, shoal_status *st);
+
+/* shard_service_create_opts with opts NULL. */
 shoal_code shard_service_create(const char *name, rowstore *rs, shard_service **out,
     shoal_status *st);
 
@@ -41,11 +52,17 @@ ProtobufCService *shard_service_rpc(shard_service *svc);
 void shard_service_totals(shard_service *svc, uint64_t *points, uint64_t *bytes,
     uint32_t *shards);
 
-/* Background upkeep, called periodically from one thread: builds the
- * indexes searches asked for, and rebuilds those whose stale labels passed
- * the threshold (shard_index.h), one at a time, while searches and writes
- * continue.  Returns the number of indexes (re)built.  Stops early, leaving
- * the current indexes in place, once *stop (may be NULL) is true. */
+/* Background upkeep, called periodically from one thread: for every
+ * shard, shard_index_maintain (HNSW builds of partitions that outgrew
+ * exact search, compactions of stale labels, snapshots), then evicts
+ * least-recently-used partitions beyond the memory budget.  Searches and
+ * writes continue meanwhile.  Returns the number of partitions worked on.
+ * Stops early, leaving the current indexes in place, once *stop (may be
+ * NULL) is true. */
 unsigned shard_service_maintain(shard_service *svc, const atomic_bool *stop);
+
+/* Snapshots every loaded partition with unsaved writes (clean shutdown:
+ * the next start then replays nothing).  Returns the number written. */
+unsigned shard_service_checkpoint(shard_service *svc);
 
 #endif

@@ -24,6 +24,40 @@
 #endif
 
 harness_cluster *harness_current;
+const char *const *harness_coord_extra_args;
+const char *const *harness_worker_extra_args;
+
+/* argv = base (NULL-terminated) + extra (NULL-terminated or NULL) into out
+ * (cap entries, NULL-terminated). */
+static void
+build_argv(char **out, size_t cap, char *const *base, const char *const *extra)
+{
+	size_t n = 0;
+	for (; base[n] != NULL && n + 1 < cap; n++)
+		out[n] = base[n];
+	for (size_t i = 0; extra != NULL && extra[i] != NULL && n + 1 < cap; i++)
+		out[n++] = (char *)extra[i];
+	out[n] = NULL;
+}
+
+/* The port of the "http://HOST:PORT" second line of a ready file, or -1. */
+static int
+ready_http_port(const char *path)
+{
+	char line[256];
+	int port = -1;
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	if (fgets(line, sizeof line, f) != NULL && fgets(line, sizeof line, f) != NULL &&
+	    strncmp(line, "http://", 7) == 0) {
+		const char *colon = strrchr(line, ':');
+		if (colon != NULL)
+			port = atoi(colon + 1);
+	}
+	fclose(f);
+	return port;
+}
 
 static void
 sleep_ms(int ms)
@@ -157,14 +191,19 @@ harness_start_coordinator(harness_cluster *c)
 	snprintf(log, sizeof log, "%s/coordinator.log", c->dir);
 	snprintf(listen, sizeof listen, "tcp://127.0.0.1:%d", c->coord_port);
 	unlink(ready);
-	char *argv[] = {SHOAL_BIN_DIR "/shoal-coordinator", "--listen", listen, "--data", data,
-	    "--ready-file", ready, "--worker-timeout-ms", "3000", NULL};
+	char *base[] = {SHOAL_BIN_DIR "/shoal-coordinator", "--listen", listen, "--data", data,
+	    "--ready-file", ready, "--worker-timeout-ms", "3000", "--http-listen", "127.0.0.1:0",
+	    NULL};
+	char *argv[64];
+	build_argv(argv, 64, base, harness_coord_extra_args);
 	/* the port may still be held briefly after a kill: retry a few times */
 	for (int attempt = 0; attempt < 20; attempt++) {
 		c->coord_pid = spawn(log, argv);
 		char url[64];
-		if (wait_ready(ready, c->coord_pid, url, sizeof url, 15000))
+		if (wait_ready(ready, c->coord_pid, url, sizeof url, 15000)) {
+			c->coord_http_port = ready_http_port(ready);
 			return;
+		}
 		if (harness_pid_alive(c->coord_pid))
 			break;
 		sleep_ms(250);
@@ -180,11 +219,15 @@ harness_start_worker(harness_cluster *c, int i)
 	snprintf(ready, sizeof ready, "%s/worker%d.ready", c->dir, i);
 	snprintf(log, sizeof log, "%s/worker%d.log", c->dir, i);
 	unlink(ready);
-	char *argv[] = {SHOAL_BIN_DIR "/shoal-worker", "--listen", "tcp://127.0.0.1:0", "--data",
-	    data, "--coordinator", c->coord_url, "--ready-file", ready, NULL};
+	char *base[] = {SHOAL_BIN_DIR "/shoal-worker", "--listen", "tcp://127.0.0.1:0", "--data",
+	    data, "--coordinator", c->coord_url, "--ready-file", ready, "--http-listen",
+	    "127.0.0.1:0", NULL};
+	char *argv[64];
+	build_argv(argv, 64, base, harness_worker_extra_args);
 	c->worker_pid[i] = spawn(log, argv);
 	CHECK(wait_ready(ready, c->worker_pid[i], c->worker_url[i], sizeof c->worker_url[i], 30000),
 	    "worker %d did not become ready", i);
+	c->worker_http_port[i] = ready_http_port(ready);
 }
 
 static void
@@ -260,6 +303,22 @@ harness_cluster_start(harness_cluster *c, int nworkers)
 	for (int i = 0; i < nworkers; i++)
 		harness_start_worker(c, i);
 	CHECK(harness_wait_workers_up(c, nworkers, 20000), "%d workers not up", nworkers);
+}
+
+void
+harness_cluster_start_existing(harness_cluster *c, const char *dir, int nworkers)
+{
+	memset(c, 0, sizeof *c);
+	harness_current = c;
+	snprintf(c->dir, sizeof c->dir, "%s", dir);
+	c->coord_port = free_port();
+	CHECK(c->coord_port > 0, "no free port");
+	snprintf(c->coord_url, sizeof c->coord_url, "tcp://127.0.0.1:%d", c->coord_port);
+	c->nworkers = nworkers;
+	harness_start_coordinator(c);
+	for (int i = 0; i < nworkers; i++)
+		harness_start_worker(c, i);
+	CHECK(harness_wait_workers_up(c, nworkers, 30000), "%d workers not up", nworkers);
 }
 
 void

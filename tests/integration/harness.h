@@ -28,6 +28,10 @@ typedef struct harness_cluster {
 	int nworkers;
 	pid_t worker_pid[HARNESS_MAX_WORKERS];
 	char worker_url[HARNESS_MAX_WORKERS][64];
+	/* Every daemon also serves HTTP (--http-listen 127.0.0.1:0): /metrics,
+	 * and the status page on the coordinator.  Ports from the ready files. */
+	int coord_http_port;
+	int worker_http_port[HARNESS_MAX_WORKERS];
 } harness_cluster;
 
 /* The cluster CHECK stops on failure (set by harness_cluster_start). */
@@ -48,6 +52,11 @@ void harness_fail(const char *file, int line, const char *fmt, ...)
 /* Starts a coordinator and n workers and waits until the coordinator
  * reports all n workers up.  Exits the test on failure. */
 void harness_cluster_start(harness_cluster *c, int nworkers);
+
+/* Like harness_cluster_start, over a directory that already holds the
+ * daemons' data (dir/coordinator, dir/worker0..n-1 -- e.g. laid out by a
+ * restore); the directory is removed by harness_cluster_stop. */
+void harness_cluster_start_existing(harness_cluster *c, const char *dir, int nworkers);
 
 /* (Re)starts one daemon, waiting for its ready file. */
 void harness_start_coordinator(harness_cluster *c);
@@ -75,6 +84,11 @@ int harness_send_raw_tcp(int port, const void *buf, size_t len);
 
 /* True when pid is alive (not a zombie). */
 bool harness_pid_alive(pid_t pid);
+
+/* Extra arguments for every daemon started from now on (NULL-terminated
+ * arrays, borrowed; NULL = none), e.g. {"--config", path, NULL}. */
+extern const char *const *harness_coord_extra_args;
+extern const char *const *harness_worker_extra_args;
 
 /* The port of a tcp://127.0.0.1:PORT URL, or -1. */
 int harness_url_port(const char *url);

@@ -1,6 +1,8 @@
 /* test_placement.c -- coordinator/placement.c with plain structs: each
  * ordering rule decides on its own, down workers are never picked, and an
- * empty or all-down view fails with UNAVAILABLE. */
+ * empty or all-down view fails with UNAVAILABLE; the shards of a shared
+ * collection are spread evenly, extras to the least loaded, none on a
+ * down worker, and shared shards count as placements. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -142,6 +144,83 @@ test_order_independent(void **state)
 	}
 }
 
+static void
+test_spread_even(void **state)
+{
+	(void)state;
+	placement_worker v[] = {
+		W("w1", true, 0, 0, 0), W("w2", true, 0, 0, 0),
+		W("w3", true, 0, 0, 0), W("w4", true, 0, 0, 0),
+	};
+	size_t out[32], count[4] = {0};
+	shoal_status st;
+	assert_int_equal(placement_spread(v, 4, 32, out, &st), SHOAL_OK);
+	for (int i = 0; i < 32; i++) {
+		assert_true(out[i] < 4);
+		count[out[i]]++;
+		/* consecutive shards on different workers */
+		if (i > 0)
+			assert_true(out[i] != out[i - 1]);
+	}
+	for (int w = 0; w < 4; w++)
+		assert_int_equal(count[w], 8);
+}
+
+static void
+test_spread_extras_to_least_loaded(void **state)
+{
+	(void)state;
+	/* 10 shards on 4 workers: 3,3,2,2 -- the 3s for the two emptiest */
+	placement_worker v[] = {
+		W("a", true, 900, 0, 0), W("b", true, 10, 0, 0),
+		W("c", true, 500, 0, 0), W("d", true, 20, 0, 0),
+	};
+	size_t out[10], count[4] = {0};
+	shoal_status st;
+	assert_int_equal(placement_spread(v, 4, 10, out, &st), SHOAL_OK);
+	for (int i = 0; i < 10; i++)
+		count[out[i]]++;
+	assert_int_equal(count[1], 3); /* b: 10 points */
+	assert_int_equal(count[3], 3); /* d: 20 points */
+	assert_int_equal(count[2], 2);
+	assert_int_equal(count[0], 2);
+	assert_int_equal(out[0], 1); /* shard 0 on the least loaded */
+}
+
+static void
+test_spread_skips_down_and_fails_when_none(void **state)
+{
+	(void)state;
+	placement_worker v[] = {
+		W("a", false, 0, 0, 0), W("b", true, 0, 0, 0), W("c", true, 0, 0, 0),
+	};
+	size_t out[5];
+	shoal_status st;
+	assert_int_equal(placement_spread(v, 3, 5, out, &st), SHOAL_OK);
+	for (int i = 0; i < 5; i++)
+		assert_true(out[i] == 1 || out[i] == 2);
+	v[1].up = v[2].up = false;
+	out[0] = 77;
+	assert_int_equal(placement_spread(v, 3, 5, out, &st), SHOAL_UNAVAILABLE);
+	assert_non_null(strstr(st.msg, "none of the 3"));
+	assert_int_equal(out[0], 77); /* untouched on error */
+	assert_int_equal(placement_spread(v, 0, 5, out, &st), SHOAL_UNAVAILABLE);
+}
+
+static void
+test_shards_count_as_placements(void **state)
+{
+	(void)state;
+	/* equal points and bytes: a worker holding 8 shared shards is more
+	 * loaded than one holding 2 tenants */
+	placement_worker v[] = {
+		{.name = "a", .up = true, .shards = 8},
+		{.name = "b", .up = true, .tenants = 2},
+	};
+	assert_int_equal(pick(v, 2), 1);
+	assert_true(placement_compare(&v[0], &v[1]) > 0);
+}
+
 int
 main(void)
 {
@@ -154,6 +233,10 @@ main(void)
 		cmocka_unit_test(test_none_up),
 		cmocka_unit_test(test_compare_is_total_order),
 		cmocka_unit_test(test_order_independent),
+		cmocka_unit_test(test_spread_even),
+		cmocka_unit_test(test_spread_extras_to_least_loaded),
+		cmocka_unit_test(test_spread_skips_down_and_fails_when_none),
+		cmocka_unit_test(test_shards_count_as_placements),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,13 @@
  * and message; unreachable worker named with its URL), re-registration at a
  * new URL, drop tenant, worker timeout, placement surviving a restart, and
  * concurrent DDL on one tenant.
+ *
+ * Shared and reference collections: shards spread over the fakes, points
+ * routed by key (with their partition), scatter merged by distance,
+ * key-routed search touching one worker, partial answers naming the
+ * worker that failed, transparent re-routing after a (simulated) shard
+ * move refused by the old worker, reference writes queued for a replica
+ * that failed and replayed by the catch-up thread.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -30,6 +37,7 @@
 #include "catalog.h"
 #include "log.h"
 #include "router.h"
+#include "shardmap.h"
 #include "rpc.h"
 #include "shoal.pb-c.h"
 #include "util.h"
@@ -44,6 +52,7 @@ typedef struct fw_point {
 	uint64_t shard, id, version;
 	bool deleted;
 	float v0; /* first component: enough to tell writes apart */
+	char partition[16];
 } fw_point;
 
 typedef struct fake_worker {
@@ -61,6 +70,13 @@ typedef struct fake_worker {
 	uint64_t last_delete_version;
 	shoal_code fail_code; /* fail the next call with this (OK = no) */
 	char fail_msg[128];
+	int multi_searches;   /* MultiSearch calls */
+	int searches;         /* Search calls */
+	/* simulated migration: hook runs once at the next MultiSearch; then
+	 * targets for refuse_shard are refused with refuse_epoch */
+	void (*hook)(void *arg);
+	void *hook_arg;
+	uint64_t refuse_shard, refuse_epoch;
 } fake_worker;
 
 static bool
@@ -162,6 +178,7 @@ fw_upsert(Shoal__Worker_Service *svc, const Shoal__ShardUpsertRequest *in,
 			q->version = p->version;
 			q->deleted = false;
 			q->v0 = p->n_vector ? p->vector[0] : 0;
+			snprintf(q->partition, sizeof q->partition, "%s", p->partition ? p->partition : "");
 			applied++;
 		}
 	}
@@ -178,8 +195,11 @@ fw_search(Shoal__Worker_Service *svc, const Shoal__ShardSearchRequest *in,
 	FW_BEGIN(in->shard_id);
 	Shoal__Hit hits[FW_MAX], *hp[FW_MAX];
 	size_t n = 0;
+	w->searches++;
 	for (size_t i = 0; i < w->n_pts && n < in->k; i++) {
 		if (w->pts[i].shard != in->shard_id || w->pts[i].deleted)
+			continue;
+		if (in->partition && in->partition[0] && strcmp(in->partition, w->pts[i].partition))
 			continue;
 		shoal__hit__init(&hits[n]);
 		hits[n].id = w->pts[i].id;
@@ -281,6 +301,81 @@ fw_status(Shoal__Worker_Service *svc, const Shoal__WorkerStatusRequest *in,
 	pthread_mutex_unlock(&w->mu);
 }
 
+static int
+hit_cmp(const void *a, const void *b)
+{
+	const Shoal__Hit *x = *(Shoal__Hit *const *)a, *y = *(Shoal__Hit *const *)b;
+	if (x->distance != y->distance)
+		return x->distance < y->distance ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Per target: the shard's (partition's) points closest first, or
+ * FAILED_PRECONDITION (with an epoch) when the shard is not here or
+ * refused. */
+static void
+fw_multi_search(Shoal__Worker_Service *svc, const Shoal__MultiSearchRequest *in,
+    Shoal__MultiSearchReply_Closure done, void *cd)
+{
+	fake_worker *w = (fake_worker *)svc;
+	if (fw_fail(w, cd)) {
+		done(NULL, cd);
+		return;
+	}
+	void (*hook)(void *) = NULL;
+	pthread_mutex_lock(&w->mu);
+	hook = w->hook;
+	w->hook = NULL;
+	pthread_mutex_unlock(&w->mu);
+	if (hook != NULL)
+		hook(w->hook_arg);
+	pthread_mutex_lock(&w->mu);
+	w->multi_searches++;
+	size_t nt = in->n_shards;
+	Shoal__ShardSearchResult *r = calloc(nt, sizeof *r), **rp = calloc(nt, sizeof *rp);
+	Shoal__Hit *hits = calloc(nt * FW_MAX, sizeof *hits), **hp = calloc(nt * FW_MAX, sizeof *hp);
+	for (size_t t = 0; t < nt; t++) {
+		const Shoal__ShardTarget *tg = in->shards[t];
+		shoal__shard_search_result__init(&r[t]);
+		r[t].shard_id = tg->shard_id;
+		rp[t] = &r[t];
+		if (fw_shard(w, tg->shard_id) < 0 || tg->shard_id == w->refuse_shard) {
+			r[t].code = tg->epoch ? SHOAL_FAILED_PRECONDITION : SHOAL_NOT_FOUND;
+			r[t].message = "shard is not on this fake";
+			r[t].epoch = tg->shard_id == w->refuse_shard ? w->refuse_epoch : tg->epoch;
+			continue;
+		}
+		Shoal__Hit **mine = &hp[t * FW_MAX];
+		size_t n = 0;
+		for (size_t i = 0; i < w->n_pts; i++) {
+			const fw_point *q = &w->pts[i];
+			if (q->shard != tg->shard_id || q->deleted ||
+			    (tg->partition && tg->partition[0] && strcmp(tg->partition, q->partition)))
+				continue;
+			Shoal__Hit *h = &hits[t * FW_MAX + n];
+			shoal__hit__init(h);
+			h->id = q->id;
+			h->distance = fabsf(q->v0 - in->vector[0]);
+			mine[n++] = h;
+		}
+		qsort(mine, n, sizeof *mine, hit_cmp);
+		r[t].n_hits = n < in->k ? n : in->k;
+		r[t].hits = mine;
+		r[t].complete = true;
+		r[t].micros = 7;
+	}
+	pthread_mutex_unlock(&w->mu);
+	Shoal__MultiSearchReply out = SHOAL__MULTI_SEARCH_REPLY__INIT;
+	out.n_results = nt;
+	out.results = rp;
+	done(&out, cd);
+	free(r);
+	free(rp);
+	free(hits);
+	free(hp);
+}
+
+#define fw_backup NULL       /* backups: tests/integration/it_backup */
 static const Shoal__Worker_Service fw_init = SHOAL__WORKER__INIT(fw_);
 
 static fake_worker *
@@ -877,6 +972,415 @@ test_concurrent_ddl(void **state)
 	assert_int_equal(ncoll, N + 1);
 }
 
+/* ===================================================================
+ * Shared and reference collections
+ * =================================================================== */
+
+static shoal_code
+create_dist(coord *c, const char *name, Shoal__Placement placement, uint32_t shards,
+    const char *colocate, rpc_result *res)
+{
+	Shoal__CollectionSpec in = SHOAL__COLLECTION_SPEC__INIT;
+	in.tenant = "";
+	in.name = (char *)name;
+	in.dim = 4;
+	in.metric = SHOAL__METRIC__METRIC_L2;
+	in.placement = placement;
+	in.shards = shards;
+	in.colocate_with = (char *)(colocate ? colocate : "");
+	RPC_INVOKE(shoal__coordinator__create_collection, c->svc, &in, res);
+	return res->status.code;
+}
+
+/* n points ids[i], vector [vals[i],0,0,0], payload tenant = keys[i]. */
+static shoal_code
+upsert_keyed(coord *c, const char *coll, size_t n, const uint64_t *ids, const float *vals,
+    const char *const *keys, rpc_result *res)
+{
+	Shoal__UpsertRequest in = SHOAL__UPSERT_REQUEST__INIT;
+	Shoal__Point pts[16], *pp[16];
+	Shoal__PayloadField f[16], *fp[16];
+	Shoal__PayloadValue v[16];
+	float vecs[16][4] = {{0}};
+	in.tenant = "";
+	in.collection = (char *)coll;
+	for (size_t i = 0; i < n; i++) {
+		shoal__point__init(&pts[i]);
+		pts[i].id = ids[i];
+		vecs[i][0] = vals[i];
+		pts[i].n_vector = 4;
+		pts[i].vector = vecs[i];
+		if (keys != NULL) {
+			shoal__payload_field__init(&f[i]);
+			shoal__payload_value__init(&v[i]);
+			v[i].kind_case = SHOAL__PAYLOAD_VALUE__KIND_S;
+			v[i].s = (char *)keys[i];
+			f[i].key = "tenant";
+			f[i].value = &v[i];
+			fp[i] = &f[i];
+			pts[i].n_payload = 1;
+			pts[i].payload = &fp[i];
+		}
+		pp[i] = &pts[i];
+	}
+	in.n_points = n;
+	in.points = pp;
+	RPC_INVOKE(shoal__coordinator__upsert, c->svc, &in, res);
+	return res->status.code;
+}
+
+static shoal_code
+search_dist(coord *c, const char *coll, float q0, uint32_t k, const char *key, bool partial,
+    bool explain, rpc_result *res)
+{
+	Shoal__SearchRequest in = SHOAL__SEARCH_REQUEST__INIT;
+	float q[4] = {q0, 0, 0, 0};
+	in.tenant = "";
+	in.collection = (char *)coll;
+	in.vector = q;
+	in.n_vector = 4;
+	in.k = k;
+	in.key = (char *)(key ? key : "");
+	in.allow_partial = partial;
+	in.explain = explain;
+	RPC_INVOKE(shoal__coordinator__search, c->svc, &in, res);
+	return res->status.code;
+}
+
+static fw_point *
+fw_find_any(fake_worker *w, uint64_t id)
+{
+	for (size_t i = 0; i < w->n_pts; i++)
+		if (w->pts[i].id == id)
+			return &w->pts[i];
+	return NULL;
+}
+
+static void
+test_shared_routing(void **state)
+{
+	env *e = *state;
+	coord *c = &e->c;
+	rpc_result res;
+	static const char *keys[8] = {"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"};
+	uint64_t ids[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+	float vals[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+
+	assert_int_equal(reg(c, "w-1", e->w1->url, 0), SHOAL_OK);
+	assert_int_equal(reg(c, "w-2", e->w2->url, 0), SHOAL_OK);
+
+	/* addressing rules */
+	assert_int_equal(create_coll(c, "", "docs", 4, SHOAL__METRIC__METRIC_L2, 0, 0, &res),
+	    SHOAL_INVALID_ARGUMENT); /* no tenant and not shared/reference */
+	assert_int_equal(create_dist(c, "docs", SHOAL__PLACEMENT__PLACEMENT_SHARED, 4, "nope", &res),
+	    SHOAL_NOT_FOUND);
+	assert_int_equal(create_dist(c, "docs", SHOAL__PLACEMENT__PLACEMENT_REFERENCE, 4, NULL, &res),
+	    SHOAL_INVALID_ARGUMENT); /* shards apply to shared */
+	assert_int_equal(create_dist(c, "docs", SHOAL__PLACEMENT__PLACEMENT_SHARED, 2000, NULL, &res),
+	    SHOAL_INVALID_ARGUMENT);
+	assert_int_equal(e->w1->n_shards + e->w2->n_shards, 0);
+
+	assert_int_equal(create_dist(c, "docs", SHOAL__PLACEMENT__PLACEMENT_SHARED, 4, NULL, &res),
+	    SHOAL_OK);
+	Shoal__CollectionInfo *ci = (Shoal__CollectionInfo *)res.reply;
+	assert_int_equal(ci->n_placements, 4);
+	assert_string_equal(ci->spec->key_field, "tenant");
+	uint64_t first = ci->shard_id;
+	/* spread: equal load, so by name, alternating */
+	for (uint32_t i = 0; i < 4; i++)
+		assert_string_equal(ci->placements[i]->worker, i % 2 ? "w-2" : "w-1");
+	rpc_result_free(&res);
+	assert_int_equal(e->w1->n_shards, 2);
+	assert_int_equal(e->w2->n_shards, 2);
+	/* one namespace with tenants */
+	assert_int_equal(create_tenant(c, "docs", NULL, &res), SHOAL_ALREADY_EXISTS);
+	/* colocation: same map */
+	assert_int_equal(create_dist(c, "chunks", SHOAL__PLACEMENT__PLACEMENT_SHARED, 0, "docs",
+			     &res), SHOAL_OK);
+	ci = (Shoal__CollectionInfo *)res.reply;
+	assert_int_equal(ci->n_placements, 4);
+	for (uint32_t i = 0; i < 4; i++)
+		assert_string_equal(ci->placements[i]->worker, i % 2 ? "w-2" : "w-1");
+	rpc_result_free(&res);
+
+	/* a point without its key changes nothing */
+	assert_int_equal(upsert_keyed(c, "docs", 2, ids, vals, NULL, &res),
+	    SHOAL_INVALID_ARGUMENT);
+	assert_non_null(strstr(res.status.msg, "'tenant'"));
+	assert_int_equal(e->w1->n_pts + e->w2->n_pts, 0);
+
+	/* each point lands on its key's shard, with its key as partition */
+	assert_int_equal(upsert_keyed(c, "docs", 8, ids, vals, keys, &res), SHOAL_OK);
+	assert_int_equal(((Shoal__UpsertReply *)res.reply)->upserted, 8);
+	rpc_result_free(&res);
+	for (int i = 0; i < 8; i++) {
+		uint32_t s = shardmap_key_shard(keys[i], 4);
+		fake_worker *holder = s % 2 ? e->w2 : e->w1, *other = s % 2 ? e->w1 : e->w2;
+		fw_point *q = fw_find_any(holder, ids[i]);
+		assert_non_null(q);
+		assert_true(q->shard == first + s);
+		assert_string_equal(q->partition, keys[i]);
+		assert_null(fw_find_any(other, ids[i]));
+	}
+
+	/* scatter: every shard, one MultiSearch per worker, merged by distance */
+	int m1 = e->w1->multi_searches, m2 = e->w2->multi_searches;
+	assert_int_equal(search_dist(c, "docs", 2.2f, 3, NULL, false, true, &res), SHOAL_OK);
+	Shoal__SearchReply *sr = (Shoal__SearchReply *)res.reply;
+	assert_int_equal(sr->n_hits, 3);
+	assert_true(sr->complete);
+	assert_true(sr->hits[0]->id == 2 && sr->hits[1]->id == 3 && sr->hits[2]->id == 1);
+	assert_non_null(sr->explain);
+	assert_string_equal(sr->explain->placement, "shared");
+	assert_int_equal(sr->explain->n_shards, 4);
+	assert_int_equal(sr->explain->n_workers, 2);
+	assert_int_equal(sr->explain->workers[0]->shards + sr->explain->workers[1]->shards, 4);
+	rpc_result_free(&res);
+	assert_int_equal(e->w1->multi_searches - m1, 1);
+	assert_int_equal(e->w2->multi_searches - m2, 1);
+
+	/* key-routed: one shard, one worker, the key's partition */
+	uint32_t s5 = shardmap_key_shard("k5", 4);
+	fake_worker *h5 = s5 % 2 ? e->w2 : e->w1, *o5 = s5 % 2 ? e->w1 : e->w2;
+	int c_other = o5->calls;
+	assert_int_equal(search_dist(c, "docs", 0, 3, "k5", false, true, &res), SHOAL_OK);
+	sr = (Shoal__SearchReply *)res.reply;
+	assert_int_equal(sr->n_hits, 1);
+	assert_true(sr->hits[0]->id == 5);
+	assert_int_equal(sr->explain->n_shards, 1);
+	assert_int_equal(sr->explain->shards[0]->index, s5);
+	assert_string_equal(sr->explain->shards[0]->partition, "k5");
+	assert_int_equal(sr->explain->n_workers, 1);
+	assert_string_equal(sr->explain->workers[0]->worker, h5 == e->w1 ? "w-1" : "w-2");
+	rpc_result_free(&res);
+	assert_int_equal(o5->calls, c_other); /* the other worker never heard of it */
+	/* a key on a non-shared collection, or too long, is refused */
+	assert_int_equal(create_tenant(c, "acme", "w-1", &res), SHOAL_OK);
+	rpc_result_free(&res);
+	assert_int_equal(create_coll(c, "acme", "d", 4, SHOAL__METRIC__METRIC_L2, 0, 0, &res),
+	    SHOAL_OK);
+	rpc_result_free(&res);
+	Shoal__SearchRequest dk = SHOAL__SEARCH_REQUEST__INIT;
+	float q[4] = {0};
+	dk.tenant = "acme";
+	dk.collection = "d";
+	dk.vector = q;
+	dk.n_vector = 4;
+	dk.k = 1;
+	dk.key = "k5";
+	RPC_INVOKE(shoal__coordinator__search, c->svc, &dk, &res);
+	assert_int_equal(res.status.code, SHOAL_INVALID_ARGUMENT);
+
+	/* a worker that fails: UNAVAILABLE naming it, or a partial answer */
+	fw_fail_next(e->w2, SHOAL_UNAVAILABLE, "disk on fire");
+	assert_int_equal(search_dist(c, "docs", 0, 8, NULL, false, false, &res), SHOAL_UNAVAILABLE);
+	assert_non_null(strstr(res.status.msg, "worker w-2"));
+	assert_non_null(strstr(res.status.msg, "2 of 4 shards answered"));
+	fw_fail_next(e->w2, SHOAL_UNAVAILABLE, "disk on fire");
+	assert_int_equal(search_dist(c, "docs", 0, 8, NULL, true, false, &res), SHOAL_OK);
+	sr = (Shoal__SearchReply *)res.reply;
+	assert_false(sr->complete);
+	assert_int_equal(sr->n_missing_workers, 1);
+	assert_string_equal(sr->missing_workers[0], "w-2");
+	size_t on_w1 = 0;
+	for (int i = 0; i < 8; i++)
+		on_w1 += shardmap_key_shard(keys[i], 4) % 2 == 0;
+	assert_int_equal(sr->n_hits, on_w1);
+	for (size_t i = 0; i < sr->n_hits; i++)
+		assert_true(shardmap_key_shard(keys[sr->hits[i]->id], 4) % 2 == 0);
+	rpc_result_free(&res);
+
+	/* count sums the shards; get and delete by key touch one shard */
+	Shoal__CountRequest cr = SHOAL__COUNT_REQUEST__INIT;
+	cr.tenant = "";
+	cr.collection = "docs";
+	RPC_INVOKE(shoal__coordinator__count, c->svc, &cr, &res);
+	assert_int_equal(res.status.code, SHOAL_OK);
+	assert_int_equal(((Shoal__CountReply *)res.reply)->count, 8);
+	rpc_result_free(&res);
+	Shoal__DeleteRequest dr = SHOAL__DELETE_REQUEST__INIT;
+	uint64_t d5 = 5;
+	dr.tenant = "";
+	dr.collection = "docs";
+	dr.ids = &d5;
+	dr.n_ids = 1;
+	dr.key = "k5";
+	c_other = o5->calls;
+	RPC_INVOKE(shoal__coordinator__delete, c->svc, &dr, &res);
+	assert_int_equal(res.status.code, SHOAL_OK);
+	assert_int_equal(((Shoal__DeleteReply *)res.reply)->deleted, 1);
+	rpc_result_free(&res);
+	assert_int_equal(o5->calls, c_other);
+	assert_true(fw_find_any(h5, 5)->deleted);
+
+	/* drop: every shard dropped, the map kept for the colocated one */
+	Shoal__DropCollectionRequest drop = SHOAL__DROP_COLLECTION_REQUEST__INIT;
+	drop.tenant = "";
+	drop.name = "docs";
+	RPC_INVOKE(shoal__coordinator__drop_collection, c->svc, &drop, &res);
+	assert_int_equal(res.status.code, SHOAL_OK);
+	rpc_result_free(&res);
+	assert_int_equal(e->w1->n_shards + e->w2->n_shards, 4 + 1); /* chunks + acme/d */
+	assert_int_equal(search_dist(c, "docs", 0, 3, NULL, false, false, &res), SHOAL_NOT_FOUND);
+}
+
+/* Simulates a migration finishing while a search is on its way: shard 0
+ * of the map moves from w-1 to w-2 in the catalog (its data copied to the
+ * fake w-2), and w-1 refuses it from now on. */
+typedef struct move_arg {
+	env *e;
+	uint64_t group, shard_id;
+} move_arg;
+
+static void
+move_shard0(void *arg)
+{
+	move_arg *m = arg;
+	fake_worker *a = m->e->w1, *b = m->e->w2;
+	shoal_status st;
+	uint64_t epoch = 0;
+	if (catalog_move_shard(m->e->c.cat, m->group, 0, "w-2", &epoch, &st) != SHOAL_OK)
+		fail_msg("move: %s", st.msg);
+	pthread_mutex_lock(&a->mu);
+	pthread_mutex_lock(&b->mu);
+	b->shards[b->n_shards++] = m->shard_id;
+	for (size_t i = 0; i < a->n_pts; i++)
+		if (a->pts[i].shard == m->shard_id)
+			b->pts[b->n_pts++] = a->pts[i];
+	a->refuse_shard = m->shard_id;
+	a->refuse_epoch = epoch;
+	pthread_mutex_unlock(&b->mu);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void
+test_shared_reroute_after_move(void **state)
+{
+	env *e = *state;
+	coord *c = &e->c;
+	rpc_result res;
+	static const char *keys[8] = {"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"};
+	uint64_t ids[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+	float vals[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+
+	assert_int_equal(reg(c, "w-1", e->w1->url, 0), SHOAL_OK);
+	assert_int_equal(reg(c, "w-2", e->w2->url, 0), SHOAL_OK);
+	assert_int_equal(create_dist(c, "docs", SHOAL__PLACEMENT__PLACEMENT_SHARED, 2, NULL, &res),
+	    SHOAL_OK);
+	Shoal__CollectionInfo *ci = (Shoal__CollectionInfo *)res.reply;
+	move_arg m = {.e = e, .group = strtoull(ci->colocation, NULL, 10),
+	    .shard_id = ci->shard_id};
+	assert_string_equal(ci->placements[0]->worker, "w-1");
+	uint64_t epoch0 = ci->placements[0]->epoch;
+	rpc_result_free(&res);
+	assert_int_equal(upsert_keyed(c, "docs", 8, ids, vals, keys, &res), SHOAL_OK);
+	rpc_result_free(&res);
+	uint64_t e_before;
+	{
+		Shoal__StatusRequest sr = SHOAL__STATUS_REQUEST__INIT;
+		RPC_INVOKE(shoal__coordinator__status, c->svc, &sr, &res);
+		e_before = ((Shoal__StatusReply *)res.reply)->epoch;
+		rpc_result_free(&res);
+	}
+
+	/* w-1 moves shard 0 away while the search is in flight and refuses
+	 * it: the coordinator re-reads the map and asks w-2, transparently */
+	pthread_mutex_lock(&e->w1->mu);
+	e->w1->hook = move_shard0;
+	e->w1->hook_arg = &m;
+	pthread_mutex_unlock(&e->w1->mu);
+	assert_int_equal(search_dist(c, "docs", 0, 8, NULL, false, true, &res), SHOAL_OK);
+	Shoal__SearchReply *sr = (Shoal__SearchReply *)res.reply;
+	assert_true(sr->complete);
+	assert_int_equal(sr->n_hits, 8);
+	for (size_t i = 0; i < 8; i++)
+		assert_true(sr->hits[i]->id == i);
+	assert_int_equal(sr->explain->retries, 1);
+	assert_string_equal(sr->explain->shards[0]->worker, "w-2");
+	assert_true(sr->explain->shards[0]->epoch > epoch0);
+	assert_true(sr->explain->epoch == e_before + 1);
+	assert_int_equal(sr->explain->n_workers, 3); /* w-1, w-2, then w-2 again */
+	rpc_result_free(&res);
+
+	/* writes follow the new placement too */
+	uint64_t id9 = 9;
+	float v9 = 9;
+	const char *k9[1] = {NULL};
+	static char kbuf[16];
+	for (int i = 0; k9[0] == NULL; i++) { /* a key of shard 0 */
+		snprintf(kbuf, sizeof kbuf, "x%d", i);
+		if (shardmap_key_shard(kbuf, 2) == 0)
+			k9[0] = kbuf;
+	}
+	assert_int_equal(upsert_keyed(c, "docs", 1, &id9, &v9, k9, &res), SHOAL_OK);
+	rpc_result_free(&res);
+	assert_non_null(fw_find_any(e->w2, 9));
+	assert_null(fw_find_any(e->w1, 9));
+}
+
+static void
+test_reference_catch_up(void **state)
+{
+	env *e = *state;
+	coord *c = &e->c;
+	rpc_result res;
+	uint64_t ids[3] = {10, 11, 12};
+	float vals[3] = {1, 2, 3};
+
+	assert_int_equal(reg(c, "w-1", e->w1->url, 0), SHOAL_OK);
+	assert_int_equal(reg(c, "w-2", e->w2->url, 0), SHOAL_OK);
+	assert_int_equal(create_dist(c, "countries", SHOAL__PLACEMENT__PLACEMENT_REFERENCE, 0, NULL,
+			     &res), SHOAL_OK);
+	Shoal__CollectionInfo *ci = (Shoal__CollectionInfo *)res.reply;
+	assert_int_equal(ci->n_placements, 2);
+	uint64_t shard = ci->shard_id;
+	rpc_result_free(&res);
+	assert_int_equal(e->w1->n_shards, 1);
+	assert_int_equal(e->w2->n_shards, 1);
+
+	/* w-2 fails the write: acknowledged (w-1 has it), queued for w-2 */
+	int up2 = e->w2->upserts, calls2 = e->w2->calls;
+	fw_fail_next(e->w2, SHOAL_INTERNAL, "disk hiccup");
+	assert_int_equal(upsert_keyed(c, "countries", 3, ids, vals, NULL, &res), SHOAL_OK);
+	rpc_result_free(&res);
+	assert_non_null(fw_find(e->w1, shard, 10));
+	Shoal__StatusRequest str = SHOAL__STATUS_REQUEST__INIT;
+	RPC_INVOKE(shoal__coordinator__status, c->svc, &str, &res);
+	Shoal__StatusReply *sr = (Shoal__StatusReply *)res.reply;
+	assert_int_equal(sr->workers[0]->replicas, 1);
+	assert_int_equal(sr->workers[1]->replicas, 1);
+	rpc_result_free(&res);
+
+	/* the catch-up thread replays it (w-2 is up): the failed call, then
+	 * one replayed upsert */
+	for (int i = 0; i < 100 && fw_find(e->w2, shard, 12) == NULL; i++)
+		util_sleep_ms(50);
+	assert_non_null(fw_find(e->w2, shard, 12));
+	assert_true(fw_find(e->w2, shard, 12)->version == fw_find(e->w1, shard, 12)->version);
+	assert_int_equal(e->w2->upserts - up2, 1);
+	assert_true(e->w2->calls - calls2 >= 2);
+	for (int i = 0; i < 100; i++) { /* the dequeue follows the reply */
+		RPC_INVOKE(shoal__coordinator__status, c->svc, &str, &res);
+		sr = (Shoal__StatusReply *)res.reply;
+		uint32_t pending = sr->workers[0]->pending + sr->workers[1]->pending;
+		rpc_result_free(&res);
+		if (pending == 0)
+			break;
+		util_sleep_ms(50);
+	}
+
+	/* reads: any current replica; a search sees all 3 */
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(search_dist(c, "countries", 0, 5, NULL, false, false, &res),
+		    SHOAL_OK);
+		assert_int_equal(((Shoal__SearchReply *)res.reply)->n_hits, 3);
+		rpc_result_free(&res);
+	}
+	assert_true(e->w1->searches > 0 && e->w2->searches > 0); /* round robin */
+	assert_int_equal(search_dist(c, "countries", 0, 5, "k", false, false, &res),
+	    SHOAL_INVALID_ARGUMENT); /* no keys in a reference collection */
+}
+
 int
 main(void)
 {
@@ -888,6 +1392,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_unreachable_and_reregister, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker_timeout_and_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_ddl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_routing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_reroute_after_move, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reference_catch_up, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
 /* test_rowstore.c -- the worker's row store on real RocksDB directories:
  * the version rule, tombstones, batch validation, counts, reopen and
- * kill -9 durability, shard create/drop. */
+ * kill -9 durability, shard create/drop, partitions (counts, membership,
+ * moves) and the commit sequence, shard incarnations, and the refusal of a
+ * database of the old format. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <rocksdb/c.h>
 
 #include "rowstore.h"
 #include "vecmath.h"
@@ -277,7 +281,7 @@ test_payload_text_and_iter(void **state)
 	free(buf);
 
 	/* live rows, in id order */
-	assert_int_equal(rowstore_iter_open(f->rs, 5, false, &it, &st), SHOAL_OK);
+	assert_int_equal(rowstore_iter_open(f->rs, 5, NULL, &it, &st), SHOAL_OK);
 	uint64_t seen[4];
 	int n = 0;
 	while (rowstore_iter_next(it, &r, &done, &st) == SHOAL_OK && !done) {
@@ -290,7 +294,7 @@ test_payload_text_and_iter(void **state)
 	assert_int_equal(seen[0], 10);
 	assert_int_equal(seen[1], 30);
 	/* with tombstones */
-	assert_int_equal(rowstore_iter_open(f->rs, 5, true, &it, &st), SHOAL_OK);
+	assert_int_equal(rowstore_iter_open(f->rs, 5, &(rowstore_iter_opts){.with_tombstones = true}, &it, &st), SHOAL_OK);
 	n = 0;
 	while (rowstore_iter_next(it, &r, &done, &st) == SHOAL_OK && !done)
 		seen[n++] = r.id;
@@ -408,6 +412,216 @@ test_drop(void **state)
 	assert_int_equal(live, 50);
 }
 
+static rowstore_row
+upp(uint64_t id, uint64_t version, const float *v, uint32_t dim, const char *part)
+{
+	return (rowstore_row){.id = id, .version = version, .vector = v, .dim = dim,
+	    .partition = part, .partition_len = strlen(part)};
+}
+
+/* Ids of a partition's members (id order), with their seqs. */
+static size_t
+members(rowstore *rs, uint64_t shard, const char *part, bool rows_too, uint64_t *ids,
+    uint64_t *seqs, size_t cap)
+{
+	rowstore_iter_opts o = {.partition_only = true, .partition = part,
+	    .partition_len = strlen(part), .members_only = !rows_too};
+	rowstore_iter *it;
+	rowstore_row r;
+	shoal_status st;
+	bool done;
+	size_t n = 0;
+
+	assert_int_equal(rowstore_iter_open(rs, shard, &o, &it, &st), SHOAL_OK);
+	while (rowstore_iter_next(it, &r, &done, &st) == SHOAL_OK && !done) {
+		assert_true(n < cap);
+		ids[n] = r.id;
+		seqs[n] = r.seq;
+		if (rows_too) {
+			assert_int_equal(r.partition_len, strlen(part));
+			assert_memory_equal(r.partition, part, r.partition_len);
+			assert_int_equal(r.dim, 2);
+		}
+		n++;
+	}
+	rowstore_iter_close(it);
+	return n;
+}
+
+/* Partitions: counts, membership keys (moves, deletes, updates), the
+ * commit sequence, and the commit hook's view of old partitions; all the
+ * same after a reopen. */
+typedef struct hook_log {
+	uint64_t seq;
+	size_t n_was_live;
+	char old[8][8];
+} hook_log;
+
+static void
+hook(void *arg, uint64_t seq, const rowstore_row *rows, size_t n, const rowstore_applied *ap)
+{
+	hook_log *h = arg;
+	(void)rows;
+	h->seq = seq;
+	h->n_was_live = 0;
+	for (size_t i = 0; i < n && h->n_was_live < 8; i++)
+		if (ap[i].outcome & ROWSTORE_WAS_LIVE) {
+			snprintf(h->old[h->n_was_live++], 8, "%.*s", (int)ap[i].old_partition_len,
+			    ap[i].old_partition);
+		}
+}
+
+static void
+test_partitions(void **state)
+{
+	fixture *f = *state;
+	float v[2] = {1, 2};
+	uint64_t ids[16], seqs[16], seq, s1;
+	rowstore_partition *pl;
+	shoal_status st;
+	hook_log h = {0};
+
+	make_shard(f->rs, 11, 2, VECMATH_L2);
+	assert_int_equal(rowstore_shard_seq(f->rs, 11, &seq, &st), SHOAL_OK);
+	assert_int_equal(seq, 0);
+	rowstore_row b1[] = {upp(1, 1, v, 2, "a"), upp(2, 1, v, 2, "a"), upp(3, 1, v, 2, "b"),
+	    upp(4, 1, v, 2, "")};
+	assert_int_equal(rowstore_write(f->rs, 11, b1, 4, NULL, NULL, hook, &h, &st), SHOAL_OK);
+	s1 = h.seq;
+	assert_true(s1 > 0);
+	assert_int_equal(h.n_was_live, 0);
+	assert_int_equal(rowstore_partition_count(f->rs, 11, "a", 1), 2);
+	assert_int_equal(rowstore_partition_count(f->rs, 11, "b", 1), 1);
+	assert_int_equal(rowstore_partition_count(f->rs, 11, "", 0), 1);
+	assert_int_equal(rowstore_partition_count(f->rs, 11, "zz", 2), 0);
+	/* a write that applies nothing takes no sequence number */
+	rowstore_row stale = upp(1, 1, v, 2, "b");
+	assert_int_equal(rowstore_write(f->rs, 11, &stale, 1, NULL, NULL, hook, &h, &st),
+	    SHOAL_OK);
+	assert_int_equal(rowstore_shard_seq(f->rs, 11, &seq, &st), SHOAL_OK);
+	assert_int_equal(seq, s1);
+	/* move 1 to b, update 2 in place, delete 3 (from b) */
+	rowstore_row b2[] = {upp(1, 2, v, 2, "b"), upp(2, 2, v, 2, "a"), del(3, 2)};
+	assert_int_equal(rowstore_write(f->rs, 11, b2, 3, NULL, NULL, hook, &h, &st), SHOAL_OK);
+	assert_true(h.seq > s1);
+	assert_int_equal(h.n_was_live, 3); /* the hook learns where each was */
+	assert_string_equal(h.old[0], "a");
+	assert_string_equal(h.old[1], "a");
+	assert_string_equal(h.old[2], "b");
+	uint64_t s2 = h.seq;
+	assert_int_equal(members(f->rs, 11, "a", false, ids, seqs, 16), 1);
+	assert_int_equal(ids[0], 2);
+	assert_int_equal(seqs[0], s2);
+	assert_int_equal(members(f->rs, 11, "b", true, ids, seqs, 16), 1);
+	assert_int_equal(ids[0], 1);
+	assert_int_equal(seqs[0], s2);
+	assert_int_equal(members(f->rs, 11, "", true, ids, seqs, 16), 1);
+	assert_int_equal(seqs[0], s1);
+	assert_int_equal(rowstore_partition_count(f->rs, 11, "a", 1), 1);
+	assert_int_equal(rowstore_partition_count(f->rs, 11, "b", 1), 1);
+	/* a partition that empties leaves the listing */
+	write1(f->rs, 11, del(2, 3));
+	size_t np = rowstore_list_partitions(f->rs, 11, &pl);
+	assert_int_equal(np, 2);
+	assert_string_equal(pl[0].name, "");
+	assert_string_equal(pl[1].name, "b");
+	rowstore_partitions_free(pl, np);
+	assert_int_equal(members(f->rs, 11, "a", false, ids, seqs, 16), 0);
+
+	/* too long a partition name, or a NUL in it: refused, nothing written */
+	char *longname = malloc(ROWSTORE_MAX_PARTITION + 2);
+	memset(longname, 'x', ROWSTORE_MAX_PARTITION + 1);
+	longname[ROWSTORE_MAX_PARTITION + 1] = '\0';
+	rowstore_row bad[] = {upp(9, 1, v, 2, "ok"), upp(10, 1, v, 2, longname)};
+	assert_int_equal(rowstore_write(f->rs, 11, bad, 2, NULL, NULL, NULL, NULL, &st),
+	    SHOAL_INVALID_ARGUMENT);
+	assert_non_null(strstr(st.msg, "point 10: partition"));
+	free(longname);
+	rowstore_row nul = {.id = 9, .version = 1, .vector = v, .dim = 2, .partition = "a\0b",
+	    .partition_len = 3};
+	assert_int_equal(rowstore_write(f->rs, 11, &nul, 1, NULL, NULL, NULL, NULL, &st),
+	    SHOAL_INVALID_ARGUMENT);
+	assert_int_equal(rowstore_partition_count(f->rs, 11, "ok", 2), 0);
+
+	/* reopened: counts, members and sequence rebuilt from the rows */
+	assert_int_equal(rowstore_shard_seq(f->rs, 11, &seq, &st), SHOAL_OK);
+	reopen(f);
+	assert_int_equal(rowstore_shard_seq(f->rs, 11, &s1, &st), SHOAL_OK);
+	assert_int_equal(s1, seq);
+	assert_int_equal(rowstore_partition_count(f->rs, 11, "b", 1), 1);
+	assert_int_equal(rowstore_partition_count(f->rs, 11, "", 0), 1);
+	assert_int_equal(rowstore_partition_count(f->rs, 11, "a", 1), 0);
+	write1(f->rs, 11, upp(7, 1, v, 2, "b"));
+	assert_int_equal(rowstore_shard_seq(f->rs, 11, &s1, &st), SHOAL_OK);
+	assert_true(s1 > seq); /* keeps growing across restarts */
+	rowstore_row r;
+	void *buf;
+	assert_int_equal(rowstore_get(f->rs, 11, 7, &r, &buf, &st), SHOAL_OK);
+	assert_int_equal(r.partition_len, 1);
+	assert_int_equal(r.seq, s1);
+	free(buf);
+	/* dropping the shard removes its membership keys too */
+	assert_int_equal(rowstore_drop_shard(f->rs, 11, &st), SHOAL_OK);
+	make_shard(f->rs, 11, 2, VECMATH_L2);
+	assert_int_equal(members(f->rs, 11, "b", false, ids, seqs, 16), 0);
+	assert_int_equal(rowstore_partition_count(f->rs, 11, "b", 1), 0);
+}
+
+/* Each creation of a shard id gets a new incarnation; retries keep it. */
+static void
+test_incarnation(void **state)
+{
+	fixture *f = *state;
+	shard_spec s = {.shard_id = 12, .dim = 2, .metric = VECMATH_L2}, a, b;
+	shoal_status st;
+
+	assert_int_equal(rowstore_create_shard(f->rs, &s, NULL, &st), SHOAL_OK);
+	assert_int_equal(rowstore_shard_spec(f->rs, 12, &a, &st), SHOAL_OK);
+	assert_int_equal(rowstore_create_shard(f->rs, &s, NULL, &st), SHOAL_OK); /* retry */
+	reopen(f);
+	assert_int_equal(rowstore_shard_spec(f->rs, 12, &b, &st), SHOAL_OK);
+	assert_true(a.incarnation == b.incarnation);
+	assert_int_equal(rowstore_drop_shard(f->rs, 12, &st), SHOAL_OK);
+	assert_int_equal(rowstore_create_shard(f->rs, &s, NULL, &st), SHOAL_OK);
+	assert_int_equal(rowstore_shard_spec(f->rs, 12, &b, &st), SHOAL_OK);
+	assert_true(a.incarnation != b.incarnation);
+}
+
+/* A database of the pre-release format 1 is refused with a clear message,
+ * and left as it was. */
+static void
+test_old_format_refused(void **state)
+{
+	(void)state;
+	char dir[64] = "/tmp/shoal-test-oldfmt-XXXXXX", path[128];
+	rowstore *rs = NULL;
+	rowstore_opts o = {0};
+	shoal_status st;
+
+	assert_non_null(mkdtemp(dir));
+	/* a format-1 marker, written with RocksDB directly */
+	snprintf(path, sizeof path, "%s/rows", dir);
+	rocksdb_options_t *opts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(opts, 1);
+	char *err = NULL;
+	rocksdb_t *db = rocksdb_open(opts, path, &err);
+	assert_null(err);
+	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+	rocksdb_put(db, wo, "F", 1, "shoal-rowstore 1", 16, &err);
+	assert_null(err);
+	rocksdb_writeoptions_destroy(wo);
+	rocksdb_close(db);
+	rocksdb_options_destroy(opts);
+
+	assert_int_equal(rowstore_open(dir, &o, &rs, &st), SHOAL_FAILED_PRECONDITION);
+	assert_null(rs);
+	assert_non_null(strstr(st.msg, "format 'shoal-rowstore 1'"));
+	assert_non_null(strstr(st.msg, "reads 'shoal-rowstore 2'"));
+	/* still refused: nothing was changed */
+	assert_int_equal(rowstore_open(dir, &o, &rs, &st), SHOAL_FAILED_PRECONDITION);
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* ---- kill -9: a child process writes, reports each acknowledged batch on
  * a pipe, and SIGKILLs itself mid-stream; every acknowledged row must be
  * there when the parent reopens the directory. */
@@ -496,6 +710,9 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_create_idempotent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_durability, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_partitions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_incarnation, setup, teardown),
+	    cmocka_unit_test(test_old_format_refused),
 	    cmocka_unit_test(test_kill9_durability),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,11 @@
  *
  * A test implementation of the Worker service (Count, Status, Search only;
  * every other handler left NULL) is served by rpc_server and called through
- * the protoc-c stubs, as the daemons do. */
+ * the protoc-c stubs, as the daemons do.  Also: routing epochs both ways in
+ * the envelopes, in-process sub-calls (rpc_call_local), asynchronous calls
+ * in flight at once from one thread, and a fail_on_disconnect client that
+ * fails a call in flight as soon as its server dies (a server in a child
+ * process, this binary re-executed with --serve, killed with SIGKILL). */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +16,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "rpc.h"
 #include "shoal.pb-c.h"
@@ -35,6 +43,19 @@ h_count(Shoal__Worker_Service *svc, const Shoal__ShardCountRequest *in,
 	if (in->shard_id == 0) {
 		rpc_call_fail(cd, SHOAL_NOT_FOUND, "shard %llu is not here", (unsigned long long)in->shard_id);
 		done(NULL, cd);
+		return;
+	}
+	if (in->shard_id == 7) { /* routing epochs: shard 7 is at epoch 5 */
+		if (rpc_call_epoch(cd) < 5) {
+			rpc_call_fail(cd, SHOAL_FAILED_PRECONDITION, "stale epoch %llu",
+			    (unsigned long long)rpc_call_epoch(cd));
+			rpc_call_set_reply_epoch(cd, 5);
+			done(NULL, cd);
+			return;
+		}
+		Shoal__CountReply out = SHOAL__COUNT_REPLY__INIT;
+		out.count = rpc_call_epoch(cd) + (rpc_call_is_local(cd) ? 1000 : 0);
+		done(&out, cd);
 		return;
 	}
 	Shoal__CountReply out = SHOAL__COUNT_REPLY__INIT;
@@ -79,6 +100,31 @@ h_search(Shoal__Worker_Service *svc, const Shoal__ShardSearchRequest *in,
 	done(&out, cd);
 }
 
+/* Delete: a sub-call of Count on shard 7 at epoch in->ids[0]; answers
+ * deleted = its count, or fails with its status (and epoch). */
+static void
+h_delete(Shoal__Worker_Service *svc, const Shoal__ShardDeleteRequest *in,
+    Shoal__DeleteReply_Closure done, void *cd)
+{
+	Shoal__ShardCountRequest sub = SHOAL__SHARD_COUNT_REQUEST__INIT;
+	const ProtobufCMethodDescriptor *m =
+	    protobuf_c_service_descriptor_get_method_by_name(&shoal__worker__descriptor, "Count");
+	rpc_call_opts o = {.epoch = in->n_ids ? in->ids[0] : 0};
+	rpc_result res;
+	sub.shard_id = 7;
+	if (rpc_call_local(&svc->base, (unsigned)(m - shoal__worker__descriptor.methods), &sub.base,
+		cd, &o, &res) != SHOAL_OK) {
+		rpc_call_fail(cd, res.status.code, "sub-call: %s", res.status.msg);
+		rpc_call_set_reply_epoch(cd, res.epoch);
+		done(NULL, cd);
+		return;
+	}
+	Shoal__DeleteReply out = SHOAL__DELETE_REPLY__INIT;
+	out.deleted = (uint32_t)((Shoal__CountReply *)res.reply)->count;
+	rpc_result_free(&res);
+	done(&out, cd);
+}
+
 /* A handler that forgets to reply. */
 static void
 h_get(Shoal__Worker_Service *svc, const Shoal__ShardGetRequest *in,
@@ -102,6 +148,7 @@ start(bool inline_dispatch)
 	service.status = h_status;
 	service.search = h_search;
 	service.get = h_get;
+	service.delete = h_delete;
 	want_inside = inline_dispatch ? 2 : 4;
 	rpc_server_opts o = {.threads = 4, .max_msg = 4096, .inline_dispatch = inline_dispatch};
 	if (rpc_server_start("tcp://127.0.0.1:0", &service.base, &o, &srv, &st) != SHOAL_OK) {
@@ -312,17 +359,195 @@ test_deadline_and_unavailable(void **state)
 	    SHOAL_INVALID_ARGUMENT);
 }
 
-int
-main(void)
+static unsigned
+method_of(const char *name)
 {
+	const ProtobufCMethodDescriptor *m =
+	    protobuf_c_service_descriptor_get_method_by_name(&shoal__worker__descriptor, name);
+	return (unsigned)(m - shoal__worker__descriptor.methods);
+}
+
+static void
+test_epochs_and_local_calls(void **state)
+{
+	(void)state;
+	rpc_client *c;
+	shoal_status st;
+	rpc_result res;
+	assert_int_equal(rpc_client_open(url, &shoal__worker__descriptor, NULL, &c, &st), SHOAL_OK);
+
+	/* the request's epoch reaches the handler; the reply's comes back */
+	Shoal__ShardCountRequest req = SHOAL__SHARD_COUNT_REQUEST__INIT;
+	req.shard_id = 7;
+	rpc_call_opts o = {.epoch = 3};
+	assert_int_equal(rpc_client_call_opts(c, method_of("Count"), &req.base, &o, &res),
+	    SHOAL_FAILED_PRECONDITION);
+	assert_true(res.epoch == 5);
+	assert_string_equal(res.status.msg, "stale epoch 3");
+	o.epoch = 9;
+	assert_int_equal(rpc_client_call_opts(c, method_of("Count"), &req.base, &o, &res),
+	    SHOAL_OK);
+	assert_true(((Shoal__CountReply *)res.reply)->count == 9); /* not local */
+	assert_true(res.epoch == 0);
+	rpc_result_free(&res);
+
+	/* a handler's sub-call: its own epoch, marked local, status and
+	 * epoch of a refusal passed back */
+	Shoal__ShardDeleteRequest del = SHOAL__SHARD_DELETE_REQUEST__INIT;
+	uint64_t e[1] = {11};
+	del.ids = e;
+	del.n_ids = 1;
+	assert_int_equal(rpc_client_call_opts(c, method_of("Delete"), &del.base, NULL, &res),
+	    SHOAL_OK);
+	assert_int_equal(((Shoal__DeleteReply *)res.reply)->deleted, 1011);
+	rpc_result_free(&res);
+	e[0] = 2;
+	assert_int_equal(rpc_client_call_opts(c, method_of("Delete"), &del.base, NULL, &res),
+	    SHOAL_FAILED_PRECONDITION);
+	assert_true(res.epoch == 5);
+	assert_string_equal(res.status.msg, "sub-call: stale epoch 2");
+	rpc_client_close(c);
+
+	/* without a parent (NULL) and straight into the service */
+	rpc_call_opts lo = {.epoch = 6};
+	assert_int_equal(rpc_call_local(&service.base, method_of("Count"), &req.base, NULL, &lo,
+			     &res), SHOAL_OK);
+	assert_true(((Shoal__CountReply *)res.reply)->count == 1006);
+	rpc_result_free(&res);
+	assert_int_equal(rpc_call_local(&service.base, method_of("DropShard"), &del.base, NULL,
+			     NULL, &res), SHOAL_INTERNAL); /* wrong input type */
+}
+
+static void
+test_async_in_flight_together(void **state)
+{
+	(void)state;
+	rpc_client *c;
+	shoal_status st;
+	rpc_pending *p[4];
+	rpc_result res[4];
+	assert_int_equal(rpc_client_open(url, &shoal__worker__descriptor, NULL, &c, &st), SHOAL_OK);
+	Shoal__WorkerStatusRequest req = SHOAL__WORKER_STATUS_REQUEST__INIT;
+	inside = 0;
+	/* from ONE thread: each Status handler waits until want_inside calls
+	 * are inside, so every one seeing them all proves they were in flight
+	 * together */
+	for (int i = 0; i < want_inside; i++) {
+		p[i] = rpc_client_start(c, method_of("Status"), &req.base, NULL);
+		assert_non_null(p[i]);
+	}
+	for (int i = want_inside - 1; i >= 0; i--) { /* any order */
+		assert_int_equal(rpc_pending_finish(p[i], &res[i]), SHOAL_OK);
+		assert_true(((Shoal__WorkerStatusReply *)res[i].reply)->points ==
+		    (uint64_t)want_inside);
+		assert_true(res[i].elapsed_us > 0);
+		rpc_result_free(&res[i]);
+	}
+	/* a failure before sending is reported by finish */
+	Shoal__ShardCountRequest wrong = SHOAL__SHARD_COUNT_REQUEST__INIT;
+	p[0] = rpc_client_start(c, method_of("Status"), &wrong.base, NULL);
+	assert_int_equal(rpc_pending_finish(p[0], &res[0]), SHOAL_INTERNAL);
+	assert_int_equal(rpc_pending_finish(NULL, &res[0]), SHOAL_RESOURCE_EXHAUSTED);
+	rpc_client_close(c);
+}
+
+/* A server in another process: this binary re-executed with --serve
+ * PORTFILE, killed with SIGKILL while a call is in flight. */
+static int
+serve_forever(const char *portfile)
+{
+	shoal_status st;
+	service.count = h_count;
+	service.search = h_search;
+	rpc_server_opts o = {.threads = 2};
+	if (rpc_server_start("tcp://127.0.0.1:0", &service.base, &o, &srv, &st) != SHOAL_OK)
+		return 1;
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "%d\n", rpc_server_port(srv));
+	if (util_write_file_atomic(portfile, buf, (size_t)n, &st) != SHOAL_OK)
+		return 1;
+	for (;;)
+		pause();
+}
+
+static void
+test_fail_fast_on_disconnect(void **state)
+{
+	(void)state;
+	char portfile[64], self[512], *buf = NULL, surl[64];
+	size_t len;
+	shoal_status st;
+	snprintf(portfile, sizeof portfile, "/tmp/shoal-test-rpc-%d.port", (int)getpid());
+	unlink(portfile);
+	ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+	assert_true(sl > 0);
+	self[sl] = '\0';
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl(self, self, "--serve", portfile, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && util_read_file(portfile, &buf, &len, &st) != SHOAL_OK; i++)
+		util_sleep_ms(10);
+	assert_non_null(buf);
+	snprintf(surl, sizeof surl, "tcp://127.0.0.1:%d", atoi(buf));
+	free(buf);
+	unlink(portfile);
+
+	rpc_client *c;
+	rpc_client_opts co = {.timeout_ms = 20000, .fail_on_disconnect = true,
+	    .connect_timeout_ms = 300};
+	assert_int_equal(rpc_client_open(surl, &shoal__worker__descriptor, &co, &c, &st), SHOAL_OK);
+	Shoal__ShardCountRequest cnt = SHOAL__SHARD_COUNT_REQUEST__INIT;
+	cnt.shard_id = 1;
+	rpc_result res;
+	assert_int_equal(rpc_client_call_opts(c, method_of("Count"), &cnt.base, NULL, &res),
+	    SHOAL_OK); /* connected */
+	rpc_result_free(&res);
+
+	/* a 15 s search in flight; the server dies: the call fails at once
+	 * (not after its 20 s deadline) with UNAVAILABLE */
+	Shoal__ShardSearchRequest req = SHOAL__SHARD_SEARCH_REQUEST__INIT;
+	req.k = 15000;
+	uint64_t t0 = util_mono_ms();
+	rpc_pending *p = rpc_client_start(c, method_of("Search"), &req.base, NULL);
+	util_sleep_ms(200);
+	kill(pid, SIGKILL);
+	int status;
+	waitpid(pid, &status, 0);
+	assert_int_equal(rpc_pending_finish(p, &res), SHOAL_UNAVAILABLE);
+	assert_non_null(strstr(res.status.msg, "connection lost"));
+	assert_non_null(strstr(res.status.msg, surl));
+	assert_true(util_mono_ms() - t0 < 10000);
+
+	/* no connection now: a call waits at most connect_timeout_ms */
+	t0 = util_mono_ms();
+	assert_int_equal(rpc_client_call_opts(c, method_of("Count"), &cnt.base, NULL, &res),
+	    SHOAL_UNAVAILABLE);
+	assert_true(util_mono_ms() - t0 < 10000);
+	rpc_client_close(c);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--serve") == 0)
+		return serve_forever(argv[2]);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stub_roundtrip),
 		cmocka_unit_test(test_oversized_rejected_both_sides),
 		cmocka_unit_test(test_dispatch_garbage),
 		cmocka_unit_test(test_concurrent_calls_one_client),
 		cmocka_unit_test(test_deadline_and_unavailable),
+		cmocka_unit_test(test_epochs_and_local_calls),
+		cmocka_unit_test(test_async_in_flight_together),
+	};
+	const struct CMUnitTest solo[] = {
+		cmocka_unit_test(test_fail_fast_on_disconnect),
 	};
 	int failed = cmocka_run_group_tests_name("threads", tests, setup, teardown);
 	failed += cmocka_run_group_tests_name("inline_dispatch", tests, setup_inline, teardown);
+	failed += cmocka_run_group_tests_name("disconnect", solo, NULL, NULL);
 	return failed;
 }

@@ -1,7 +1,9 @@
 /* test_shard_service.c -- the Worker service end to end over the real RPC
  * layer (nng on loopback, protoc-c stubs), on a real rowstore: every
- * method, its validation messages, idempotence of resends, and that a
- * restart keeps what was acknowledged. */
+ * method, its validation messages, idempotence of resends, that a
+ * restart keeps what was acknowledged, partitions and payload filters
+ * through the RPC layer, payload validation, and the metrics of Status
+ * (also after a restart that loads index snapshots). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 #include <ftw.h>
 #include <math.h>
 
+#include "filter.h"
 #include "rowstore.h"
 #include "rpc.h"
 #include "shard_service.h"
@@ -43,8 +46,11 @@ start(fixture *f)
 	shoal_status st;
 	char url[64];
 
+	char snap[128];
+	snprintf(snap, sizeof snap, "%s/index", f->dir);
+	shard_service_opts so_ = {.snap_dir = snap};
 	assert_int_equal(rowstore_open(f->dir, &o, &f->rs, &st), SHOAL_OK);
-	assert_int_equal(shard_service_create("w-test", f->rs, &f->svc, &st), SHOAL_OK);
+	assert_int_equal(shard_service_create_opts("w-test", f->rs, &so_, &f->svc, &st), SHOAL_OK);
 	assert_int_equal(rpc_server_start("tcp://127.0.0.1:0", shard_service_rpc(f->svc), &so,
 			     &f->srv, &st),
 	    SHOAL_OK);
@@ -372,6 +378,257 @@ test_status_and_restart(void **state)
 	assert_int_equal(shards, 2);
 }
 
+/* ---- partitions, filters, payload checks, metrics ---- */
+
+/* Upserts one point with a partition and payload cat=<cat>, n=<n>. */
+static shoal_code
+upsert_pp(fixture *f, uint64_t shard, uint64_t id, const float *v, uint32_t dim,
+    const char *part, const char *cat, int64_t n, uint64_t version, char *msg)
+{
+	Shoal__ShardUpsertRequest req = SHOAL__SHARD_UPSERT_REQUEST__INIT;
+	Shoal__Point pt = SHOAL__POINT__INIT, *pp = &pt;
+	Shoal__PayloadField f1 = SHOAL__PAYLOAD_FIELD__INIT, f2 = SHOAL__PAYLOAD_FIELD__INIT;
+	Shoal__PayloadValue v1 = SHOAL__PAYLOAD_VALUE__INIT, v2 = SHOAL__PAYLOAD_VALUE__INIT;
+	Shoal__PayloadField *flds[2] = {&f1, &f2};
+	rpc_result res;
+	shoal_code rc;
+
+	f1.key = "cat";
+	f1.value = &v1;
+	v1.kind_case = SHOAL__PAYLOAD_VALUE__KIND_S;
+	v1.s = (char *)cat;
+	f2.key = "n";
+	f2.value = &v2;
+	v2.kind_case = SHOAL__PAYLOAD_VALUE__KIND_I;
+	v2.i = n;
+	pt.id = id;
+	pt.version = version;
+	pt.n_vector = dim;
+	pt.vector = (float *)v;
+	pt.partition = (char *)part;
+	pt.n_payload = 2;
+	pt.payload = flds;
+	req.shard_id = shard;
+	req.n_points = 1;
+	req.points = &pp;
+	RPC_INVOKE(shoal__worker__upsert, SVC(f), &req, &res);
+	rc = res.status.code;
+	if (msg != NULL)
+		strcpy(msg, res.status.msg);
+	rpc_result_free(&res);
+	return rc;
+}
+
+/* Searches; returns the code, the ids into ids[] (k of them at most). */
+static shoal_code
+search_pf(fixture *f, uint64_t shard, const float *q, uint32_t dim, uint32_t k, const char *part,
+    const char *filter, uint64_t *ids, size_t *n, char *msg)
+{
+	Shoal__ShardSearchRequest s = SHOAL__SHARD_SEARCH_REQUEST__INIT;
+	Shoal__Filter *flt = NULL;
+	shoal_status st;
+	rpc_result res;
+	shoal_code rc;
+
+	if (filter != NULL)
+		assert_int_equal(filter_parse(filter, &flt, &st), SHOAL_OK);
+	s.shard_id = shard;
+	s.n_vector = dim;
+	s.vector = (float *)q;
+	s.k = k;
+	s.partition = part ? (char *)part : s.partition;
+	s.filter = flt;
+	RPC_INVOKE(shoal__worker__search, SVC(f), &s, &res);
+	rc = res.status.code;
+	*n = 0;
+	if (rc == SHOAL_OK) {
+		Shoal__SearchReply *sr = (Shoal__SearchReply *)res.reply;
+		assert_true(sr->complete);
+		for (size_t i = 0; i < sr->n_hits; i++)
+			ids[(*n)++] = sr->hits[i]->id;
+	}
+	if (msg != NULL)
+		strcpy(msg, res.status.msg);
+	rpc_result_free(&res);
+	filter_free(flt);
+	return rc;
+}
+
+static void
+test_partitions_filters_metrics(void **state)
+{
+	fixture *f = *state;
+	char msg[SHOAL_STATUS_MSG_MAX];
+	uint64_t ids[64];
+	size_t n;
+	rpc_result res;
+
+	assert_int_equal(create_shard(f, 3, 2, SHOAL__METRIC__METRIC_L2, 0, NULL), SHOAL_OK);
+	/* 40 points: id i at (i, 0); t1 holds even ids, t2 odd ones */
+	for (uint64_t i = 0; i < 40; i++) {
+		float v[2] = {(float)i, 0};
+		assert_int_equal(upsert_pp(f, 3, i, v, 2, i % 2 ? "t2" : "t1",
+		    i % 4 < 2 ? "news" : "blog", (int64_t)i, 1, msg), SHOAL_OK);
+	}
+	float q[2] = {10.2f, 0};
+	/* one partition: only its points */
+	assert_int_equal(search_pf(f, 3, q, 2, 5, "t2", NULL, ids, &n, NULL), SHOAL_OK);
+	assert_int_equal(n, 5);
+	for (size_t i = 0; i < n; i++)
+		assert_true(ids[i] % 2 == 1);
+	assert_int_equal(ids[0], 11);
+	/* all partitions, merged */
+	assert_int_equal(search_pf(f, 3, q, 2, 3, NULL, NULL, ids, &n, NULL), SHOAL_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(ids[0], 10);
+	assert_int_equal(ids[1], 11);
+	assert_int_equal(ids[2], 9);
+	/* filtered: news (i % 4 < 2) and n >= 20 */
+	assert_int_equal(search_pf(f, 3, q, 2, 40, NULL, "cat = \"news\" AND n >= 20", ids, &n,
+			     NULL),
+	    SHOAL_OK);
+	assert_int_equal(n, 10); /* 20,21,24,25,...,36,37 */
+	for (size_t i = 0; i < n; i++)
+		assert_true(ids[i] >= 20 && ids[i] % 4 < 2);
+	assert_int_equal(ids[0], 20);
+	/* filter + partition, and a filter nothing matches */
+	assert_int_equal(search_pf(f, 3, q, 2, 40, "t1", "cat = \"blog\"", ids, &n, NULL),
+	    SHOAL_OK);
+	assert_int_equal(n, 10);
+	for (size_t i = 0; i < n; i++)
+		assert_true(ids[i] % 2 == 0 && ids[i] % 4 >= 2);
+	assert_int_equal(search_pf(f, 3, q, 2, 10, NULL, "cat = \"none\"", ids, &n, NULL),
+	    SHOAL_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(search_pf(f, 3, q, 2, 10, "nobody", NULL, ids, &n, NULL), SHOAL_OK);
+	assert_int_equal(n, 0);
+
+	/* a malformed filter tree: INVALID_ARGUMENT naming the node */
+	Shoal__ShardSearchRequest s = SHOAL__SHARD_SEARCH_REQUEST__INIT;
+	Shoal__Filter bad = SHOAL__FILTER__INIT, kid = SHOAL__FILTER__INIT, *kids[1] = {&kid};
+	Shoal__FilterList l = SHOAL__FILTER_LIST__INIT;
+	Shoal__FieldRange r = SHOAL__FIELD_RANGE__INIT;
+	bad.kind_case = SHOAL__FILTER__KIND_OR;
+	bad.or_ = &l;
+	l.n_filters = 1;
+	l.filters = kids;
+	kid.kind_case = SHOAL__FILTER__KIND_RANGE;
+	kid.range = &r;
+	r.key = "n";
+	r.has_gt = true;
+	r.gt = NAN;
+	s.shard_id = 3;
+	s.n_vector = 2;
+	s.vector = q;
+	s.k = 3;
+	s.filter = &bad;
+	RPC_INVOKE(shoal__worker__search, SVC(f), &s, &res);
+	assert_int_equal(res.status.code, SHOAL_INVALID_ARGUMENT);
+	assert_string_equal(res.status.msg, "filter: or[0]: range on 'n' has a NaN bound");
+	rpc_result_free(&res);
+
+	/* payload checks on upsert: nothing is written */
+	Shoal__ShardUpsertRequest ur = SHOAL__SHARD_UPSERT_REQUEST__INIT;
+	Shoal__Point pt = SHOAL__POINT__INIT, *pp = &pt;
+	Shoal__PayloadField fa = SHOAL__PAYLOAD_FIELD__INIT, fb = SHOAL__PAYLOAD_FIELD__INIT;
+	Shoal__PayloadValue va = SHOAL__PAYLOAD_VALUE__INIT;
+	Shoal__PayloadField *fl[2] = {&fa, &fb};
+	float v[2] = {1, 1};
+	va.kind_case = SHOAL__PAYLOAD_VALUE__KIND_B;
+	va.b = true;
+	fa.key = "x";
+	fa.value = &va;
+	fb.key = "x";
+	fb.value = &va;
+	pt.id = 100;
+	pt.version = 1;
+	pt.n_vector = 2;
+	pt.vector = v;
+	pt.n_payload = 2;
+	pt.payload = fl;
+	ur.shard_id = 3;
+	ur.n_points = 1;
+	ur.points = &pp;
+	RPC_INVOKE(shoal__worker__upsert, SVC(f), &ur, &res);
+	assert_int_equal(res.status.code, SHOAL_INVALID_ARGUMENT);
+	assert_string_equal(res.status.msg, "point 100: payload field 'x' appears twice");
+	rpc_result_free(&res);
+	fb.key = "";
+	RPC_INVOKE(shoal__worker__upsert, SVC(f), &ur, &res);
+	assert_int_equal(res.status.code, SHOAL_INVALID_ARGUMENT);
+	assert_string_equal(res.status.msg, "point 100: payload field 1 has an empty key");
+	rpc_result_free(&res);
+	fb.key = "y";
+	fb.value = NULL;
+	RPC_INVOKE(shoal__worker__upsert, SVC(f), &ur, &res);
+	assert_int_equal(res.status.code, SHOAL_INVALID_ARGUMENT);
+	assert_string_equal(res.status.msg, "point 100: payload field 'y' has no value");
+	rpc_result_free(&res);
+	assert_int_equal(count(f, 3), 40);
+
+	/* a move between partitions; Get says where a point is */
+	float v7[2] = {7, 0};
+	assert_int_equal(upsert_pp(f, 3, 7, v7, 2, "t1", "news", 7, 2, NULL), SHOAL_OK);
+	assert_int_equal(search_pf(f, 3, v7, 2, 1, "t1", NULL, ids, &n, NULL), SHOAL_OK);
+	assert_int_equal(ids[0], 7);
+	assert_int_equal(search_pf(f, 3, v7, 2, 40, "t2", NULL, ids, &n, NULL), SHOAL_OK);
+	for (size_t i = 0; i < n; i++)
+		assert_int_not_equal(ids[i], 7);
+	Shoal__ShardGetRequest g = SHOAL__SHARD_GET_REQUEST__INIT;
+	uint64_t gid[2] = {7, 8};
+	g.shard_id = 3;
+	g.n_ids = 2;
+	g.ids = gid;
+	RPC_INVOKE(shoal__worker__get, SVC(f), &g, &res);
+	Shoal__GetReply *gr = (Shoal__GetReply *)res.reply;
+	assert_int_equal(gr->n_points, 2);
+	assert_string_equal(gr->points[0]->partition, "t1");
+	assert_string_equal(gr->points[1]->partition, "t1");
+	rpc_result_free(&res);
+
+	/* metrics */
+	Shoal__WorkerStatusRequest sreq = SHOAL__WORKER_STATUS_REQUEST__INIT;
+	RPC_INVOKE(shoal__worker__status, SVC(f), &sreq, &res);
+	assert_int_equal(res.status.code, SHOAL_OK);
+	Shoal__WorkerStatusReply *ws = (Shoal__WorkerStatusReply *)res.reply;
+	assert_int_equal(ws->points, 40);
+	assert_int_equal(ws->partitions, 2);
+	assert_int_equal(ws->partitions_loaded, 2);
+	assert_int_equal(ws->shards[0]->partitions, 2);
+	assert_true(ws->index_bytes > 0);
+	assert_int_equal(ws->shards[0]->index_bytes, ws->index_bytes);
+	assert_int_equal(ws->points_upserted, 41);
+	assert_int_equal(ws->partition_loads, 2);
+	assert_int_equal(ws->memory_budget, 0);
+	assert_non_null(ws->search_latency);
+	assert_int_equal(ws->search_latency->count, 8); /* the OK searches */
+	assert_int_equal(ws->search_latency->n_counts, ws->search_latency->n_bounds_us + 1);
+	uint64_t sum = 0;
+	for (size_t i = 0; i < ws->search_latency->n_counts; i++)
+		sum += ws->search_latency->counts[i];
+	assert_int_equal(sum, 8);
+	assert_int_equal(ws->upsert_latency->count, 41); /* the rejected ones do not count */
+	rpc_result_free(&res);
+
+	/* a restart after a clean stop: partitions load from their snapshots
+	 * (written at the stop) and answer the same */
+	assert_int_equal(search_pf(f, 3, q, 2, 40, NULL, "n < 30", ids, &n, NULL), SHOAL_OK);
+	uint64_t before[64];
+	size_t nbefore = n;
+	memcpy(before, ids, n * sizeof *ids);
+	shard_service_checkpoint(f->svc); /* as main.c does at shutdown */
+	stop(f);
+	start(f);
+	assert_int_equal(search_pf(f, 3, q, 2, 40, NULL, "n < 30", ids, &n, NULL), SHOAL_OK);
+	assert_int_equal(n, nbefore);
+	assert_memory_equal(ids, before, n * sizeof *ids);
+	RPC_INVOKE(shoal__worker__status, SVC(f), &sreq, &res);
+	ws = (Shoal__WorkerStatusReply *)res.reply;
+	assert_int_equal(ws->partition_loads, 2);
+	assert_int_equal(ws->rows_replayed, 0);
+	rpc_result_free(&res);
+}
+
 int
 main(void)
 {
@@ -379,6 +636,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_create_and_drop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upsert_search_get_delete, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_status_and_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_partitions_filters_metrics, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
