@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -42,6 +43,7 @@
 static struct {
 	const char *url;
 	uint32_t timeout_ms;
+	const char *token; /* --token; NULL = $SHOAL_TOKEN */
 	shoal_client *client;
 } g;
 
@@ -74,7 +76,7 @@ static int
 client(shoal_client **out, shoal_status *st)
 {
 	shoal_connect_opts o = {.timeout_ms = g.timeout_ms};
-	const char *tok = getenv("SHOAL_TOKEN");
+	const char *tok = g.token != NULL ? g.token : getenv("SHOAL_TOKEN");
 
 	if (g.client == NULL) {
 		o.auth_token = tok != NULL && tok[0] ? tok : NULL;
@@ -86,16 +88,19 @@ client(shoal_client **out, shoal_status *st)
 }
 
 /* Options every command accepts (kept in each command's table). */
-enum { OPT_COORDINATOR = 1000, OPT_TIMEOUT };
+enum { OPT_COORDINATOR = 1000, OPT_TIMEOUT, OPT_TOKEN };
 #define COMMON_LONGOPTS                                                      \
 	{"coordinator", required_argument, NULL, OPT_COORDINATOR},               \
 	    {"timeout", required_argument, NULL, OPT_TIMEOUT},                   \
+	    {"token", required_argument, NULL, OPT_TOKEN},                       \
 	    {"help", no_argument, NULL, 'h'}
 
 #define COMMON_HELP                                                          \
 	"  --coordinator URL   coordinator address (default $SHOAL_COORDINATOR,\n" \
 	"                      else " DEFAULT_URL ")\n"                           \
 	"  --timeout MS        per-request timeout in milliseconds (default 30000)\n" \
+	"  --token TOKEN       admin or tenant API key (default $SHOAL_TOKEN, which\n" \
+	"                      is preferred: a flag is visible in ps)\n"           \
 	"  -h, --help          show this help\n"
 
 /* Handles a common option, or getopt's '?' (unknown option) and ':'
@@ -107,6 +112,9 @@ common_opt(int opt, char **argv)
 	switch (opt) {
 	case OPT_COORDINATOR:
 		g.url = optarg;
+		return 0;
+	case OPT_TOKEN:
+		g.token = optarg;
 		return 0;
 	case OPT_TIMEOUT:
 		if (!util_parse_u32(optarg, &g.timeout_ms) || g.timeout_ms == 0)
@@ -479,6 +487,8 @@ static const char help_tenant[] =
     "usage: shoal tenant create NAME [--on WORKER]\n"
     "       shoal tenant list\n"
     "       shoal tenant drop NAME\n"
+    "       shoal tenant move NAME --to WORKER [--max-mbps N] [--no-wait]\n"
+    "       shoal tenant key create NAME | key list [NAME] | key revoke NAME ID\n"
     "\n"
     "Tenants own collections; all collections of a tenant live on one\n"
     "worker (its shard group).\n"
@@ -487,6 +497,17 @@ static const char help_tenant[] =
     "    --on WORKER   place it on this worker instead (see 'shoal status')\n"
     "  list            list tenants with their worker, collections and points\n"
     "  drop NAME       delete a tenant with ALL its collections and points\n"
+    "  move NAME       move the tenant's shard group to another worker while it\n"
+    "                  serves reads and writes (copy, verify, short write pause\n"
+    "                  at the cutover); prints progress until it is done\n"
+    "    --to WORKER   the worker to move to (required)\n"
+    "    --max-mbps N  throttle the copy to N MB/s (default: unlimited)\n"
+    "    --no-wait     return once the move is recorded ('shoal move status')\n"
+    "  key create NAME  make an API key that reads and writes only this tenant's\n"
+    "                   data; printed once (the coordinator keeps its hash)\n"
+    "  key list [NAME]  list API key ids (of one tenant or all), never the keys\n"
+    "  key revoke NAME ID  refuse the key with this id from now on\n"
+    "                   (key commands need the admin key; docs/security.md)\n"
     "\n"
     "Names: 1..63 characters of A-Z a-z 0-9 _ . - (not starting with . or -).\n"
     "\n"
@@ -500,6 +521,569 @@ tenant_opt(int opt, void *ctx)
 		return 0;
 	}
 	return usage_error("unexpected option");
+}
+
+/* ---- tenant key (API keys, docs/security.md) ---- */
+
+static int
+tenant_key(int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_LONGOPTS, {0}};
+	shoal_status st;
+	shoal_client *c;
+
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			fputs(help_tenant, stdout);
+			return 0;
+		}
+		return usage_error("'tenant key' needs a subcommand: create, list or revoke");
+	}
+	const char *sub = argv[1];
+	if (strcmp(sub, "create") && strcmp(sub, "list") && strcmp(sub, "revoke"))
+		return usage_error("unknown subcommand 'tenant key %s', expected create, list or "
+		    "revoke", sub);
+	PARSE_OR_RETURN(parse_opts(argc - 1, argv + 1, ":h", lo, help_tenant, NULL, NULL));
+	int npos = argc - 1 - optind;
+	char **pos = argv + 1 + optind;
+	if (!strcmp(sub, "list")) {
+		shoal_tenant_key *k;
+		size_t n;
+		if (npos > 1)
+			return usage_error("'tenant key list' takes at most one NAME");
+		if (client(&c, &st) != 0 ||
+		    shoal_tenant_key_list(c, npos ? pos[0] : NULL, &k, &n, &st) != SHOAL_OK)
+			return fail(&st);
+		printf("%-24s %-16s %s\n", "TENANT", "ID", "CREATED");
+		for (size_t i = 0; i < n; i++) {
+			char when[32] = "?";
+			time_t t = (time_t)k[i].created_unix;
+			struct tm tm;
+			if (gmtime_r(&t, &tm) != NULL)
+				strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+			printf("%-24s %-16s %s\n", k[i].tenant, k[i].id, when);
+		}
+		free(k);
+		return 0;
+	}
+	if (!strcmp(sub, "create")) {
+		char key[SHOAL_TENANT_KEY_MAX];
+		shoal_tenant_key info;
+		if (npos != 1)
+			return usage_error("'tenant key create' takes exactly one NAME");
+		if (client(&c, &st) != 0 ||
+		    shoal_tenant_key_create(c, pos[0], key, sizeof key, &info, &st) != SHOAL_OK)
+			return fail(&st);
+		printf("%s\n", key);
+		fprintf(stderr, "created API key %s for tenant '%s'; it is shown only now: store "
+		    "it safely (shoal: SHOAL_TOKEN)\n", info.id, info.tenant);
+		return 0;
+	}
+	if (npos != 2)
+		return usage_error("'tenant key revoke' takes NAME and ID");
+	if (client(&c, &st) != 0 || shoal_tenant_key_revoke(c, pos[0], pos[1], &st) != SHOAL_OK)
+		return fail(&st);
+	printf("revoked API key %s of tenant '%s'\n", pos[1], pos[0]);
+	return 0;
+}
+
+/* ---- tenant move / move (online moves) ---- */
+
+typedef struct move_opts {
+	const char *to;
+	double max_mbps;
+	bool no_wait;
+} move_opts;
+
+enum { OPT_MV_TO = 3000, OPT_MV_MBPS, OPT_MV_NOWAIT };
+
+static int
+move_opt(int opt, void *ctx)
+{
+	move_opts *o = ctx;
+	char *end;
+	switch (opt) {
+	case OPT_MV_TO:
+		o->to = optarg;
+		return 0;
+	case OPT_MV_MBPS:
+		errno = 0;
+		o->max_mbps = strtod(optarg, &end);
+		if (errno != 0 || *end != '\0' || end == optarg || !(o->max_mbps > 0) ||
+		    o->max_mbps > 1e6)
+			return usage_error("--max-mbps must be a number of MB/s above 0, got '%s'",
+			    optarg);
+		return 0;
+	case OPT_MV_NOWAIT:
+		o->no_wait = true;
+		return 0;
+	}
+	return usage_error("unexpected option");
+}
+
+static void
+move_print(const shoal_move_info *m)
+{
+	printf("move %s: %s -> %s  %s", m->id, m->from_worker, m->to_worker, m->state_name);
+	if (m->state == 2 || m->state == 3) {
+		double pct = m->rows_total ? 100.0 * (double)m->rows_copied / (double)m->rows_total : 0;
+		printf("  %" PRIu64 "/%" PRIu64 " rows (%.0f%%)  %.1f MB  %.1f MB/s  %.0f rows/s",
+		    m->rows_copied, m->rows_total, pct > 100 ? 100 : pct,
+		    (double)m->bytes_copied / 1e6, m->mb_per_s, m->rows_per_s);
+		if (m->eta_ms)
+			printf("  ETA %.1fs", (double)m->eta_ms / 1000.0);
+	}
+	if (m->state >= 4 && m->state != 6)
+		printf("  %" PRIu64 " rows, %.1f MB copied, write pause %" PRIu64 " ms, epoch %" PRIu64,
+		    m->rows_copied, (double)m->bytes_copied / 1e6, m->fence_ms, m->epoch);
+	printf("  (%.1fs", (double)m->elapsed_ms / 1000.0);
+	if (m->attempts > 1)
+		printf(", pass %u", m->attempts);
+	printf(")\n");
+	if (m->error[0])
+		printf("  error: %s\n", m->error);
+}
+
+/* Polls move id until it is done or aborted, printing progress.  0 when
+ * done, 1 when aborted or the coordinator fails. */
+static int
+move_wait(shoal_client *c, const char *id)
+{
+	shoal_move_info m;
+	shoal_status st;
+	int last_state = -1;
+	uint64_t last_print = 0;
+	for (;;) {
+		if (shoal_move_get(c, id, &m, &st) != SHOAL_OK)
+			return fail(&st);
+		uint64_t now = util_mono_ms();
+		if (m.state != last_state || now - last_print >= 1000 || m.state >= 5) {
+			move_print(&m);
+			fflush(stdout);
+			last_state = m.state;
+			last_print = now;
+		}
+		if (m.state == 5)
+			return 0;
+		if (m.state == 6) {
+			fprintf(stderr, "shoal: error: move %s aborted: %s\n", id, m.error);
+			return 1;
+		}
+		util_sleep_ms(200);
+	}
+}
+
+static int
+tenant_move(int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_LONGOPTS,
+	    {"to", required_argument, NULL, OPT_MV_TO},
+	    {"max-mbps", required_argument, NULL, OPT_MV_MBPS},
+	    {"no-wait", no_argument, NULL, OPT_MV_NOWAIT}, {0}};
+	move_opts o = {0};
+	shoal_client *c;
+	shoal_status st;
+	shoal_move_info m;
+
+	PARSE_OR_RETURN(parse_opts(argc, argv, ":h", lo, help_tenant, move_opt, &o));
+	if (argc - optind != 1)
+		return usage_error("'tenant move' takes exactly one NAME");
+	if (o.to == NULL)
+		return usage_error("'tenant move' needs --to WORKER");
+	const char *name = argv[optind];
+	if (client(&c, &st) != 0 || shoal_move_start(c, name, o.to, o.max_mbps, &m, &st) != SHOAL_OK)
+		return fail(&st);
+	if (o.no_wait) {
+		move_print(&m);
+		return 0;
+	}
+	return move_wait(c, name);
+}
+
+static const char help_move[] =
+    "usage: shoal move list\n"
+    "       shoal move status ID [--wait]\n"
+    "       shoal move cancel ID\n"
+    "\n"
+    "Online moves of tenants between workers ('shoal tenant move' starts one;\n"
+    "a move's ID is its tenant's name).\n"
+    "\n"
+    "  list        every move the coordinator knows, running and finished\n"
+    "  status ID   one move's state and progress (rows, MB, rate, ETA, the\n"
+    "              write pause at its cutover)\n"
+    "    --wait    keep printing progress until it is done or aborted\n"
+    "  cancel ID   roll the move back (only before its cutover); the source\n"
+    "              keeps serving\n"
+    "\n"
+    "Options:\n" COMMON_HELP;
+
+static int
+wait_opt(int opt, void *ctx)
+{
+	if (opt == OPT_MV_NOWAIT) {
+		*(bool *)ctx = true;
+		return 0;
+	}
+	return usage_error("unexpected option");
+}
+
+static int
+cmd_move(int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_LONGOPTS,
+	    {"wait", no_argument, NULL, OPT_MV_NOWAIT}, {0}};
+	shoal_client *c;
+	shoal_status st;
+	bool wait = false;
+
+	g_cmd = "move";
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			fputs(help_move, stdout);
+			return 0;
+		}
+		return usage_error("missing subcommand: list, status or cancel");
+	}
+	const char *sub = argv[1];
+	if (strcmp(sub, "list") && strcmp(sub, "status") && strcmp(sub, "cancel"))
+		return usage_error("unknown subcommand '%s', expected list, status or cancel", sub);
+	PARSE_OR_RETURN(parse_opts(argc - 1, argv + 1, ":h", lo, help_move, wait_opt, &wait));
+	int npos = argc - 1 - optind;
+	char **pos = argv + 1 + optind;
+	if (wait && strcmp(sub, "status") != 0)
+		return usage_error("--wait only applies to 'move status'");
+	if (!strcmp(sub, "list")) {
+		shoal_move_info *ms;
+		size_t n;
+		if (npos != 0)
+			return usage_error("'move list' takes no arguments");
+		if (client(&c, &st) != 0 || shoal_move_list(c, &ms, &n, &st) != SHOAL_OK)
+			return fail(&st);
+		if (n == 0)
+			printf("no moves\n");
+		for (size_t i = 0; i < n; i++)
+			move_print(&ms[i]);
+		free(ms);
+		return 0;
+	}
+	if (npos != 1)
+		return usage_error("'move %s' takes exactly one ID", sub);
+	if (client(&c, &st) != 0)
+		return fail(&st);
+	shoal_move_info m;
+	if (!strcmp(sub, "status")) {
+		if (wait)
+			return move_wait(c, pos[0]);
+		if (shoal_move_get(c, pos[0], &m, &st) != SHOAL_OK)
+			return fail(&st);
+		move_print(&m);
+		return 0;
+	}
+	if (shoal_move_cancel(c, pos[0], &m, &st) != SHOAL_OK)
+		return fail(&st);
+	printf("cancelling move %s (it rolls back at its next step)\n", m.id);
+	return 0;
+}
+
+/* ---- rebalance / node ---- */
+
+static void
+rebalance_print_plan(const shoal_rebalance_info *ri)
+{
+	if (ri->n_moves == 0) {
+		printf("%s\n", ri->drain[0] ? "nothing to move: the worker holds no tenant"
+		                            : "balanced: nothing to move");
+		return;
+	}
+	printf("%-3s %-24s %-20s %-20s %10s %10s\n", "#", "TENANT", "FROM", "TO", "POINTS", "MB");
+	for (size_t i = 0; i < ri->n_moves; i++) {
+		const shoal_planned_move *m = &ri->moves[i];
+		printf("%-3zu %-24s %-20s %-20s %10" PRIu64 " %10.1f\n", i + 1, m->tenant,
+		    m->from_worker, m->to_worker, m->points, (double)m->bytes / 1e6);
+	}
+	printf("\n%-20s %12s %12s\n", "WORKER", "MB BEFORE", "MB AFTER");
+	for (size_t i = 0; i < ri->n_workers; i++)
+		printf("%-20s %12.1f %12.1f\n", ri->workers[i].name,
+		    (double)ri->workers[i].bytes_before / 1e6, (double)ri->workers[i].bytes_after / 1e6);
+}
+
+static void
+rebalance_print_status(const shoal_rebalance_info *ri)
+{
+	printf("rebalance%s%s: %s, %zu of %zu moves done (%.1fs)\n", ri->drain[0] ? " draining " : "",
+	    ri->drain, ri->state_name, ri->done, ri->n_moves, (double)ri->elapsed_ms / 1000.0);
+	if (ri->has_move) {
+		printf("  [%zu/%zu] ", ri->current + 1, ri->n_moves);
+		move_print(&ri->move);
+	}
+	if (ri->error[0])
+		printf("  error: %s\n", ri->error);
+}
+
+/* Polls the rebalance until it ends, printing progress once a second. */
+static int
+rebalance_wait(shoal_client *c)
+{
+	shoal_status st;
+	for (;;) {
+		shoal_rebalance_info *ri;
+		if (shoal_rebalance_get(c, &ri, &st) != SHOAL_OK)
+			return fail(&st);
+		int s = ri->state;
+		rebalance_print_status(ri);
+		fflush(stdout);
+		shoal_rebalance_info_free(ri);
+		if (s == 3)
+			return 0;
+		if (s != 2) {
+			fprintf(stderr, "shoal: error: the rebalance ended %s\n",
+			    s == 5 ? "cancelled" : "with an error");
+			return 1;
+		}
+		util_sleep_ms(1000);
+	}
+}
+
+static const char help_rebalance[] =
+    "usage: shoal rebalance [--dry-run] [--max-mbps N] [--no-wait]\n"
+    "       shoal rebalance --status\n"
+    "       shoal rebalance --cancel\n"
+    "\n"
+    "Evens out the load (estimated bytes of the tenants' vectors) over the\n"
+    "workers that are up, with few moves: prints the plan, then moves the\n"
+    "tenants one at a time online ('shoal tenant move'), with progress.\n"
+    "\n"
+    "  --dry-run      print the plan only\n"
+    "  --max-mbps N   throttle each move's copy to N MB/s (default: unlimited)\n"
+    "  --no-wait      return once the rebalance has started\n"
+    "  --status       the running (or last) rebalance and its current move\n"
+    "  --cancel       stop it: the current move rolls back unless it already\n"
+    "                 cut over; the remaining moves are not started\n"
+    "\n"
+    "Options:\n" COMMON_HELP;
+
+typedef struct rb_opts {
+	bool dry_run, no_wait, status, cancel;
+	double max_mbps;
+} rb_opts;
+
+enum { OPT_RB_DRY = 3100, OPT_RB_STATUS, OPT_RB_CANCEL };
+
+static int
+rb_opt(int opt, void *ctx)
+{
+	rb_opts *o = ctx;
+	switch (opt) {
+	case OPT_RB_DRY:
+		o->dry_run = true;
+		return 0;
+	case OPT_RB_STATUS:
+		o->status = true;
+		return 0;
+	case OPT_RB_CANCEL:
+		o->cancel = true;
+		return 0;
+	case OPT_MV_NOWAIT:
+		o->no_wait = true;
+		return 0;
+	case OPT_MV_MBPS: {
+		move_opts mo = {0};
+		int rv = move_opt(opt, &mo);
+		o->max_mbps = mo.max_mbps;
+		return rv;
+	}
+	}
+	return usage_error("unexpected option");
+}
+
+static const struct option rb_longopts[] = {COMMON_LONGOPTS,
+    {"dry-run", no_argument, NULL, OPT_RB_DRY},
+    {"max-mbps", required_argument, NULL, OPT_MV_MBPS},
+    {"no-wait", no_argument, NULL, OPT_MV_NOWAIT},
+    {"status", no_argument, NULL, OPT_RB_STATUS},
+    {"cancel", no_argument, NULL, OPT_RB_CANCEL}, {0}};
+
+/* Starts a rebalance (drain NULL) or a drain and follows it. */
+static int
+rebalance_run(const rb_opts *o, const char *drain)
+{
+	shoal_client *c;
+	shoal_status st;
+	shoal_rebalance_info *ri;
+	if (client(&c, &st) != 0 ||
+	    shoal_rebalance_start(c, o->dry_run, o->max_mbps, drain, &ri, &st) != SHOAL_OK)
+		return fail(&st);
+	rebalance_print_plan(ri);
+	size_t n = ri->n_moves;
+	shoal_rebalance_info_free(ri);
+	if (o->dry_run || o->no_wait || n == 0)
+		return 0;
+	printf("\n");
+	return rebalance_wait(c);
+}
+
+static int
+cmd_rebalance(int argc, char **argv)
+{
+	rb_opts o = {0};
+	shoal_client *c;
+	shoal_status st;
+	shoal_rebalance_info *ri;
+
+	g_cmd = "rebalance";
+	PARSE_OR_RETURN(parse_opts(argc, argv, ":h", rb_longopts, help_rebalance, rb_opt, &o));
+	if (argc - optind != 0)
+		return usage_error("rebalance takes no arguments");
+	if (o.status + o.cancel + (o.dry_run || o.no_wait || o.max_mbps > 0) > 1)
+		return usage_error("--status and --cancel go alone");
+	if (o.status || o.cancel) {
+		if (client(&c, &st) != 0 ||
+		    (o.status ? shoal_rebalance_get(c, &ri, &st) : shoal_rebalance_cancel(c, &ri, &st)) !=
+		        SHOAL_OK)
+			return fail(&st);
+		if (o.status && ri->state == 0)
+			printf("no rebalance has run since the coordinator started\n");
+		else
+			rebalance_print_status(ri);
+		if (o.status && ri->n_moves > 0) {
+			for (size_t i = 0; i < ri->n_moves; i++) {
+				const shoal_planned_move *m = &ri->moves[i];
+				printf("  %-3zu %-24s %s -> %s  %s%s%s\n", i + 1, m->tenant, m->from_worker,
+				    m->to_worker, m->state == 5 ? "done" : m->state == 6 ? "aborted"
+				        : m->state ? "running" : "pending",
+				    m->error[0] ? ": " : "", m->error);
+			}
+		}
+		shoal_rebalance_info_free(ri);
+		return 0;
+	}
+	return rebalance_run(&o, NULL);
+}
+
+static const char help_node[] =
+    "usage: shoal node list\n"
+    "       shoal node add URL [--wait-ms MS]\n"
+    "       shoal node drain NAME [--dry-run] [--max-mbps N] [--no-wait]\n"
+    "       shoal node remove NAME\n"
+    "\n"
+    "Workers (nodes).  A worker joins by itself: start shoal-worker with\n"
+    "--coordinator pointing here and it registers with its name and URL.\n"
+    "\n"
+    "  list           workers with their state and load\n"
+    "  add URL        wait until the worker started at URL has registered and\n"
+    "                 is up (default 30000 ms), and print its name; then\n"
+    "                 'shoal rebalance' gives it load\n"
+    "  drain NAME     move every tenant off the worker, online, one at a time\n"
+    "                 (like rebalance: --dry-run, --max-mbps N, --no-wait)\n"
+    "  remove NAME    forget a worker that is stopped and holds nothing\n"
+    "                 (refused while it holds tenants, shards or replicas)\n"
+    "\n"
+    "Options:\n" COMMON_HELP;
+
+enum { OPT_NODE_WAIT = 3200 };
+
+static int
+node_opt(int opt, void *ctx)
+{
+	struct {
+		rb_opts rb;
+		long wait_ms;
+	} *o = ctx;
+	if (opt == OPT_NODE_WAIT) {
+		char *end;
+		o->wait_ms = strtol(optarg, &end, 10);
+		if (*end != '\0' || end == optarg || o->wait_ms < 0)
+			return usage_error("--wait-ms must be a number of milliseconds, got '%s'",
+			    optarg);
+		return 0;
+	}
+	return rb_opt(opt, &o->rb);
+}
+
+static int
+cmd_node(int argc, char **argv)
+{
+	static const struct option lo[] = {COMMON_LONGOPTS,
+	    {"dry-run", no_argument, NULL, OPT_RB_DRY},
+	    {"max-mbps", required_argument, NULL, OPT_MV_MBPS},
+	    {"no-wait", no_argument, NULL, OPT_MV_NOWAIT},
+	    {"wait-ms", required_argument, NULL, OPT_NODE_WAIT}, {0}};
+	struct {
+		rb_opts rb;
+		long wait_ms;
+	} o = {.wait_ms = 30000};
+	shoal_client *c;
+	shoal_status st;
+
+	g_cmd = "node";
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			fputs(help_node, stdout);
+			return 0;
+		}
+		return usage_error("missing subcommand: list, add, drain or remove");
+	}
+	const char *sub = argv[1];
+	if (strcmp(sub, "list") && strcmp(sub, "add") && strcmp(sub, "drain") &&
+	    strcmp(sub, "remove"))
+		return usage_error("unknown subcommand '%s', expected list, add, drain or remove",
+		    sub);
+	PARSE_OR_RETURN(parse_opts(argc - 1, argv + 1, ":h", lo, help_node, node_opt, &o));
+	int npos = argc - 1 - optind;
+	char **pos = argv + 1 + optind;
+	if (strcmp(sub, "drain") && (o.rb.dry_run || o.rb.no_wait || o.rb.max_mbps > 0))
+		return usage_error("--dry-run, --max-mbps and --no-wait only apply to 'node drain'");
+	if (!strcmp(sub, "list")) {
+		if (npos != 0)
+			return usage_error("'node list' takes no arguments");
+		shoal_cluster_info *ci;
+		if (client(&c, &st) != 0 || shoal_cluster_status(c, &ci, &st) != SHOAL_OK)
+			return fail(&st);
+		printf("%-20s %-28s %-5s %7s %8s %12s %12s %10s\n", "NAME", "URL", "STATE", "SHARDS",
+		    "TENANTS", "POINTS", "BYTES", "LAST_SEEN");
+		for (size_t i = 0; i < ci->n_workers; i++) {
+			const shoal_worker_info *w = &ci->workers[i];
+			printf("%-20s %-28s %-5s %7u %8u %12" PRIu64 " %12" PRIu64 " %8.1fs\n", w->name,
+			    w->url, w->up ? "up" : "DOWN", w->shards, w->tenants, w->points, w->bytes,
+			    (double)w->last_seen_ms / 1000.0);
+		}
+		shoal_cluster_info_free(ci);
+		return 0;
+	}
+	if (npos != 1)
+		return usage_error("'node %s' takes exactly one %s", sub,
+		    strcmp(sub, "add") ? "NAME" : "URL");
+	if (!strcmp(sub, "drain"))
+		return rebalance_run(&o.rb, pos[0]);
+	if (client(&c, &st) != 0)
+		return fail(&st);
+	if (!strcmp(sub, "remove")) {
+		if (shoal_worker_remove(c, pos[0], &st) != SHOAL_OK)
+			return fail(&st);
+		printf("removed worker %s\n", pos[0]);
+		return 0;
+	}
+	/* add: wait for the worker at URL to be registered and up */
+	uint64_t end = util_mono_ms() + (uint64_t)o.wait_ms;
+	for (;;) {
+		shoal_cluster_info *ci;
+		if (shoal_cluster_status(c, &ci, &st) != SHOAL_OK)
+			return fail(&st);
+		for (size_t i = 0; i < ci->n_workers; i++)
+			if (strcmp(ci->workers[i].url, pos[0]) == 0 && ci->workers[i].up) {
+				printf("worker %s (%s) is up\n", ci->workers[i].name, pos[0]);
+				shoal_cluster_info_free(ci);
+				return 0;
+			}
+		shoal_cluster_info_free(ci);
+		if (util_mono_ms() >= end) {
+			fprintf(stderr, "shoal: error: no worker at %s registered within %ld ms (start "
+			                "shoal-worker with --coordinator %s)\n",
+			    pos[0], o.wait_ms, shoal_client_url(c));
+			return 1;
+		}
+		util_sleep_ms(200);
+	}
 }
 
 static int
@@ -521,9 +1105,13 @@ cmd_tenant(int argc, char **argv)
 		return usage_error("missing subcommand: create, list or drop");
 	}
 	sub = argv[1];
+	if (!strcmp(sub, "move"))
+		return tenant_move(argc - 1, argv + 1);
+	if (!strcmp(sub, "key"))
+		return tenant_key(argc - 1, argv + 1);
 	if (strcmp(sub, "create") && strcmp(sub, "list") && strcmp(sub, "drop"))
-		return usage_error("unknown subcommand '%s', expected create, list or "
-		    "drop", sub);
+		return usage_error("unknown subcommand '%s', expected create, list, "
+		    "drop, move or key", sub);
 	PARSE_OR_RETURN(parse_opts(argc - 1, argv + 1, ":h", lo, help_tenant,
 	    tenant_opt, &on));
 	npos = argc - 1 - optind;
@@ -2274,7 +2862,12 @@ static const char help_main[] =
     "\n"
     "Commands:\n"
     "  status                        cluster state: workers, tenants, epoch\n"
-    "  tenant create|list|drop       manage tenants\n"
+    "  tenant create|list|drop|move  manage tenants; move one to another worker\n"
+    "                                online\n"
+    "  move list|status|cancel       online moves in progress and done\n"
+    "  node list|add|drain|remove    workers: list, wait for a new one, move\n"
+    "                                everything off one, forget an empty one\n"
+    "  rebalance [--dry-run]         even out the load with online tenant moves\n"
     "  collection create|list|show|drop\n"
     "                                manage collections: a tenant's (dedicated),\n"
     "                                shared (hash-distributed by key) or reference\n"
@@ -2307,6 +2900,9 @@ static const struct {
     {"delete", cmd_delete}, {"count", cmd_count},
     {"backup", cmd_backup},
     {"import", cmd_import},
+    {"move", cmd_move},
+    {"node", cmd_node},
+    {"rebalance", cmd_rebalance},
 };
 
 int

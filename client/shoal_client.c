@@ -40,6 +40,9 @@
  * server with a smaller limit still accepts it and a slow link still
  * finishes a request within the timeout. */
 #define UPSERT_CHUNK_BYTES (8u << 20)
+/* and at most this many points per request: below the coordinator's
+ * smallest default --max-batch (100,000), so tiny points never trip it */
+#define UPSERT_CHUNK_POINTS 10000u
 
 #define DEFAULT_K 10
 
@@ -385,6 +388,95 @@ shoal_tenant_drop(shoal_client *c, const char *name, shoal_status *st)
 		return rv;
 	req.name = (char *)name;
 	RPC_INVOKE(shoal__coordinator__drop_tenant, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) == SHOAL_OK)
+		rpc_result_free(&res);
+	return rv;
+}
+
+/* ---- tenant API keys ---- */
+
+static void
+tkey_from_reply(const Shoal__TenantKeyInfo *in, shoal_tenant_key *out)
+{
+	memset(out, 0, sizeof *out);
+	snprintf(out->tenant, sizeof out->tenant, "%s", in->tenant);
+	snprintf(out->id, sizeof out->id, "%s", in->id);
+	out->created_unix = in->created_unix;
+}
+
+shoal_code
+shoal_tenant_key_create(shoal_client *c, const char *tenant, char *key, size_t key_cap,
+    shoal_tenant_key *info, shoal_status *st)
+{
+	Shoal__TenantKeyRequest req = SHOAL__TENANT_KEY_REQUEST__INIT;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	if ((rv = check_name("tenant", tenant, st)) != SHOAL_OK)
+		return rv;
+	if (key == NULL || key_cap < SHOAL_TENANT_KEY_MAX)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "key buffer must hold SHOAL_TENANT_KEY_MAX (%d) bytes", SHOAL_TENANT_KEY_MAX);
+	req.tenant = (char *)tenant;
+	RPC_INVOKE(shoal__coordinator__create_tenant_key, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	const Shoal__TenantKeyInfo *rep = (const Shoal__TenantKeyInfo *)res.reply;
+	if (strlen(rep->key) >= key_cap) {
+		rpc_result_free(&res);
+		return shoal_status_set(st, SHOAL_INTERNAL, "the coordinator sent a %zu-byte key",
+		    strlen(rep->key));
+	}
+	snprintf(key, key_cap, "%s", rep->key);
+	if (info != NULL)
+		tkey_from_reply(rep, info);
+	memset(rep->key, 0, strlen(rep->key));
+	rpc_result_free(&res);
+	return SHOAL_OK;
+}
+
+shoal_code
+shoal_tenant_key_list(shoal_client *c, const char *tenant, shoal_tenant_key **out, size_t *n,
+    shoal_status *st)
+{
+	Shoal__TenantKeyRequest req = SHOAL__TENANT_KEY_REQUEST__INIT;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	*out = NULL;
+	*n = 0;
+	req.tenant = (char *)(tenant != NULL ? tenant : "");
+	RPC_INVOKE(shoal__coordinator__list_tenant_keys, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	const Shoal__ListTenantKeysReply *rep = (const Shoal__ListTenantKeysReply *)res.reply;
+	shoal_tenant_key *arr = calloc(rep->n_keys + 1, sizeof *arr);
+	if (arr == NULL) {
+		rpc_result_free(&res);
+		return oom(st);
+	}
+	for (size_t i = 0; i < rep->n_keys; i++)
+		tkey_from_reply(rep->keys[i], &arr[i]);
+	*out = arr;
+	*n = rep->n_keys;
+	rpc_result_free(&res);
+	return SHOAL_OK;
+}
+
+shoal_code
+shoal_tenant_key_revoke(shoal_client *c, const char *tenant, const char *id, shoal_status *st)
+{
+	Shoal__TenantKeyRequest req = SHOAL__TENANT_KEY_REQUEST__INIT;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	if ((rv = check_name("tenant", tenant, st)) != SHOAL_OK)
+		return rv;
+	if (id == NULL || id[0] == '\0')
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "key id is empty");
+	req.tenant = (char *)tenant;
+	req.id = (char *)id;
+	RPC_INVOKE(shoal__coordinator__revoke_tenant_key, c->svc, &req, &res);
 	if ((rv = finish(&res, st)) == SHOAL_OK)
 		rpc_result_free(&res);
 	return rv;
@@ -868,7 +960,7 @@ shoal_upsert(shoal_client *c, const char *tenant, const char *collection,
 			bytes += protobuf_c_message_get_packed_size(
 			             &m.points[end].base) + 8;
 			end++;
-		} while (end < batch->n &&
+		} while (end < batch->n && end - start < UPSERT_CHUNK_POINTS &&
 		    bytes + protobuf_c_message_get_packed_size(&m.points[end].base) +
 		            8 <= UPSERT_CHUNK_BYTES);
 
@@ -1542,4 +1634,234 @@ shoal_backup_info_free(shoal_backup_info *info)
 	free(im->pub.workers);
 	rpc_result_free(&im->res);
 	free(im);
+}
+
+/* ===================================================================
+ * Online moves
+ * =================================================================== */
+
+static const char *const move_state_names[] = {"unknown", "creating", "copying", "cutover",
+    "cleanup", "done", "aborted"};
+
+static void
+move_info_copy(const Shoal__MoveInfo *in, shoal_move_info *out)
+{
+	memset(out, 0, sizeof *out);
+	snprintf(out->id, sizeof out->id, "%s", in->id ? in->id : "");
+	snprintf(out->tenant, sizeof out->tenant, "%s", in->tenant ? in->tenant : "");
+	snprintf(out->from_worker, sizeof out->from_worker, "%s",
+	    in->from_worker ? in->from_worker : "");
+	snprintf(out->to_worker, sizeof out->to_worker, "%s", in->to_worker ? in->to_worker : "");
+	out->state = (int)in->state;
+	snprintf(out->state_name, sizeof out->state_name, "%s",
+	    (unsigned)in->state < 7 ? move_state_names[in->state] : "unknown");
+	out->shards = (uint32_t)in->n_shards;
+	out->rows_total = in->rows_total;
+	out->rows_copied = in->rows_copied;
+	out->bytes_copied = in->bytes_copied;
+	out->elapsed_ms = in->elapsed_ms;
+	out->eta_ms = in->eta_ms;
+	out->mb_per_s = in->mb_per_s;
+	out->rows_per_s = in->rows_per_s;
+	out->max_mbps = in->max_mbps;
+	out->fence_ms = in->fence_ms;
+	out->epoch = in->epoch;
+	out->attempts = in->attempts;
+	snprintf(out->error, sizeof out->error, "%s", in->error ? in->error : "");
+}
+
+shoal_code
+shoal_move_start(shoal_client *c, const char *tenant, const char *to, double max_mbps,
+    shoal_move_info *out, shoal_status *st)
+{
+	Shoal__StartMoveRequest req = SHOAL__START_MOVE_REQUEST__INIT;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	if ((rv = check_name("tenant", tenant, st)) != SHOAL_OK ||
+	    (rv = check_name("worker", to, st)) != SHOAL_OK)
+		return rv;
+	req.tenant = (char *)tenant;
+	req.to_worker = (char *)to;
+	req.max_mbps = max_mbps;
+	RPC_INVOKE(shoal__coordinator__start_move, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	move_info_copy((const Shoal__MoveInfo *)res.reply, out);
+	rpc_result_free(&res);
+	return SHOAL_OK;
+}
+
+static shoal_code
+move_by_id(shoal_client *c, const char *id, bool cancel, shoal_move_info *out,
+    shoal_status *st)
+{
+	Shoal__MoveRequest req = SHOAL__MOVE_REQUEST__INIT;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	req.id = (char *)(id ? id : "");
+	if (cancel)
+		RPC_INVOKE(shoal__coordinator__cancel_move, c->svc, &req, &res);
+	else
+		RPC_INVOKE(shoal__coordinator__get_move, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	move_info_copy((const Shoal__MoveInfo *)res.reply, out);
+	rpc_result_free(&res);
+	return SHOAL_OK;
+}
+
+shoal_code
+shoal_move_get(shoal_client *c, const char *id, shoal_move_info *out, shoal_status *st)
+{
+	return move_by_id(c, id, false, out, st);
+}
+
+shoal_code
+shoal_move_cancel(shoal_client *c, const char *id, shoal_move_info *out, shoal_status *st)
+{
+	return move_by_id(c, id, true, out, st);
+}
+
+shoal_code
+shoal_move_list(shoal_client *c, shoal_move_info **out, size_t *n, shoal_status *st)
+{
+	Shoal__ListMovesRequest req = SHOAL__LIST_MOVES_REQUEST__INIT;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	*out = NULL;
+	*n = 0;
+	RPC_INVOKE(shoal__coordinator__list_moves, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) != SHOAL_OK)
+		return rv;
+	const Shoal__ListMovesReply *rep = (const Shoal__ListMovesReply *)res.reply;
+	if (rep->n_moves > 0 && (*out = calloc(rep->n_moves, sizeof **out)) == NULL) {
+		rpc_result_free(&res);
+		return oom(st);
+	}
+	for (size_t i = 0; i < rep->n_moves; i++)
+		move_info_copy(rep->moves[i], &(*out)[i]);
+	*n = rep->n_moves;
+	rpc_result_free(&res);
+	return SHOAL_OK;
+}
+
+/* ---- rebalance, drain, remove a worker ---- */
+
+static const char *const rb_state_names[] = {"none", "planned", "running", "done", "failed",
+    "cancelled"};
+
+static shoal_code
+rebalance_finish(rpc_result *res, shoal_rebalance_info **out, shoal_status *st)
+{
+	shoal_code rv;
+	*out = NULL;
+	if ((rv = finish(res, st)) != SHOAL_OK)
+		return rv;
+	const Shoal__RebalanceInfo *in = (const Shoal__RebalanceInfo *)res->reply;
+	shoal_rebalance_info *ri = calloc(1, sizeof *ri);
+	if (ri == NULL ||
+	    (in->n_moves && (ri->moves = calloc(in->n_moves, sizeof *ri->moves)) == NULL) ||
+	    (in->n_workers && (ri->workers = calloc(in->n_workers, sizeof *ri->workers)) == NULL)) {
+		shoal_rebalance_info_free(ri);
+		rpc_result_free(res);
+		return oom(st);
+	}
+	ri->state = (int)in->state;
+	snprintf(ri->state_name, sizeof ri->state_name, "%s",
+	    (unsigned)in->state < 6 ? rb_state_names[in->state] : "unknown");
+	snprintf(ri->drain, sizeof ri->drain, "%s", in->drain ? in->drain : "");
+	snprintf(ri->error, sizeof ri->error, "%s", in->error ? in->error : "");
+	ri->elapsed_ms = in->elapsed_ms;
+	ri->current = in->current;
+	ri->done = in->done;
+	ri->n_moves = in->n_moves;
+	for (size_t i = 0; i < in->n_moves; i++) {
+		const Shoal__PlannedMove *p = in->moves[i];
+		shoal_planned_move *q = &ri->moves[i];
+		snprintf(q->tenant, sizeof q->tenant, "%s", p->tenant ? p->tenant : "");
+		snprintf(q->from_worker, sizeof q->from_worker, "%s", p->from_worker ? p->from_worker : "");
+		snprintf(q->to_worker, sizeof q->to_worker, "%s", p->to_worker ? p->to_worker : "");
+		snprintf(q->error, sizeof q->error, "%s", p->error ? p->error : "");
+		q->points = p->points;
+		q->bytes = p->bytes;
+		q->state = (int)p->state;
+	}
+	ri->n_workers = in->n_workers;
+	for (size_t i = 0; i < in->n_workers; i++) {
+		snprintf(ri->workers[i].name, sizeof ri->workers[i].name, "%s", in->workers[i]);
+		ri->workers[i].bytes_before = i < in->n_bytes_before ? in->bytes_before[i] : 0;
+		ri->workers[i].bytes_after = i < in->n_bytes_after ? in->bytes_after[i] : 0;
+	}
+	if (in->move != NULL) {
+		ri->has_move = true;
+		move_info_copy(in->move, &ri->move);
+	}
+	rpc_result_free(res);
+	*out = ri;
+	return SHOAL_OK;
+}
+
+shoal_code
+shoal_rebalance_start(shoal_client *c, bool dry_run, double max_mbps, const char *drain,
+    shoal_rebalance_info **out, shoal_status *st)
+{
+	Shoal__RebalanceRequest req = SHOAL__REBALANCE_REQUEST__INIT;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	*out = NULL;
+	if (drain != NULL && (rv = check_name("worker", drain, st)) != SHOAL_OK)
+		return rv;
+	req.dry_run = dry_run;
+	req.max_mbps = max_mbps;
+	req.drain = (char *)(drain ? drain : "");
+	RPC_INVOKE(shoal__coordinator__start_rebalance, c->svc, &req, &res);
+	return rebalance_finish(&res, out, st);
+}
+
+shoal_code
+shoal_rebalance_get(shoal_client *c, shoal_rebalance_info **out, shoal_status *st)
+{
+	Shoal__Empty req = SHOAL__EMPTY__INIT;
+	rpc_result res = {0};
+	RPC_INVOKE(shoal__coordinator__get_rebalance, c->svc, &req, &res);
+	return rebalance_finish(&res, out, st);
+}
+
+shoal_code
+shoal_rebalance_cancel(shoal_client *c, shoal_rebalance_info **out, shoal_status *st)
+{
+	Shoal__Empty req = SHOAL__EMPTY__INIT;
+	rpc_result res = {0};
+	RPC_INVOKE(shoal__coordinator__cancel_rebalance, c->svc, &req, &res);
+	return rebalance_finish(&res, out, st);
+}
+
+void
+shoal_rebalance_info_free(shoal_rebalance_info *info)
+{
+	if (info == NULL)
+		return;
+	free(info->moves);
+	free(info->workers);
+	free(info);
+}
+
+shoal_code
+shoal_worker_remove(shoal_client *c, const char *name, shoal_status *st)
+{
+	Shoal__RemoveWorkerRequest req = SHOAL__REMOVE_WORKER_REQUEST__INIT;
+	rpc_result res = {0};
+	shoal_code rv;
+
+	if ((rv = check_name("worker", name, st)) != SHOAL_OK)
+		return rv;
+	req.name = (char *)name;
+	RPC_INVOKE(shoal__coordinator__remove_worker, c->svc, &req, &res);
+	if ((rv = finish(&res, st)) == SHOAL_OK)
+		rpc_result_free(&res);
+	return rv;
 }

@@ -195,6 +195,33 @@ SHOAL_API void shoal_tenant_list_free(shoal_tenant_info *list);
 SHOAL_API shoal_code shoal_tenant_drop(shoal_client *c, const char *name,
     shoal_status *st);
 
+/* ---- tenant API keys (docs/security.md; these calls need the admin key) */
+
+/* A tenant API key as listed: its public id, never the key itself. */
+typedef struct shoal_tenant_key {
+	char tenant[64];
+	char id[17];           /* 16 hex digits: names the key in revoke */
+	uint64_t created_unix; /* seconds since 1970 */
+} shoal_tenant_key;
+
+/* Creates an API key for tenant: one that reads and writes only that
+ * tenant's data.  The key (a NUL-terminated string) is written to key,
+ * which holds key_cap bytes (SHOAL_TENANT_KEY_MAX is enough); it is shown
+ * this once -- the coordinator keeps only its hash.  info may be NULL.
+ * Errors: NOT_FOUND (tenant), INVALID_ARGUMENT (key_cap too small). */
+#define SHOAL_TENANT_KEY_MAX 80
+SHOAL_API shoal_code shoal_tenant_key_create(shoal_client *c, const char *tenant,
+    char *key, size_t key_cap, shoal_tenant_key *info, shoal_status *st);
+
+/* The keys of tenant (NULL or "" = every tenant); free *out with free(). */
+SHOAL_API shoal_code shoal_tenant_key_list(shoal_client *c, const char *tenant,
+    shoal_tenant_key **out, size_t *n, shoal_status *st);
+
+/* Revokes tenant's key `id` (from shoal_tenant_key_list): requests with it
+ * are refused from now on.  Errors: NOT_FOUND. */
+SHOAL_API shoal_code shoal_tenant_key_revoke(shoal_client *c, const char *tenant,
+    const char *id, shoal_status *st);
+
 /* ===================================================================
  * Collections
  * =================================================================== */
@@ -240,9 +267,10 @@ SHOAL_API shoal_code shoal_collection_create(shoal_client *c, const char *tenant
     const char *name, const shoal_collection_params *params,
     shoal_collection_info *out, shoal_status *st);
 
-/* Lists the collections of a tenant.  On success *out is an array of *n
- * entries (NULL when *n == 0), released with shoal_collection_list_free().
- * Errors: NOT_FOUND (tenant). */
+/* Lists the collections of a tenant (tenant "" or NULL: the shared and
+ * reference collections, whose tenant and worker fields are "").  On
+ * success *out is an array of *n entries (NULL when *n == 0), released
+ * with shoal_collection_list_free().  Errors: NOT_FOUND (tenant). */
 SHOAL_API shoal_code shoal_collection_list(shoal_client *c, const char *tenant,
     shoal_collection_info **out, size_t *n, shoal_status *st);
 SHOAL_API void shoal_collection_list_free(shoal_collection_info *list);
@@ -705,6 +733,107 @@ typedef struct shoal_backup_info {
 SHOAL_API shoal_code shoal_backup_create(shoal_client *c, const char *dir, uint32_t timeout_ms,
     shoal_backup_info **out, shoal_status *st);
 SHOAL_API void shoal_backup_info_free(shoal_backup_info *info);
+
+/* ===================================================================
+ * Online moves (docs/operations.md, coordinator/move.h)
+ * =================================================================== */
+
+typedef struct shoal_move_info {
+	char id[64];            /* the move's id: the tenant's name */
+	char tenant[64];
+	char from_worker[64];
+	char to_worker[64];
+	int state;              /* shoal.MoveState: 1 creating .. 5 done, 6 aborted */
+	char state_name[16];    /* "creating" "copying" "cutover" "cleanup" "done" "aborted" */
+	uint32_t shards;
+	uint64_t rows_total;    /* on the source when the copy started (rows + tombstones) */
+	uint64_t rows_copied;
+	uint64_t bytes_copied;
+	uint64_t elapsed_ms;
+	uint64_t eta_ms;        /* while copying; 0 = unknown */
+	double mb_per_s;        /* copy rate */
+	double rows_per_s;
+	double max_mbps;        /* throttle; 0 = none */
+	uint64_t fence_ms;      /* write pause at cutover */
+	uint64_t epoch;         /* placement epoch after the cutover */
+	uint32_t attempts;      /* copy passes (a resume after a restart adds one) */
+	char error[512];        /* aborted: why */
+} shoal_move_info;
+
+/* Starts moving dedicated tenant `tenant` to worker `to` while it serves
+ * (max_mbps: copy throttle in MB/s, 0 = none); returns once the move is
+ * recorded (poll shoal_move_get).  Errors: NOT_FOUND (tenant, worker),
+ * UNAVAILABLE (worker down), FAILED_PRECONDITION (already there),
+ * ALREADY_EXISTS (already moving). */
+SHOAL_API shoal_code shoal_move_start(shoal_client *c, const char *tenant, const char *to,
+    double max_mbps, shoal_move_info *out, shoal_status *st);
+/* The move's state and progress.  NOT_FOUND for an unknown id. */
+SHOAL_API shoal_code shoal_move_get(shoal_client *c, const char *id, shoal_move_info *out,
+    shoal_status *st);
+/* Asks the move to roll back (before its cutover; FAILED_PRECONDITION
+ * after).  It aborts at its next step; poll shoal_move_get. */
+SHOAL_API shoal_code shoal_move_cancel(shoal_client *c, const char *id, shoal_move_info *out,
+    shoal_status *st);
+/* Every move this coordinator knows (running and finished): *out is
+ * malloc'ed (free()), *n entries. */
+SHOAL_API shoal_code shoal_move_list(shoal_client *c, shoal_move_info **out, size_t *n,
+    shoal_status *st);
+
+/* ---- rebalance, drain, remove a worker ---- */
+
+typedef struct shoal_planned_move {
+	char tenant[64];
+	char from_worker[64];
+	char to_worker[64];
+	uint64_t points;
+	uint64_t bytes;         /* estimated: points x (4 x dim + 32) */
+	int state;              /* as shoal_move_info.state; 0 = not started */
+	char error[512];
+} shoal_planned_move;
+
+typedef struct shoal_worker_load {
+	char name[64];
+	uint64_t bytes_before;  /* estimated load when planned */
+	uint64_t bytes_after;   /* as planned after every move */
+} shoal_worker_load;
+
+typedef struct shoal_rebalance_info {
+	int state;              /* 0 none, 1 planned (dry run), 2 running, 3 done,
+	                           4 failed, 5 cancelled */
+	char state_name[16];
+	char drain[64];         /* the worker drained, "" for a rebalance */
+	char error[512];
+	uint64_t elapsed_ms;
+	size_t current;         /* index of the running move */
+	size_t done;            /* moves finished */
+	size_t n_moves;
+	shoal_planned_move *moves;
+	size_t n_workers;
+	shoal_worker_load *workers;
+	bool has_move;          /* running: the current move's progress */
+	shoal_move_info move;
+} shoal_rebalance_info;
+
+/* Plans moves of tenants that even out the load (drain NULL) or empty
+ * worker `drain`, and (unless dry_run) starts executing them one by one
+ * (max_mbps per move; 0 = unlimited).  *out: the plan (free with
+ * shoal_rebalance_info_free).  ALREADY_EXISTS when one is running,
+ * NOT_FOUND for an unknown drain worker, FAILED_PRECONDITION when a drain
+ * has nowhere to go. */
+SHOAL_API shoal_code shoal_rebalance_start(shoal_client *c, bool dry_run, double max_mbps,
+    const char *drain, shoal_rebalance_info **out, shoal_status *st);
+/* The last (or running) rebalance. */
+SHOAL_API shoal_code shoal_rebalance_get(shoal_client *c, shoal_rebalance_info **out,
+    shoal_status *st);
+/* Stops the running rebalance: its current move rolls back (if before its
+ * cutover), the rest is not started.  FAILED_PRECONDITION when none runs. */
+SHOAL_API shoal_code shoal_rebalance_cancel(shoal_client *c, shoal_rebalance_info **out,
+    shoal_status *st);
+SHOAL_API void shoal_rebalance_info_free(shoal_rebalance_info *info);
+
+/* Removes a worker that is down and holds nothing from the catalog.
+ * FAILED_PRECONDITION (names what it holds, or that it is up), NOT_FOUND. */
+SHOAL_API shoal_code shoal_worker_remove(shoal_client *c, const char *name, shoal_status *st);
 
 #ifdef __cplusplus
 }

@@ -168,7 +168,8 @@ using Node = std::pair<float, faiss::HNSW::storage_idx_t>; // (distance, node)
 // traversal below and the worker's exact scans) use these instead: the
 // same sums, compiled per instruction set with GCC's target attribute and
 // picked once at start-up from what the CPU reports (__builtin_cpu_supports).
-// SHOAL_SIMD=0 in the environment keeps FAISS's own (for measurements).
+// SHOAL_SIMD=0 in the environment keeps FAISS's own, SHOAL_SIMD=avx2 skips
+// AVX-512 (both for measurements).
 // Index builds still use FAISS's distance code (its storage classes are
 // what write_index / read_index know how to serialize).
 
@@ -286,7 +287,8 @@ Kernels pick_kernels() {
     if (env && strcmp(env, "0") == 0)
         return {nullptr, nullptr, "faiss (SHOAL_SIMD=0)"};
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
+    bool want_avx2 = env && strcmp(env, "avx2") == 0; /* measurements */
+    if (!want_avx2 && __builtin_cpu_supports("avx512f"))
         return {l2_avx512, ip_avx512, "avx512f"};
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return {l2_avx2, ip_avx2, "avx2+fma"};

@@ -78,6 +78,7 @@ struct rpc_server {
 	int nthreads;
 	server_thread *threads;
 	atomic_bool stopping;
+	atomic_int in_flight; /* opts.max_concurrent > 0: requests in progress */
 };
 
 static shoal_code
@@ -260,6 +261,10 @@ rpc_dispatch(ProtobufCService *service, const rpc_server_opts *opts, const uint8
 		    env->payload.len, call.method->input->name);
 		goto reply;
 	}
+	if (opts && opts->authorize_request &&
+	    opts->authorize_request(opts->authorize_arg, call.method->name, env->auth_token, input,
+		&call.status) != SHOAL_OK)
+		goto reply;
 	service->invoke(service, idx, input, reply_closure, &call);
 	if (!call.replied && call.status.code == SHOAL_OK)
 		shoal_status_set(&call.status, SHOAL_INTERNAL, "%s did not reply", call.method->name);
@@ -300,6 +305,27 @@ reply:;
 	return rc;
 }
 
+/* The reply to a request refused by max_concurrent (not decoded). */
+static shoal_code
+busy_reply(rpc_server *srv, uint8_t **out, size_t *out_len)
+{
+	char msg[160];
+	snprintf(msg, sizeof msg,
+	    "too many concurrent requests: this server handles %d at once (max-concurrent); "
+	    "retry later", srv->opts.max_concurrent);
+	Shoal__ReplyEnvelope rep = SHOAL__REPLY_ENVELOPE__INIT;
+	rep.code = SHOAL_RESOURCE_EXHAUSTED;
+	rep.message = msg;
+	size_t n = shoal__reply_envelope__get_packed_size(&rep);
+	if ((*out = malloc(n ? n : 1)) == NULL)
+		return SHOAL_RESOURCE_EXHAUSTED;
+	*out_len = shoal__reply_envelope__pack(&rep, *out);
+	if (srv->opts.observe)
+		srv->opts.observe(srv->opts.observe_arg, RPC_NO_METHOD, "",
+		    SHOAL_RESOURCE_EXHAUSTED, 0);
+	return SHOAL_OK;
+}
+
 /* Dispatches the request in msg and turns msg into the reply; false when
  * no reply can be built (out of memory: the client times out). */
 static bool
@@ -307,8 +333,25 @@ serve_one(rpc_server *srv, nng_msg *msg)
 {
 	uint8_t *out = NULL;
 	size_t out_len = 0;
-	shoal_code rc = rpc_dispatch(srv->service, &srv->opts, nng_msg_body(msg),
-	    nng_msg_len(msg), &out, &out_len);
+	shoal_code rc;
+	if (srv->opts.max_concurrent > 0) {
+		/* admit only below the bound; refusals do not count as in flight */
+		int cur = atomic_load(&srv->in_flight);
+		bool admitted = false;
+		while (cur < srv->opts.max_concurrent &&
+		    !(admitted = atomic_compare_exchange_weak(&srv->in_flight, &cur, cur + 1)))
+			;
+		if (!admitted) {
+			rc = busy_reply(srv, &out, &out_len);
+		} else {
+			rc = rpc_dispatch(srv->service, &srv->opts, nng_msg_body(msg),
+			    nng_msg_len(msg), &out, &out_len);
+			atomic_fetch_sub(&srv->in_flight, 1);
+		}
+	} else {
+		rc = rpc_dispatch(srv->service, &srv->opts, nng_msg_body(msg), nng_msg_len(msg),
+		    &out, &out_len);
+	}
 	/* reuse msg for the reply: rep0 keeps the routing header */
 	nng_msg_clear(msg);
 	bool ok = rc == SHOAL_OK && nng_msg_append(msg, out, out_len) == 0;
@@ -429,6 +472,8 @@ rpc_server_start(const char *url, ProtobufCService *service, const rpc_server_op
 		srv->port = port;
 
 	srv->nthreads = srv->opts.threads;
+	if (srv->opts.max_concurrent > 0) /* see rpc_server_opts.max_concurrent */
+		srv->nthreads = srv->opts.max_concurrent + RPC_SPARE_CONTEXTS;
 	srv->threads = calloc((size_t)srv->nthreads, sizeof *srv->threads);
 	if (srv->threads == NULL) {
 		nng_close(srv->sock);

@@ -66,6 +66,7 @@
 #define RPC_TRANSPORT_SLACK (1u << 20)   /* see header comment */
 #define RPC_DEFAULT_TIMEOUT_MS 30000u
 #define RPC_RECONNECT_GRACE_MS 250u  /* fail_on_disconnect, see rpc_client_opts */
+#define RPC_SPARE_CONTEXTS 4  /* rpc_server_opts.max_concurrent */
 
 /* ===================================================================
  * Server
@@ -86,11 +87,26 @@ typedef struct rpc_server_opts {
 	 * requests may be in progress at once. */
 	bool inline_dispatch;
 	size_t max_msg;    /* largest accepted request; 0 = RPC_DEFAULT_MAX_MSG */
+	/* Bound on requests in progress (0 = off: `threads` are served at once
+	 * and more wait in the transport's queue until their deadline).  When
+	 * set, it replaces `threads` as the number of requests served at once,
+	 * and a request arriving while max_concurrent are in progress is
+	 * answered at once with RESOURCE_EXHAUSTED "too many concurrent
+	 * requests" (RPC_SPARE_CONTEXTS extra receivers do that), so an
+	 * overloaded server sheds load instead of queueing without bound.  Such
+	 * refusals reach `observe` with RPC_NO_METHOD (the request is not
+	 * decoded). */
+	int max_concurrent;
 	/* Optional: called before dispatch; return non-OK (with st) to refuse
 	 * the call (authentication hooks in later issues). */
 	shoal_code (*authorize)(void *arg, const char *method, const char *token,
 	    shoal_status *st);
 	void *authorize_arg;
+	/* Optional: like authorize, but called after the payload was decoded,
+	 * with the request message too (per-tenant checks read its fields);
+	 * shares authorize_arg.  A refusal here is also the reply. */
+	shoal_code (*authorize_request)(void *arg, const char *method, const char *token,
+	    const ProtobufCMessage *input, shoal_status *st);
 	/* Optional: called once per request received from the network, after
 	 * its reply is built, with the method index (RPC_NO_METHOD when the
 	 * request named no valid method), its name ("" then), the reply's

@@ -58,6 +58,7 @@
 #define RECORD_V1 1u
 #define TENANT_VAL_MIN (1 + 8)
 #define COLL_VAL_LEN (1 + 8 + 4 * 4)
+#define KEY_VAL_LEN (1 + 32 + 8) /* RECORD_V1, SHA-256 of the key, created */
 
 struct catalog {
 	rocksdb_t *db;
@@ -84,6 +85,8 @@ struct catalog {
 	catalog_queued *queue;   /* sorted by (worker, seq); payloads owned */
 	size_t n_queue, cap_queue;
 	uint64_t next_qseq;      /* next queue seq (above every stored one) */
+	catalog_tenant_key *keys; /* tenant API keys, unordered (few) */
+	size_t n_keys, cap_keys;
 
 	pthread_mutex_t vmu;     /* version allocator */
 	uint64_t v_next;         /* next version to hand out */
@@ -299,8 +302,21 @@ load_record(catalog *cat, const char *k, size_t kl, const unsigned char *v, size
 				cat->v_limit = util_get_be64(v);
 			return SHOAL_OK;
 		}
-	} else if (k[0] == CATALOG_IMPORT_PREFIX && kl > 1) {
-		return SHOAL_OK; /* import jobs: read by catalog_scan_imports() */
+	} else if ((k[0] == CATALOG_IMPORT_PREFIX || k[0] == CATALOG_MOVE_PREFIX) && kl > 1) {
+		return SHOAL_OK; /* import jobs, moves: read by catalog_scan_imports/moves() */
+	} else if (k[0] == CATALOG_KEY_PREFIX && vl == KEY_VAL_LEN && v[0] == RECORD_V1) {
+		const char *nul = memchr(k + 1, '\0', kl - 1);
+		size_t lt = nul ? (size_t)(nul - (k + 1)) : 0, li = nul ? kl - 2 - lt : 0;
+		if (nul != NULL && lt > 0 && lt < CATALOG_NAME_MAX && li == CATALOG_KEY_ID_LEN) {
+			catalog_tenant_key tk = {0};
+			memcpy(tk.tenant, k + 1, lt);
+			memcpy(tk.id, nul + 1, li);
+			memcpy(tk.hash, v + 1, 32);
+			tk.created_unix = util_get_be64(v + 33);
+			cat->keys = array_insert(cat->keys, &cat->n_keys, &cat->cap_keys, sizeof tk,
+			    cat->n_keys, &tk);
+			return SHOAL_OK;
+		}
 	} else if ((k[0] == 'd' || k[0] == 'g' || k[0] == 'q') && kl > 1) {
 		return load_dist_record(cat, k, kl, v, vl, st);
 	} else if (k[0] == 'w' && kl - 1 < CATALOG_NAME_MAX && vl > 0 && vl < CATALOG_URL_MAX) {
@@ -340,6 +356,19 @@ load_record(catalog *cat, const char *k, size_t kl, const unsigned char *v, size
 	return shoal_status_set(st, SHOAL_DATA_LOSS,
 	    "catalog %s: undecodable record (key '%.*s', %zu key bytes, %zu value bytes)",
 	    cat->path, (int)(kl > 64 ? 64 : kl), k, kl, vl);
+}
+
+/* "k" tenant NUL id: a tenant API key's record.  buf holds at least
+ * 2 + CATALOG_NAME_MAX + CATALOG_KEY_ID_LEN bytes; returns the length. */
+static size_t
+tkey_key(char *buf, const char *tenant, const char *id)
+{
+	size_t lt = strlen(tenant), li = strlen(id);
+	buf[0] = CATALOG_KEY_PREFIX;
+	memcpy(buf + 1, tenant, lt);
+	buf[1 + lt] = '\0';
+	memcpy(buf + 2 + lt, id, li);
+	return 2 + lt + li;
 }
 
 /* Loads every record (keys arrive in byte order, which is array order) and
@@ -478,6 +507,7 @@ catalog_close(catalog *cat)
 	free(cat->workers);
 	free(cat->tenants);
 	free(cat->colls);
+	free(cat->keys);
 	free_dist(cat);
 	free(cat->path);
 	free(cat);
@@ -537,6 +567,35 @@ catalog_put_worker(catalog *cat, const char *name, const char *url, bool *change
 		pthread_rwlock_unlock(&cat->lock);
 		if (changed != NULL)
 			*changed = true;
+	}
+	pthread_mutex_unlock(&cat->wmu);
+	return rv;
+}
+
+shoal_code
+catalog_remove_worker(catalog *cat, const char *name, shoal_status *st)
+{
+	char key[1 + CATALOG_NAME_MAX];
+	shoal_code rv;
+	bool found;
+	size_t i;
+
+	if (!name_ok(name))
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "bad worker name");
+	pthread_mutex_lock(&cat->wmu);
+	i = worker_find(cat, name, &found);
+	if (!found) {
+		pthread_mutex_unlock(&cat->wmu);
+		return shoal_status_set(st, SHOAL_NOT_FOUND, "worker '%s' is not registered", name);
+	}
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+	rocksdb_writebatch_delete(b, key, name_key(key, 'w', name));
+	rv = write_batch(cat, b, "remove worker", st);
+	rocksdb_writebatch_destroy(b);
+	if (rv == SHOAL_OK) {
+		pthread_rwlock_wrlock(&cat->lock);
+		array_remove(cat->workers, &cat->n_workers, sizeof *cat->workers, i, 1);
+		pthread_rwlock_unlock(&cat->lock);
 	}
 	pthread_mutex_unlock(&cat->wmu);
 	return rv;
@@ -689,11 +748,19 @@ catalog_drop_tenant(catalog *cat, const char *name, shoal_status *st)
 	rocksdb_writebatch_delete(b, key, name_key(key, 't', name));
 	for (size_t i = c0; i < c1; i++)
 		rocksdb_writebatch_delete(b, key, coll_key(key, name, cat->colls[i].name));
+	/* its API keys go with it: a tenant created later under the same
+	 * name must not be reachable with them */
+	for (size_t i = 0; i < cat->n_keys; i++)
+		if (strcmp(cat->keys[i].tenant, name) == 0)
+			rocksdb_writebatch_delete(b, key, tkey_key(key, name, cat->keys[i].id));
 	batch_put_u64(b, "E", cat->epoch + 1);
 	rv = write_batch(cat, b, "drop tenant", st);
 	rocksdb_writebatch_destroy(b);
 	if (rv == SHOAL_OK) {
 		pthread_rwlock_wrlock(&cat->lock);
+		for (size_t i = cat->n_keys; i-- > 0;)
+			if (strcmp(cat->keys[i].tenant, name) == 0)
+				array_remove(cat->keys, &cat->n_keys, sizeof *cat->keys, i, 1);
 		array_remove(cat->colls, &cat->n_colls, sizeof *cat->colls, c0, c1 - c0);
 		array_remove(cat->tenants, &cat->n_tenants, sizeof *cat->tenants, ti, 1);
 		cat->epoch++;
@@ -984,6 +1051,120 @@ catalog_scan_imports(catalog *cat, catalog_import_fn fn, void *arg, shoal_status
 		rocksdb_free(err);
 		return SHOAL_INTERNAL;
 	}
+	return rv;
+}
+
+/* ===================================================================
+ * Moves (coordinator/move.c): opaque records under "m" id, and the
+ * tenant flip that commits a move's cutover together with its record.
+ * =================================================================== */
+
+static shoal_code
+move_key(char *buf, size_t cap, const char *id, size_t *kl, shoal_status *st)
+{
+	size_t n = id ? strlen(id) : 0;
+	if (n == 0 || n + 1 > cap)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "bad move id");
+	buf[0] = CATALOG_MOVE_PREFIX;
+	memcpy(buf + 1, id, n);
+	*kl = n + 1;
+	return SHOAL_OK;
+}
+
+shoal_code
+catalog_put_move(catalog *cat, const char *id, const void *val, size_t len, shoal_status *st)
+{
+	char key[CATALOG_NAME_MAX + 1];
+	size_t kl = 0;
+	shoal_code rv;
+
+	if ((rv = move_key(key, sizeof key, id, &kl, st)) != SHOAL_OK)
+		return rv;
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+	rocksdb_writebatch_put(b, key, kl, val, len);
+	rv = write_batch(cat, b, "move", st);
+	rocksdb_writebatch_destroy(b);
+	return rv;
+}
+
+shoal_code
+catalog_scan_moves(catalog *cat, catalog_import_fn fn, void *arg, shoal_status *st)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator(cat->db, cat->ropts);
+	const char prefix = CATALOG_MOVE_PREFIX;
+	shoal_code rv = SHOAL_OK;
+	char *err = NULL;
+
+	for (rocksdb_iter_seek(it, &prefix, 1); rv == SHOAL_OK && rocksdb_iter_valid(it);
+	    rocksdb_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		const char *v = rocksdb_iter_value(it, &vl);
+		if (kl < 2 || k[0] != prefix)
+			break;
+		char id[CATALOG_NAME_MAX];
+		if (kl - 1 >= sizeof id) {
+			rv = shoal_status_set(st, SHOAL_DATA_LOSS,
+			    "catalog %s: move key of %zu bytes", cat->path, kl);
+			break;
+		}
+		memcpy(id, k + 1, kl - 1);
+		id[kl - 1] = '\0';
+		rv = fn(arg, id, v, vl, st);
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err != NULL) {
+		shoal_status_set(st, SHOAL_INTERNAL, "catalog %s: read failed: %s", cat->path, err);
+		rocksdb_free(err);
+		return SHOAL_INTERNAL;
+	}
+	return rv;
+}
+
+shoal_code
+catalog_move_tenant(catalog *cat, const char *name, const char *worker, const char *move_id,
+    const void *val, size_t len, uint64_t *epoch, shoal_status *st)
+{
+	char key[1 + CATALOG_NAME_MAX], mkey[CATALOG_NAME_MAX + 1];
+	unsigned char tval[TENANT_VAL_MIN + CATALOG_NAME_MAX];
+	size_t i, wl, mkl = 0;
+	shoal_code rv;
+	bool found;
+
+	if (!name_ok(name) || !name_ok(worker))
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "bad tenant or worker name");
+	if (move_id != NULL && (rv = move_key(mkey, sizeof mkey, move_id, &mkl, st)) != SHOAL_OK)
+		return rv;
+	wl = strlen(worker);
+	pthread_mutex_lock(&cat->wmu);
+	i = tenant_find(cat, name, &found);
+	if (!found) {
+		pthread_mutex_unlock(&cat->wmu);
+		return shoal_status_set(st, SHOAL_NOT_FOUND, "tenant '%s' does not exist", name);
+	}
+	uint64_t e = cat->epoch + 1;
+	tval[0] = RECORD_V1;
+	util_put_be64(tval + 1, e);
+	memcpy(tval + TENANT_VAL_MIN, worker, wl);
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+	rocksdb_writebatch_put(b, key, name_key(key, 't', name), (const char *)tval,
+	    TENANT_VAL_MIN + wl);
+	if (move_id != NULL)
+		rocksdb_writebatch_put(b, mkey, mkl, val, len);
+	batch_put_u64(b, "E", e);
+	rv = write_batch(cat, b, "move tenant", st);
+	rocksdb_writebatch_destroy(b);
+	if (rv == SHOAL_OK) {
+		pthread_rwlock_wrlock(&cat->lock);
+		snprintf(cat->tenants[i].worker, sizeof cat->tenants[i].worker, "%s", worker);
+		cat->tenants[i].epoch = e;
+		cat->epoch = e;
+		pthread_rwlock_unlock(&cat->lock);
+		if (epoch != NULL)
+			*epoch = e;
+	}
+	pthread_mutex_unlock(&cat->wmu);
 	return rv;
 }
 
@@ -1832,4 +2013,108 @@ catalog_checkpoint(catalog *cat, const char *dir, shoal_status *st)
 		return SHOAL_INTERNAL;
 	}
 	return SHOAL_OK;
+}
+
+/* ===================================================================
+ * Tenant API keys (docs/security.md): only hashes are stored.
+ * =================================================================== */
+
+shoal_code
+catalog_add_tenant_key(catalog *cat, const catalog_tenant_key *k, shoal_status *st)
+{
+	char key[2 + CATALOG_NAME_MAX + CATALOG_KEY_ID_LEN + 1];
+	unsigned char val[KEY_VAL_LEN];
+	bool found;
+	shoal_code rv;
+
+	if (!name_ok(k->tenant) || strlen(k->id) != CATALOG_KEY_ID_LEN)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "bad tenant key record");
+	pthread_mutex_lock(&cat->wmu);
+	tenant_find(cat, k->tenant, &found);
+	if (!found) {
+		pthread_mutex_unlock(&cat->wmu);
+		return shoal_status_set(st, SHOAL_NOT_FOUND, "tenant '%s' does not exist", k->tenant);
+	}
+	for (size_t i = 0; i < cat->n_keys; i++)
+		if (strcmp(cat->keys[i].id, k->id) == 0 ||
+		    memcmp(cat->keys[i].hash, k->hash, 32) == 0) {
+			pthread_mutex_unlock(&cat->wmu);
+			return shoal_status_set(st, SHOAL_ALREADY_EXISTS, "tenant key %s exists", k->id);
+		}
+	val[0] = RECORD_V1;
+	memcpy(val + 1, k->hash, 32);
+	util_put_be64(val + 33, k->created_unix);
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+	size_t kl = tkey_key(key, k->tenant, k->id);
+	rocksdb_writebatch_put(b, key, kl, (const char *)val, sizeof val);
+	rv = write_batch(cat, b, "tenant key", st);
+	rocksdb_writebatch_destroy(b);
+	if (rv == SHOAL_OK) {
+		pthread_rwlock_wrlock(&cat->lock);
+		cat->keys = array_insert(cat->keys, &cat->n_keys, &cat->cap_keys, sizeof *k,
+		    cat->n_keys, k);
+		pthread_rwlock_unlock(&cat->lock);
+	}
+	pthread_mutex_unlock(&cat->wmu);
+	return rv;
+}
+
+shoal_code
+catalog_revoke_tenant_key(catalog *cat, const char *tenant, const char *id, shoal_status *st)
+{
+	char key[2 + CATALOG_NAME_MAX + CATALOG_KEY_ID_LEN + 1];
+	shoal_code rv;
+	size_t i;
+
+	pthread_mutex_lock(&cat->wmu);
+	for (i = 0; i < cat->n_keys; i++)
+		if (strcmp(cat->keys[i].tenant, tenant) == 0 && strcmp(cat->keys[i].id, id) == 0)
+			break;
+	if (i == cat->n_keys) {
+		pthread_mutex_unlock(&cat->wmu);
+		return shoal_status_set(st, SHOAL_NOT_FOUND, "tenant '%s' has no key '%.32s'", tenant,
+		    id);
+	}
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+	size_t kl = tkey_key(key, tenant, id);
+	rocksdb_writebatch_delete(b, key, kl);
+	rv = write_batch(cat, b, "revoke tenant key", st);
+	rocksdb_writebatch_destroy(b);
+	if (rv == SHOAL_OK) {
+		pthread_rwlock_wrlock(&cat->lock);
+		array_remove(cat->keys, &cat->n_keys, sizeof *cat->keys, i, 1);
+		pthread_rwlock_unlock(&cat->lock);
+	}
+	pthread_mutex_unlock(&cat->wmu);
+	return rv;
+}
+
+size_t
+catalog_list_tenant_keys(catalog *cat, const char *tenant, catalog_tenant_key **out)
+{
+	size_t n = 0;
+
+	pthread_rwlock_rdlock(&cat->lock);
+	*out = xmalloc((cat->n_keys + 1) * sizeof **out);
+	for (size_t i = 0; i < cat->n_keys; i++)
+		if (tenant == NULL || strcmp(cat->keys[i].tenant, tenant) == 0)
+			(*out)[n++] = cat->keys[i];
+	pthread_rwlock_unlock(&cat->lock);
+	return n;
+}
+
+bool
+catalog_find_tenant_key(catalog *cat, const uint8_t hash[32], catalog_tenant_key *out)
+{
+	bool found = false;
+
+	pthread_rwlock_rdlock(&cat->lock);
+	for (size_t i = 0; i < cat->n_keys && !found; i++)
+		if (memcmp(cat->keys[i].hash, hash, 32) == 0) {
+			if (out != NULL)
+				*out = cat->keys[i];
+			found = true;
+		}
+	pthread_rwlock_unlock(&cat->lock);
+	return found;
 }

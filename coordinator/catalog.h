@@ -146,6 +146,10 @@ uint64_t catalog_epoch(catalog *cat);
 shoal_code catalog_put_worker(catalog *cat, const char *name, const char *url, bool *changed,
     shoal_status *st);
 
+/* Removes worker `name`'s record (the caller checked that nothing is
+ * placed on it).  NOT_FOUND when unknown. */
+shoal_code catalog_remove_worker(catalog *cat, const char *name, shoal_status *st);
+
 /* Copies worker `name` into *out; NOT_FOUND when unknown. */
 shoal_code catalog_get_worker(catalog *cat, const char *name, catalog_worker *out,
     shoal_status *st);
@@ -291,11 +295,63 @@ typedef shoal_code (*catalog_import_fn)(void *arg, const char *id, const void *v
     shoal_status *st);
 shoal_code catalog_scan_imports(catalog *cat, catalog_import_fn fn, void *arg, shoal_status *st);
 
+/* ---- moves (coordinator/move.c) -------------------------------------- */
+
+/* Records under key "m" id hold moves: opaque bytes owned by move.c (a
+ * packed shoal.MoveInfo), written durably, not loaded at open. */
+#define CATALOG_MOVE_PREFIX 'm'
+
+/* Stores (replaces) move id's record.  INTERNAL when the write fails. */
+shoal_code catalog_put_move(catalog *cat, const char *id, const void *val, size_t len,
+    shoal_status *st);
+
+/* Calls fn for each move record in id order (as catalog_scan_imports). */
+shoal_code catalog_scan_moves(catalog *cat, catalog_import_fn fn, void *arg, shoal_status *st);
+
+/* Places tenant `name` on `worker` with a new epoch (*epoch, may be NULL)
+ * and, when move_id is not NULL, stores that move's record (val, len) in
+ * the same durable write: a move's cutover and its record change
+ * together or not at all.  Only the placement changes; the shards must
+ * already be on `worker`.  NOT_FOUND for an unknown tenant. */
+shoal_code catalog_move_tenant(catalog *cat, const char *name, const char *worker,
+    const char *move_id, const void *val, size_t len, uint64_t *epoch, shoal_status *st);
+
 /* ---- backups (coordinator/backup.c) ---------------------------------- */
 
 /* Writes a consistent copy of the catalog database (a RocksDB checkpoint)
  * into dir, which must not exist; it opens with catalog_open.  Changes
  * continue meanwhile.  INTERNAL with RocksDB's message on failure. */
 shoal_code catalog_checkpoint(catalog *cat, const char *dir, shoal_status *st);
+
+/* ---- tenant API keys (docs/security.md) ------------------------------ */
+
+/* Records under key "k" tenant NUL id hold a tenant's API key: its
+ * SHA-256 (never the key) and creation time.  Loaded into memory at open;
+ * dropping the tenant drops its keys in the same write. */
+#define CATALOG_KEY_PREFIX 'k'
+#define CATALOG_KEY_ID_LEN 16 /* hex digits */
+
+typedef struct catalog_tenant_key {
+	char tenant[CATALOG_NAME_MAX];
+	char id[CATALOG_KEY_ID_LEN + 1]; /* public: names the key in list/revoke */
+	uint8_t hash[32];                /* SHA-256 of the key */
+	uint64_t created_unix;
+} catalog_tenant_key;
+
+/* Stores a new key durably.  NOT_FOUND when the tenant does not exist,
+ * ALREADY_EXISTS for a repeated id or hash, INVALID_ARGUMENT for a bad
+ * record, INTERNAL when the write fails. */
+shoal_code catalog_add_tenant_key(catalog *cat, const catalog_tenant_key *k, shoal_status *st);
+
+/* Removes tenant's key `id` durably.  NOT_FOUND when there is none. */
+shoal_code catalog_revoke_tenant_key(catalog *cat, const char *tenant, const char *id,
+    shoal_status *st);
+
+/* Copies the keys of tenant (NULL = every tenant) into *out (caller
+ * frees, also when 0 is returned); returns their number. */
+size_t catalog_list_tenant_keys(catalog *cat, const char *tenant, catalog_tenant_key **out);
+
+/* True when a stored key has this SHA-256; *out (may be NULL) is a copy. */
+bool catalog_find_tenant_key(catalog *cat, const uint8_t hash[32], catalog_tenant_key *out);
 
 #endif

@@ -18,10 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "backup.h"
 #include "catalog.h"
 #include "config.h"
 #include "httpd.h"
+#include "keys.h"
+#include "reqlimits.h"
 #include "log.h"
 #include "metrics.h"
 #include "obs.h"
@@ -56,6 +59,26 @@ usage(FILE *f)
 	    "  --http-listen ADDR      serve the status page (http://ADDR/), /status.json and\n"
 	    "                          Prometheus /metrics; ADDR = HOST:PORT (port 0 picks\n"
 	    "                          a free port; default: off)\n"
+	    "  --cluster-secret-file PATH\n"
+	    "                          the cluster secret (one line, >= 16 bytes; the same\n"
+	    "                          file on every daemon): sent to workers with every\n"
+	    "                          request, required of RegisterWorker (else\n"
+	    "                          UNAUTHENTICATED; docs/security.md).  Without it any\n"
+	    "                          process can register as a worker (development)\n"
+	    "  --admin-key-file PATH   the admin key (one line, >= 16 bytes): every client\n"
+	    "                          request must carry it or a tenant API key (the CLI\n"
+	    "                          sends $SHOAL_TOKEN), else UNAUTHENTICATED\n"
+	    "                          (docs/security.md).  Without it the coordinator is\n"
+	    "                          open to anyone (development)\n"
+	    "  --max-concurrent N      serve at most N requests at once (instead of\n"
+	    "                          --threads) and answer more at once with\n"
+	    "                          RESOURCE_EXHAUSTED \"too many concurrent requests\"\n"
+	    "                          instead of queueing them (default 0: off)\n"
+	    "  --max-batch N           most points in an Upsert and ids in a Get or Delete\n"
+	    "                          request (default %u; larger: INVALID_ARGUMENT)\n"
+	    "  --max-k N               largest Search k, 1..%u (default %u)\n"
+	    "  --max-ef-search N       largest Search ef_search (default %u)\n"
+	    "  --max-dim N             largest collection dimension, 1..%u (default %u)\n"
 	    "  --config FILE           read settings from FILE first (docs/operations.md);\n"
 	    "                          flags given here override it.  A bad file: exit 2\n"
 	    "  --restore BACKUP        offline: restore the catalog of the cluster backup in\n"
@@ -65,7 +88,8 @@ usage(FILE *f)
 	    "                          port) to PATH atomically\n"
 	    "  --help                  this text\n"
 	    "  --version               print the version\n",
-	    DEFAULT_THREADS, ROUTER_DEFAULT_WORKER_TIMEOUT_MS);
+	    DEFAULT_THREADS, ROUTER_DEFAULT_WORKER_TIMEOUT_MS, REQLIMITS_DEFAULT_MAX_BATCH,
+	    ROUTER_MAX_K, ROUTER_MAX_K, REQLIMITS_DEFAULT_MAX_EF_SEARCH, ROUTER_MAX_DIM, ROUTER_MAX_DIM);
 }
 
 static int
@@ -126,7 +150,42 @@ static const config_key coordinator_config_keys[] = {
     {"log-level", CONFIG_STRING, 0, 0, cfg_level_ok},
     {"ready-file", CONFIG_STRING, 0, 0, NULL},
     {"http-listen", CONFIG_STRING, 0, 0, httpd_addr_valid},
+    {"cluster-secret-file", CONFIG_STRING, 0, 0, NULL},
+    {"admin-key-file", CONFIG_STRING, 0, 0, NULL},
+    {"max-concurrent", CONFIG_INT, 0, 100000, NULL},
+    {"max-batch", CONFIG_INT, 1, 100000000, NULL},
+    {"max-k", CONFIG_INT, 1, ROUTER_MAX_K, NULL},
+    {"max-ef-search", CONFIG_INT, 1, 1000000, NULL},
+    {"max-dim", CONFIG_INT, 1, ROUTER_MAX_DIM, NULL},
 };
+
+/* Everything a client request passes before its handler: who may call
+ * it (keys.c), then the request limits (reqlimits.c). */
+typedef struct coordinator_gate {
+	keys_auth auth;
+	reqlimits lim;
+} coordinator_gate;
+
+static shoal_code
+gate_request(void *arg, const char *method, const char *token, const ProtobufCMessage *input,
+    shoal_status *st)
+{
+	coordinator_gate *g = arg;
+	shoal_code rv = keys_authorize(&g->auth, method, token, input, st);
+	if (rv != SHOAL_OK)
+		return rv;
+	return reqlimits_check(&g->lim, method, input, st);
+}
+
+/* --max-*: a number in 1..max (the messages name ROUTER_MAX_K = 10000 and
+ * ROUTER_MAX_DIM = 16000; keep them in step). */
+static bool
+limit_flag(const char *v, uint32_t max, uint32_t *out)
+{
+	return util_parse_u32(v, out) && *out >= 1 && *out <= max;
+}
+
+
 
 /* File settings then flags; the option strings point into it, so it lives
  * as long as the process. */
@@ -138,8 +197,11 @@ main(int argc, char **argv)
 {
 	const char *listen = DEFAULT_LISTEN, *data = NULL, *ready = NULL;
 	uint32_t worker_timeout = ROUTER_DEFAULT_WORKER_TIMEOUT_MS;
-	int threads = DEFAULT_THREADS, level = LOG_INFO;
-	const char *http_listen = NULL, *restore = NULL;
+	int threads = DEFAULT_THREADS, level = LOG_INFO, max_concurrent = 0;
+	const char *http_listen = NULL, *restore = NULL, *secret_file = NULL, *admin_file = NULL;
+	char *secret = NULL, *admin_key = NULL;
+	reqlimits lim = {.max_batch = REQLIMITS_DEFAULT_MAX_BATCH, .max_k = ROUTER_MAX_K,
+	    .max_ef_search = REQLIMITS_DEFAULT_MAX_EF_SEARCH, .max_dim = ROUTER_MAX_DIM};
 	shoal_status st;
 
 	int crc = config_merge_args("shoal-coordinator", argc, argv, "coordinator",
@@ -204,6 +266,31 @@ main(int argc, char **argv)
 			if (!httpd_addr_valid(v, why, sizeof why))
 				return bad_flag("--http-listen '%s': %s", v, why);
 			http_listen = v;
+		} else if (strcmp(name, "--cluster-secret-file") == 0) {
+			if (v[0] == '\0')
+				return bad_flag("--cluster-secret-file must not be empty%s%s", "", "");
+			secret_file = v;
+		} else if (strcmp(name, "--max-concurrent") == 0) {
+			if (!util_parse_int(v, &max_concurrent) || max_concurrent < 0 ||
+			    max_concurrent > 100000)
+				return bad_flag("--max-concurrent '%s' is not a number in 0..100000%s", v, "");
+		} else if (strcmp(name, "--max-batch") == 0) {
+			if (!limit_flag(v, 100000000, &lim.max_batch))
+				return bad_flag("--max-batch '%s' is not a number in 1..100000000%s", v, "");
+		} else if (strcmp(name, "--max-k") == 0) {
+			if (!limit_flag(v, ROUTER_MAX_K, &lim.max_k))
+				return bad_flag("--max-k '%s' is not a number in 1..%s", v, "10000");
+		} else if (strcmp(name, "--max-ef-search") == 0) {
+			if (!limit_flag(v, 1000000, &lim.max_ef_search))
+				return bad_flag("--max-ef-search '%s' is not a number in 1..1000000%s", v,
+				    "");
+		} else if (strcmp(name, "--max-dim") == 0) {
+			if (!limit_flag(v, ROUTER_MAX_DIM, &lim.max_dim))
+				return bad_flag("--max-dim '%s' is not a number in 1..%s", v, "16000");
+		} else if (strcmp(name, "--admin-key-file") == 0) {
+			if (v[0] == '\0')
+				return bad_flag("--admin-key-file must not be empty%s%s", "", "");
+			admin_file = v;
 		} else if (strcmp(name, "--ready-file") == 0) {
 			if (v[0] == '\0')
 				return bad_flag("--ready-file must not be empty%s%s", "", "");
@@ -237,6 +324,48 @@ main(int argc, char **argv)
 	}
 
 	log_init("coordinator", (log_level)level);
+	if (secret_file != NULL) {
+		bool loose = false;
+		if (auth_read_secret_file(secret_file, "cluster secret", &secret, &loose, &st) !=
+		    SHOAL_OK) {
+			log_error("--cluster-secret-file: %s", st.msg);
+			config_free_merged(merged_argc, merged_argv);
+			return st.code == SHOAL_INVALID_ARGUMENT ? 2 : 1;
+		}
+		if (loose)
+			log_warn("cluster secret file %s is readable by group or others; chmod 600 it",
+			    secret_file);
+	} else {
+		log_warn("no --cluster-secret-file: any process that can reach %s may register "
+			 "as a worker, and workers accept requests from anyone (development only; "
+			 "docs/security.md)", listen);
+	}
+	if (admin_file != NULL) {
+		bool loose = false;
+		if (auth_read_secret_file(admin_file, "admin key", &admin_key, &loose, &st) !=
+		    SHOAL_OK) {
+			log_error("--admin-key-file: %s", st.msg);
+			free(secret);
+			config_free_merged(merged_argc, merged_argv);
+			return st.code == SHOAL_INVALID_ARGUMENT ? 2 : 1;
+		}
+		if (loose)
+			log_warn("admin key file %s is readable by group or others; chmod 600 it",
+			    admin_file);
+		if (secret != NULL && auth_equal(secret, admin_key)) {
+			log_error("--admin-key-file: the admin key must differ from the cluster secret");
+			free(secret);
+			free(admin_key);
+			config_free_merged(merged_argc, merged_argv);
+			return 2;
+		}
+	} else {
+		log_warn("no --admin-key-file: any client that can reach %s may run every "
+			 "operation (development only; docs/security.md)", listen);
+	}
+	/* who may call what (keys.c; cat set once the catalog is open), then
+	 * the request limits (reqlimits.c) */
+	coordinator_gate gate = {.auth = {.secret = secret, .admin_key = admin_key}, .lim = lim};
 
 	/* Before any thread exists: see the header comment. */
 	sigset_t sigs;
@@ -265,7 +394,8 @@ main(int argc, char **argv)
 		log_error("%s", st.msg);
 		goto out;
 	}
-	router_opts ro = {.worker_timeout_ms = worker_timeout};
+	gate.auth.cat = cat;
+	router_opts ro = {.worker_timeout_ms = worker_timeout, .auth_token = secret};
 	if (router_create(cat, &ro, &rt, &st) != SHOAL_OK) {
 		log_error("%s", st.msg);
 		goto out;
@@ -284,7 +414,9 @@ main(int argc, char **argv)
 	obs_process_register(metrics, "coordinator", SHOAL_VERSION_STRING);
 	ov = overview_new(router_service(rt));
 	overview_register_metrics(ov, metrics);
-	rpc_server_opts so = {.threads = threads, .observe = obs_rpc_observe, .observe_arg = orpc};
+	rpc_server_opts so = {.threads = threads, .max_concurrent = max_concurrent,
+	    .observe = obs_rpc_observe, .observe_arg = orpc,
+	    .authorize_request = gate_request, .authorize_arg = &gate};
 	if (rpc_server_start(listen, router_service(rt), &so, &srv, &st) != SHOAL_OK) {
 		log_error("cannot listen on %s: %s", listen, st.msg);
 		goto out;
@@ -333,6 +465,8 @@ out:
 	catalog_close(cat);
 	free(url);
 	free(catpath);
+	free(secret);
+	free(admin_key);
 	if (rc == 0)
 		log_info("stopped");
 	config_free_merged(merged_argc, merged_argv);

@@ -53,6 +53,8 @@
 
 #include "backup.h"
 #include "log.h"
+#include "move.h"
+#include "rebalance.h"
 #include "pg_import.h"
 #include "placement.h"
 #include "router_int.h"
@@ -884,6 +886,8 @@ h_drop_tenant(Shoal__Coordinator_Service *svc, const Shoal__DropTenantRequest *i
 	ddl_lock(r, in->name);
 	rv = catalog_get_tenant(r->cat, in->name, &t, &st);
 	if (rv == SHOAL_OK)
+		rv = move_check_ddl(r->mv, in->name, &st);
+	if (rv == SHOAL_OK)
 		nc = catalog_list_collections(r->cat, in->name, &cc);
 	for (size_t i = 0; rv == SHOAL_OK && i < nc; i++) {
 		rv = drop_shard(r, cd, t.worker, cc[i].shard_id, &st);
@@ -989,6 +993,8 @@ h_create_collection(Shoal__Coordinator_Service *svc, const Shoal__CollectionSpec
 	}
 	ddl_lock(r, c.tenant);
 	rv = catalog_get_tenant(r->cat, c.tenant, &t, &st);
+	if (rv == SHOAL_OK)
+		rv = move_check_ddl(r->mv, c.tenant, &st);
 	if (rv == SHOAL_OK && catalog_get_collection(r->cat, c.tenant, c.name, &existing, NULL) ==
 	    SHOAL_OK)
 		rv = shoal_status_set(&st, SHOAL_ALREADY_EXISTS,
@@ -1108,6 +1114,8 @@ h_drop_collection(Shoal__Coordinator_Service *svc, const Shoal__DropCollectionRe
 	}
 	ddl_lock(r, in->tenant);
 	rv = catalog_get_collection(r->cat, in->tenant, in->name, &c, &st);
+	if (rv == SHOAL_OK)
+		rv = move_check_ddl(r->mv, in->tenant, &st);
 	if (rv == SHOAL_OK) {
 		rv = drop_shard(r, cd, c.worker, c.shard_id, &st);
 		if (rv != SHOAL_OK)
@@ -1167,6 +1175,29 @@ dedicated_call(router *r, void *cd, catalog_collection *c, unsigned method,
 	}
 }
 
+/* During a move's copy (mw->dual), the write the source applied goes to
+ * the target too, same shard and versions, no routing epoch (the target's
+ * shards are not placed yet).  False when the target did not apply it: the
+ * move then aborts (move.h).  The client's write is acknowledged either
+ * way: the source, which serves, has it. */
+static bool
+dual_write(router *r, void *cd, const move_write *mw, unsigned method,
+    const ProtobufCMessage *in)
+{
+	rpc_result res;
+	shoal_status st;
+
+	if (!mw->dual)
+		return true;
+	if (router_worker_call(r, cd, mw->target, method, in, 0, 0, &res, &st) != SHOAL_OK) {
+		log_warn("move of tenant %s: dual write to %s failed: %s", mw->tenant, mw->target,
+		    st.msg);
+		return false;
+	}
+	rpc_result_free(&res);
+	return true;
+}
+
 static void
 h_upsert(Shoal__Coordinator_Service *svc, const Shoal__UpsertRequest *in,
     Shoal__UpsertReply_Closure done, void *cd)
@@ -1183,6 +1214,10 @@ h_upsert(Shoal__Coordinator_Service *svc, const Shoal__UpsertRequest *in,
 		dist_upsert(r, in, done, cd);
 		return;
 	}
+	/* The move gate (move.h) before the placement is read: a fenced tenant
+	 * waits here, and a moving one is dual-written. */
+	move_write mw;
+	move_write_enter(r->mv, in->tenant, &mw);
 	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK)
 		goto out_fail;
 	if (in->n_points == 0) {
@@ -1212,6 +1247,7 @@ h_upsert(Shoal__Coordinator_Service *svc, const Shoal__UpsertRequest *in,
 	if (dedicated_call(r, cd, &c, r->m_upsert, &req.base, &res, &st) != SHOAL_OK)
 		goto out_fail;
 	rpc_result_free(&res);
+	move_write_exit(r->mv, &mw, dual_write(r, cd, &mw, r->m_upsert, &req.base));
 	free(ptrs);
 	free(copies);
 
@@ -1223,6 +1259,7 @@ h_upsert(Shoal__Coordinator_Service *svc, const Shoal__UpsertRequest *in,
 	done(&out, cd);
 	return;
 out_fail:
+	move_write_exit(r->mv, &mw, true);
 	free(ptrs);
 	free(copies);
 	fail(cd, &st);
@@ -1291,6 +1328,8 @@ h_delete(Shoal__Coordinator_Service *svc, const Shoal__DeleteRequest *in,
 		dist_delete(r, in, done, cd);
 		return;
 	}
+	move_write mw; /* the move gate, as in h_upsert */
+	move_write_enter(r->mv, in->tenant, &mw);
 	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK)
 		goto out_fail;
 	if (in->n_ids == 0) {
@@ -1316,11 +1355,13 @@ h_delete(Shoal__Coordinator_Service *svc, const Shoal__DeleteRequest *in,
 	req.versions = versions;
 	if (dedicated_call(r, cd, &c, r->m_delete, &req.base, &res, &st) != SHOAL_OK)
 		goto out_fail;
+	move_write_exit(r->mv, &mw, dual_write(r, cd, &mw, r->m_delete, &req.base));
 	free(versions);
 	done((const Shoal__DeleteReply *)res.reply, cd);
 	rpc_result_free(&res);
 	return;
 out_fail:
+	move_write_exit(r->mv, &mw, true);
 	free(versions);
 	fail(cd, &st);
 	done(NULL, cd);
@@ -1439,6 +1480,126 @@ h_create_backup(Shoal__Coordinator_Service *svc, const Shoal__CreateBackupReques
 }
 
 /* ===================================================================
+ * Online moves (coordinator/move.c)
+ * =================================================================== */
+
+static void
+h_start_move(Shoal__Coordinator_Service *svc, const Shoal__StartMoveRequest *in,
+    Shoal__MoveInfo_Closure done, void *cd)
+{
+	move_rpc_start(((router *)svc)->mv, in, done, cd);
+}
+
+static void
+h_get_move(Shoal__Coordinator_Service *svc, const Shoal__MoveRequest *in,
+    Shoal__MoveInfo_Closure done, void *cd)
+{
+	move_rpc_get(((router *)svc)->mv, in, done, cd);
+}
+
+static void
+h_list_moves(Shoal__Coordinator_Service *svc, const Shoal__ListMovesRequest *in,
+    Shoal__ListMovesReply_Closure done, void *cd)
+{
+	(void)in;
+	move_rpc_list(((router *)svc)->mv, done, cd);
+}
+
+static void
+h_cancel_move(Shoal__Coordinator_Service *svc, const Shoal__MoveRequest *in,
+    Shoal__MoveInfo_Closure done, void *cd)
+{
+	move_rpc_cancel(((router *)svc)->mv, in, done, cd);
+}
+
+static void
+h_start_rebalance(Shoal__Coordinator_Service *svc, const Shoal__RebalanceRequest *in,
+    Shoal__RebalanceInfo_Closure done, void *cd)
+{
+	rb_rpc_start(((router *)svc)->rb, in, done, cd);
+}
+
+static void
+h_get_rebalance(Shoal__Coordinator_Service *svc, const Shoal__Empty *in,
+    Shoal__RebalanceInfo_Closure done, void *cd)
+{
+	(void)in;
+	rb_rpc_get(((router *)svc)->rb, done, cd);
+}
+
+static void
+h_cancel_rebalance(Shoal__Coordinator_Service *svc, const Shoal__Empty *in,
+    Shoal__RebalanceInfo_Closure done, void *cd)
+{
+	(void)in;
+	rb_rpc_cancel(((router *)svc)->rb, done, cd);
+}
+
+/* Removes a worker from the catalog: only when it is down (a live worker
+ * would register again with its next heartbeat, and new placements only
+ * go to up workers, so nothing can be placed on it meanwhile) and holds
+ * nothing: no tenant, shared shard, reference replica, queued request or
+ * move. */
+static void
+h_remove_worker(Shoal__Coordinator_Service *svc, const Shoal__RemoveWorkerRequest *in,
+    Shoal__Empty_Closure done, void *cd)
+{
+	router *r = (router *)svc;
+	shoal_status st;
+	router_health h;
+	catalog_tenant *ct;
+	uint32_t shards = 0, replicas = 0, tenants = 0;
+
+	if (util_check_name("worker", in->name, &st) != SHOAL_OK)
+		goto out_fail;
+	router_worker_health(r, in->name, &h);
+	if (!h.known) {
+		shoal_status_set(&st, SHOAL_NOT_FOUND, "worker '%s' is not registered", in->name);
+		goto out_fail;
+	}
+	size_t nt = catalog_list_tenants(r->cat, &ct);
+	for (size_t i = 0; i < nt; i++)
+		tenants += strcmp(ct[i].worker, in->name) == 0;
+	free(ct);
+	dist_worker_placements(r, in->name, &shards, &replicas);
+	size_t queued = catalog_queue_count(r->cat, in->name, 0);
+	if (tenants || shards || replicas || queued || move_worker_busy(r->mv, in->name)) {
+		shoal_status_set(&st, SHOAL_FAILED_PRECONDITION,
+		    "worker '%s' holds data (%u tenants, %u shared shards, %u reference replicas, "
+		    "%zu queued requests%s); drain it first (shoal node drain %s)",
+		    in->name, tenants, shards, replicas, queued,
+		    move_worker_busy(r->mv, in->name) ? ", a move in progress" : "", in->name);
+		goto out_fail;
+	}
+	if (h.up) {
+		shoal_status_set(&st, SHOAL_FAILED_PRECONDITION,
+		    "worker '%s' is up (last heartbeat %llu ms ago); stop its process first, or it "
+		    "registers again", in->name, (unsigned long long)h.ago_ms);
+		goto out_fail;
+	}
+	if (catalog_remove_worker(r->cat, in->name, &st) != SHOAL_OK)
+		goto out_fail;
+	pthread_mutex_lock(&r->mu);
+	wstate *w = ws_find(r, in->name);
+	rpc_client *old = NULL;
+	if (w != NULL) {
+		if (w->conn != NULL)
+			old = conn_unref_locked(w->conn);
+		*w = r->ws[r->n_ws - 1];
+		r->n_ws--;
+	}
+	pthread_mutex_unlock(&r->mu);
+	rpc_client_close(old);
+	log_info("worker %s removed", in->name);
+	Shoal__Empty out = SHOAL__EMPTY__INIT;
+	done(&out, cd);
+	return;
+out_fail:
+	fail(cd, &st);
+	done(NULL, cd);
+}
+
+/* ===================================================================
  * Lifecycle
  * =================================================================== */
 
@@ -1484,6 +1645,16 @@ router_create(catalog *cat, const router_opts *opts, router **out, shoal_status 
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_mutex_init(&r->ddl_mu, NULL);
 	pthread_cond_init(&r->ddl_cv, NULL);
+	/* Unfinished moves resume (and their gates exist) before any request. */
+	if ((rv = move_create(r, &r->mv, st)) != SHOAL_OK) {
+		pthread_mutex_destroy(&r->mu);
+		pthread_mutex_destroy(&r->ddl_mu);
+		pthread_cond_destroy(&r->ddl_cv);
+		free(r->auth_token);
+		free(r);
+		return rv;
+	}
+	r->rb = rb_create(r);
 	dist_start(r);
 	*out = r;
 	return SHOAL_OK;
@@ -1500,6 +1671,8 @@ router_destroy(router *r)
 {
 	if (r == NULL)
 		return;
+	rb_destroy(r->rb);   /* before the moves it waits for */
+	move_destroy(r->mv); /* move threads call workers; they resume at restart */
 	dist_stop(r); /* the catch-up thread calls workers too */
 	for (size_t i = 0; i < r->n_ws; i++) {
 		if (r->ws[i].conn != NULL) {

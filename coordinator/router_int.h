@@ -59,6 +59,8 @@ struct router {
 	size_t n_busy, cap_busy;
 
 	pg_import *imp; /* import jobs (router_set_importer); NULL = none */
+	struct move_mgr *mv; /* online moves (move.h); created by router_create */
+	struct rb_mgr *rb;   /* rebalance / drain (rebalance.h) */
 
 	/* Worker method indexes, looked up by name once. */
 	unsigned m_create_shard, m_drop_shard, m_upsert, m_search, m_get, m_delete, m_count,
@@ -232,5 +234,13 @@ void dist_kick(router *r);
 /* The Search handler for every placement model. */
 void search_handle(router *r, const Shoal__SearchRequest *in, Shoal__SearchReply_Closure done,
     void *cd);
+
+/* keys.c: the tenant API key handlers (access rules: keys.h). */
+void h_create_tenant_key(Shoal__Coordinator_Service *svc, const Shoal__TenantKeyRequest *in,
+    Shoal__TenantKeyInfo_Closure done, void *cd);
+void h_list_tenant_keys(Shoal__Coordinator_Service *svc, const Shoal__TenantKeyRequest *in,
+    Shoal__ListTenantKeysReply_Closure done, void *cd);
+void h_revoke_tenant_key(Shoal__Coordinator_Service *svc, const Shoal__TenantKeyRequest *in,
+    Shoal__Empty_Closure done, void *cd);
 
 #endif

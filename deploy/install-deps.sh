@@ -12,7 +12,10 @@ if [[ "${1:-}" == "--test" ]]; then
   # chromium: the status page test (it_status_page) renders the page in
   # headless Chromium; installing it took 16 s here (122 MB download).
   # iproute2: the namespace test (deploy/netns-test.sh).
-  pkgs+=(libcmocka-dev postgresql chromium iproute2)
+  # clang + libclang-rt-14-dev: the fuzz tests (tests/fuzz/run.sh; skipped
+  # without them).  They were preinstalled on the build machine, so their
+  # install time was not measured (a download of the same order as chromium).
+  pkgs+=(libcmocka-dev postgresql chromium iproute2 clang libclang-rt-14-dev)
 fi
 
 missing=()

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "httpd.h"
 #include "log.h"
@@ -75,6 +76,8 @@ typedef struct worker_cfg {
 	uint64_t memory_budget; /* 0 = unlimited */
 	const char *http_listen; /* --http-listen: /metrics; NULL = off */
 	const char *restore;     /* --restore BACKUP: restore into --data, exit */
+	const char *secret_file; /* --cluster-secret-file; NULL = none (dev) */
+	int max_concurrent;      /* --max-concurrent; 0 = off */
 } worker_cfg;
 
 /* State shared with the background threads. */
@@ -82,6 +85,7 @@ typedef struct worker {
 	char name[64];
 	char *url; /* advertised */
 	const char *coordinator;
+	const char *secret; /* cluster secret (auth.h); NULL = none */
 	shard_service *svc;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -118,6 +122,15 @@ usage(FILE *f)
 	    "                       (with --http-listen, the HTTP URL on a second line)\n"
 	    "  --http-listen ADDR   serve Prometheus metrics on http://ADDR/metrics, ADDR =\n"
 	    "                       HOST:PORT (port 0 picks a free port; default: off)\n"
+	    "  --max-concurrent N   serve at most N requests at once (instead of --threads)\n"
+	    "                       and answer more at once with RESOURCE_EXHAUSTED \"too\n"
+	    "                       many concurrent requests\" instead of queueing them\n"
+	    "                       (default 0: off)\n"
+	    "  --cluster-secret-file PATH\n"
+	    "                       the cluster secret (one line, >= 16 bytes; the same file\n"
+	    "                       on every daemon): requests without it are refused with\n"
+	    "                       UNAUTHENTICATED and heartbeats carry it (docs/security.md).\n"
+	    "                       Without it the worker accepts any request (development)\n"
 	    "  --restore BACKUP     offline: restore this worker's part of a cluster backup\n"
 	    "                       (BACKUP = the backup's workers/NAME directory) into\n"
 	    "                       --data DIR, which must not hold a worker yet, then exit\n"
@@ -216,6 +229,8 @@ static const config_key worker_config_keys[] = {
     {"ready-file", CONFIG_STRING, 0, 0, NULL},
     {"memory-budget", CONFIG_STRING, 0, 0, cfg_size_ok},
     {"http-listen", CONFIG_STRING, 0, 0, httpd_addr_valid},
+    {"cluster-secret-file", CONFIG_STRING, 0, 0, NULL},
+    {"max-concurrent", CONFIG_INT, 0, 100000, NULL},
 };
 
 /* The merged argument vector (file settings, then flags): the strings in
@@ -228,7 +243,7 @@ static int
 parse_flags(int argc, char **argv, worker_cfg *cfg)
 {
 	enum { O_LISTEN = 256, O_DATA, O_COORD, O_NAME, O_ADVERTISE, O_THREADS, O_SYNC, O_LOG,
-		O_READY, O_HELP, O_VERSION, O_BUDGET, O_HTTP, O_RESTORE };
+		O_READY, O_HELP, O_VERSION, O_BUDGET, O_HTTP, O_RESTORE, O_SECRET, O_MAXCONC };
 	static const struct option opts[] = {
 	    {"listen", required_argument, NULL, O_LISTEN},
 	    {"data", required_argument, NULL, O_DATA},
@@ -242,6 +257,8 @@ parse_flags(int argc, char **argv, worker_cfg *cfg)
 	    {"memory-budget", required_argument, NULL, O_BUDGET},
 	    {"http-listen", required_argument, NULL, O_HTTP},
 	    {"restore", required_argument, NULL, O_RESTORE},
+	    {"cluster-secret-file", required_argument, NULL, O_SECRET},
+	    {"max-concurrent", required_argument, NULL, O_MAXCONC},
 	    {"help", no_argument, NULL, O_HELP},
 	    {"version", no_argument, NULL, O_VERSION},
 	    {NULL, 0, NULL, 0},
@@ -270,6 +287,13 @@ parse_flags(int argc, char **argv, worker_cfg *cfg)
 				    "bytes)%s", optarg, "");
 			break;
 		case O_RESTORE: cfg->restore = optarg; break;
+		case O_SECRET: cfg->secret_file = optarg; break;
+		case O_MAXCONC:
+			if (!util_parse_int(optarg, &cfg->max_concurrent) || cfg->max_concurrent < 0 ||
+			    cfg->max_concurrent > 100000)
+				return bad_flag("--max-concurrent: '%s' is not a number in 0..100000%s",
+				    optarg, "");
+			break;
 		case O_HTTP: {
 			char why[128];
 			if (!httpd_addr_valid(optarg, why, sizeof why))
@@ -450,7 +474,7 @@ heartbeat_main(void *arg)
 {
 	worker *w = arg;
 	/* short: a dead coordinator must not stretch the period (or shutdown) much */
-	rpc_client_opts copts = {.timeout_ms = 1000};
+	rpc_client_opts copts = {.timeout_ms = 1000, .auth_token = w->secret};
 	rpc_client *c = NULL;
 	shoal_status st;
 	bool up = false, warned = false;
@@ -551,6 +575,15 @@ main(int argc, char **argv)
 		    rpoints, cfg.data);
 		return 0;
 	}
+	/* before anything touches DATA: a bad secret changes nothing */
+	char *secret = NULL;
+	bool loose = false;
+	if (cfg.secret_file != NULL &&
+	    auth_read_secret_file(cfg.secret_file, "cluster secret", &secret, &loose, &st) !=
+		SHOAL_OK) {
+		fprintf(stderr, "shoal-worker: --cluster-secret-file: %s\n", st.msg);
+		return st.code == SHOAL_INVALID_ARGUMENT ? 2 : 1;
+	}
 	if (util_mkdir_p(cfg.data, &st) != SHOAL_OK) {
 		fprintf(stderr, "shoal-worker: --data: %s\n", st.msg);
 		return 1;
@@ -559,6 +592,15 @@ main(int argc, char **argv)
 		return rc;
 	snprintf(tag, sizeof tag, "worker[%s]", w.name);
 	log_init(tag, (log_level)cfg.log_level);
+	if (cfg.secret_file != NULL) {
+		if (loose)
+			log_warn("cluster secret file %s is readable by group or others; "
+				 "chmod 600 it", cfg.secret_file);
+	} else {
+		log_warn("no --cluster-secret-file: this worker accepts requests from anyone who "
+			 "can reach %s (development only; docs/security.md)", cfg.listen);
+	}
+	w.secret = secret;
 
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
@@ -580,6 +622,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	sopts.threads = cfg.threads;
+	sopts.max_concurrent = cfg.max_concurrent;
 	/* Worker handlers never wait on nng (no rpc calls inside a handler), so
 	 * they may run on nng's task threads: one hand-off less per request
 	 * (rpc.h, inline_dispatch).  Keep it that way, or turn this off. */
@@ -592,6 +635,9 @@ main(int argc, char **argv)
 	worker_obs_register(metrics, w.svc);
 	sopts.observe = observe_request;
 	sopts.observe_arg = orpc;
+	/* node authentication: only the coordinator knows the secret */
+	sopts.authorize = auth_require_secret;
+	sopts.authorize_arg = secret;
 	if (rpc_server_start(cfg.listen, shard_service_rpc(w.svc), &sopts, &srv, &st) != SHOAL_OK) {
 		log_error("cannot listen on %s: %s", cfg.listen, st.msg);
 		shard_service_destroy(w.svc);
@@ -670,6 +716,7 @@ main(int argc, char **argv)
 	metrics_free(metrics);
 	config_free_merged(merged_argc, merged_argv);
 	free(w.url);
+	free(secret);
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);
 	log_info("stopped");

@@ -367,6 +367,7 @@ pstate_build(pstate_src *src, const shard_spec *spec, bool hnsw, const atomic_bo
 	if ((rv = pstate_new(spec, hnsw, &s, st)) != SHOAL_OK)
 		return rv;
 	state_reserve(s, src->n);
+	map_grow(&s->map, src->n * 2 + 2);
 	for (size_t i = 0; i < src->n; i++) {
 		s->label_id[i] = src->ids[i];
 		int64_t old = map_get(&s->map, src->ids[i]);
@@ -884,6 +885,7 @@ pstate_deserialize(const uint8_t *data, size_t len, const shard_spec *spec, cons
 		memcpy(s->live, bits, (nlabels + 7) / 8);
 	}
 	s->nlabels = nlabels;
+	map_grow(&s->map, (size_t)nlive * 2 + 2); /* one allocation, no rehashing */
 	for (size_t l = 0; l < nlabels; l++) {
 		if (!bit_get(s->live, l))
 			continue;

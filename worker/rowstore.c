@@ -586,7 +586,11 @@ check_format(rowstore *rs, shoal_status *st)
 static shoal_code
 load_shards(rowstore *rs, shoal_status *st)
 {
-	rocksdb_iterator_t *it = rocksdb_create_iterator(rs->db, rs->ropts);
+	/* a full scan: do not churn the block cache, read ahead */
+	rocksdb_readoptions_t *scan = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_fill_cache(scan, 0);
+	rocksdb_readoptions_set_readahead_size(scan, 2 << 20);
+	rocksdb_iterator_t *it = rocksdb_create_iterator(rs->db, scan);
 	rs_shard *cur = NULL;
 	uint64_t orphans = 0;
 	char *err = NULL;
@@ -601,6 +605,7 @@ load_shards(rowstore *rs, shoal_status *st)
 			break;
 		if (!spec_decode(v, vlen, util_get_be64(k + 1), &spec)) {
 			rocksdb_iter_destroy(it);
+			rocksdb_readoptions_destroy(scan);
 			return shoal_status_set(st, SHOAL_DATA_LOSS,
 			    "rowstore: corrupt spec of shard %" PRIu64, util_get_be64(k + 1));
 		}
@@ -627,6 +632,7 @@ load_shards(rowstore *rs, shoal_status *st)
 		}
 		if (!row_decode(v, vlen, util_get_be64(k + 9), &r)) {
 			rocksdb_iter_destroy(it);
+			rocksdb_readoptions_destroy(scan);
 			return shoal_status_set(st, SHOAL_DATA_LOSS,
 			    "rowstore: corrupt row %" PRIu64 " of shard %" PRIu64,
 			    util_get_be64(k + 9), shard);
@@ -642,6 +648,7 @@ load_shards(rowstore *rs, shoal_status *st)
 	}
 	rocksdb_iter_get_error(it, &err);
 	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(scan);
 	if (err != NULL)
 		return rocks_fail(st, err, "scanning rows at open");
 	if (orphans > 0) /* cannot happen (invariant 4); say so if it does */
@@ -1279,6 +1286,7 @@ rowstore_iter_open(rowstore *rs, uint64_t shard_id, const rowstore_iter_opts *op
 	} else {
 		unsigned char hi[ROW_KEY_LEN + 1];
 		shard_range(lo, hi, shard_id);
+		row_key(lo, shard_id, opts->start_id);
 		memcpy(it->upper, hi, sizeof hi);
 		lolen = ROW_KEY_LEN;
 	}

@@ -216,6 +216,9 @@ typedef struct rowstore_iter_opts {
 	bool members_only;       /* with partition_only: yield id and seq only
 	                          * (no row read; vector etc. empty) */
 	rowstore_view *view;     /* NULL = an implicit view taken at open */
+	uint64_t start_id;       /* whole-shard iteration: first id to yield
+	                          * (0 = from the start; migrate.c resumes
+	                          * a scan with it) */
 } rowstore_iter_opts;
 
 /* Whole shard in id order (tombstones per opts), or one partition's live

@@ -969,7 +969,7 @@ part_rebuild(shard_index *idx, part *p, bool hnsw, const atomic_bool *cancel,
 }
 
 /* What upkeep p needs now. */
-enum { WORK_NONE, WORK_HNSW, WORK_COMPACT, WORK_SNAPSHOT };
+enum { WORK_NONE, WORK_HNSW, WORK_COMPACT, WORK_SNAPSHOT, WORK_UNLOAD };
 
 static int
 part_work(shard_index *idx, part *p, bool *hnsw_target)
@@ -988,6 +988,8 @@ part_work(shard_index *idx, part *p, bool *hnsw_target)
 	hnsw = p->st->hnsw;
 	pthread_rwlock_unlock(&p->rw);
 	stale = labels - live;
+	if (live == 0 && labels > 0)
+		return WORK_UNLOAD; /* emptied: its memory is better used elsewhere */
 	if (!hnsw && live > SHARD_INDEX_EXACT_MAX) {
 		*hnsw_target = true;
 		return WORK_HNSW;
@@ -1026,6 +1028,11 @@ shard_index_maintain(shard_index *idx, const atomic_bool *cancel)
 		} else if (w == WORK_SNAPSHOT) {
 			pthread_mutex_lock(&all[i]->load_mu);
 			if (!all[i]->dead && part_snapshot(idx, all[i], &st) == SHOAL_OK)
+				worked++;
+			pthread_mutex_unlock(&all[i]->load_mu);
+		} else if (w == WORK_UNLOAD) {
+			pthread_mutex_lock(&all[i]->load_mu);
+			if (!all[i]->dead && unload_locked(idx, all[i], false))
 				worked++;
 			pthread_mutex_unlock(&all[i]->load_mu);
 		}

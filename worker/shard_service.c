@@ -72,6 +72,7 @@
 #include "util.h"
 #include "vecmath.h"
 #include "worker_backup.h"
+#include "migrate.h"
 
 #define LAT_NBOUNDS 15
 typedef struct lat_hist {
@@ -983,6 +984,36 @@ h_backup(Shoal__Worker_Service *service, const Shoal__WorkerBackupRequest *in,
 {
 	shard_service *svc = SVC(service);
 	worker_backup_handle(svc->rs, svc->name, svc->snap_dir, in, done, cd);
+}
+
+/* ---- Online migration, source side (worker/migrate.c) ------------------ */
+
+static void
+h_scan_shard(Shoal__Worker_Service *service, const Shoal__ScanShardRequest *in,
+    Shoal__ScanShardReply_Closure done, void *cd)
+{
+	shard_service *svc = SVC(service);
+	svc_shard *e = shard_get(svc, in->shard_id, cd); /* existence + epoch */
+	if (e == NULL) {
+		done(NULL, cd);
+		return;
+	}
+	migrate_scan_handle(svc->rs, in, done, cd);
+	shard_unref(e);
+}
+
+static void
+h_shard_checksum(Shoal__Worker_Service *service, const Shoal__ShardChecksumRequest *in,
+    Shoal__ShardChecksumReply_Closure done, void *cd)
+{
+	shard_service *svc = SVC(service);
+	svc_shard *e = shard_get(svc, in->shard_id, cd);
+	if (e == NULL) {
+		done(NULL, cd);
+		return;
+	}
+	migrate_checksum_handle(svc->rs, in, done, cd);
+	shard_unref(e);
 }
 
 static const Shoal__Worker_Service service_init = SHOAL__WORKER__INIT(h_);

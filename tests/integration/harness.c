@@ -269,7 +269,9 @@ harness_wait_workers_up(harness_cluster *c, int n, int timeout_ms)
 	long end = now_ms() + timeout_ms;
 	shoal_client *cl;
 	shoal_status st;
-	if (shoal_connect(c->coord_url, NULL, &cl, &st) != SHOAL_OK)
+	/* a coordinator with an admin key: tests put it in SHOAL_TOKEN */
+	shoal_connect_opts o = {.auth_token = getenv("SHOAL_TOKEN")};
+	if (shoal_connect(c->coord_url, &o, &cl, &st) != SHOAL_OK)
 		return false;
 	bool ok = false;
 	while (!ok && now_ms() < end) {

@@ -66,7 +66,8 @@ void harness_start_worker(harness_cluster *c, int i);
 void harness_signal_coordinator(harness_cluster *c, int sig);
 void harness_signal_worker(harness_cluster *c, int i, int sig);
 
-/* Waits until the coordinator reports `n` workers up (timeout_ms). */
+/* Waits until the coordinator reports `n` workers up (timeout_ms); asks
+ * with the token in $SHOAL_TOKEN when set (a coordinator with an admin key). */
 bool harness_wait_workers_up(harness_cluster *c, int n, int timeout_ms);
 
 /* Stops every daemon still running (SIGTERM, then SIGKILL after 5 s) and

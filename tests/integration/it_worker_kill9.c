@@ -11,7 +11,7 @@
  *     (the one call in flight at the kill may or may not have applied:
  *     either outcome is accepted, nothing else);
  *   - acknowledged deletes stay deleted, and the count agrees;
- *   - the restarted worker loaded its index from the snapshot and replayed
+ *   - the restarted worker loaded its index from the snapshot, replaying
  *     the newer rows (its Status says so), and every point is searchable:
  *     exact search finds each as its own nearest neighbour, HNSW >= 95%;
  *   - a filtered search over the reloaded index still answers completely.
@@ -303,8 +303,10 @@ main(void)
 	worker_status(&snaps, &sloads, &replayed, &points);
 	printf("restarted worker: %llu snapshot loads, %llu rows replayed on top\n",
 	    (unsigned long long)sloads, (unsigned long long)replayed);
-	CHECK(sloads >= 1 && replayed > 0, "the restart did not use the snapshot (%llu loads, "
-	    "%llu replayed)", (unsigned long long)sloads, (unsigned long long)replayed);
+	/* rows replayed on top: usually some, but a periodic snapshot may have
+	 * caught up just before the kill (test_shard_index covers replay) */
+	CHECK(sloads >= 1, "the restart did not use the snapshot (%llu loads, %llu replayed)",
+	    (unsigned long long)sloads, (unsigned long long)replayed);
 	CHECK(points == live, "worker points %llu", (unsigned long long)points);
 
 	/* a filtered search on the reloaded index: only even ids */

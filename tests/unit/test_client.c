@@ -402,6 +402,19 @@ f_count(Shoal__Coordinator_Service *s, const Shoal__CountRequest *in,
 #define f_cancel_import NULL
 /* backups: tested against a real cluster (tests/integration/it_backup) */
 #define f_create_backup NULL
+/* moves: tested against a real cluster (tests/integration/it_move) */
+#define f_start_move NULL
+#define f_get_move NULL
+#define f_list_moves NULL
+#define f_cancel_move NULL
+#define f_start_rebalance NULL
+#define f_get_rebalance NULL
+#define f_cancel_rebalance NULL
+#define f_remove_worker NULL
+/* tenant keys: tested against a real cluster (tests/integration/it_auth) */
+#define f_create_tenant_key NULL
+#define f_list_tenant_keys NULL
+#define f_revoke_tenant_key NULL
 static Shoal__Coordinator_Service fake = SHOAL__COORDINATOR__INIT(f_);
 
 static rpc_server *srv;

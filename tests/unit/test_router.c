@@ -376,6 +376,8 @@ fw_multi_search(Shoal__Worker_Service *svc, const Shoal__MultiSearchRequest *in,
 }
 
 #define fw_backup NULL       /* backups: tests/integration/it_backup */
+#define fw_scan_shard NULL   /* moves: tests/integration/it_move */
+#define fw_shard_checksum NULL
 static const Shoal__Worker_Service fw_init = SHOAL__WORKER__INIT(fw_);
 
 static fake_worker *

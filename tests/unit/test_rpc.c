@@ -21,6 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+
 #include "rpc.h"
 #include "shoal.pb-c.h"
 #include "util.h"
@@ -246,6 +248,14 @@ test_oversized_rejected_both_sides(void **state)
 	assert_int_equal(rpc_client_open(url, &shoal__worker__descriptor, &co, &c, &st), SHOAL_OK);
 	RPC_INVOKE(shoal__worker__get, rpc_client_service(c), &get, &res);
 	assert_int_equal(res.status.code, SHOAL_RESOURCE_EXHAUSTED);
+	/* a call that goes through before closing: nng 1.5.2 can leak a pipe
+	 * when a socket closes in the middle of its first (background) dial,
+	 * which LeakSanitizer then reports */
+	Shoal__ShardCountRequest cnt = SHOAL__SHARD_COUNT_REQUEST__INIT;
+	cnt.shard_id = 1;
+	RPC_INVOKE(shoal__worker__count, rpc_client_service(c), &cnt, &res);
+	assert_int_equal(res.status.code, SHOAL_OK);
+	rpc_result_free(&res);
 	rpc_client_close(c);
 }
 
@@ -549,5 +559,8 @@ main(int argc, char **argv)
 	int failed = cmocka_run_group_tests_name("threads", tests, setup, teardown);
 	failed += cmocka_run_group_tests_name("inline_dispatch", tests, setup_inline, teardown);
 	failed += cmocka_run_group_tests_name("disconnect", solo, NULL, NULL);
+	/* nng reaps closed sockets' pipes asynchronously: let it finish so
+	 * LeakSanitizer does not see them in flight at exit */
+	nng_fini();
 	return failed;
 }

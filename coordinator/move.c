@@ -1,0 +1,1104 @@
+/* move.c -- online moves of dedicated tenants (see move.h for the state
+ * machine, the gate and the crash argument).
+ *
+ * One job per tenant (id = tenant name), kept in memory for the life of
+ * the coordinator and durably in the catalog ("m" records).  A job's
+ * thread drives it; rpc handlers only read or flag it.  Worker calls from
+ * job threads go through the router's connections with timeouts of their
+ * own (no caller deadline).
+ *
+ * Locking: mgr->mu guards the job table and every job's mutable fields
+ * (state, counters, gate).  It is never held across a worker call or a
+ * catalog write, except that persisting the record reads the fields under
+ * it first.  mgr->cv is broadcast whenever a gate changes (fence up or
+ * down, a write left).
+ */
+#include "move.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "router_int.h"
+#include "rpc.h"
+#include "util.h"
+
+/* Per-call timeout of a job's worker calls. */
+#define MOVE_CALL_MS 30000u
+/* Rows per ScanShard batch. */
+#define MOVE_BATCH_ROWS 1000u
+
+typedef struct mjob {
+	char id[CATALOG_NAME_MAX]; /* = tenant */
+	char from[CATALOG_NAME_MAX], to[CATALOG_NAME_MAX];
+	int state;                 /* Shoal__MoveState */
+	catalog_collection *colls; /* the shard group (specs for CreateShard) */
+	size_t ncolls;
+	uint64_t rows_total, rows_copied, bytes_copied;
+	uint64_t started_ms;       /* wall clock */
+	uint64_t copy_t0;          /* util_mono_ms at the copy's start */
+	uint64_t elapsed_base;     /* elapsed_ms of earlier runs (from the record) */
+	uint64_t run_t0;           /* util_mono_ms at this run's start */
+	uint64_t fence_ms, epoch;
+	double max_mbps;
+	uint32_t attempts;
+	char error[512];
+	bool cancel;
+	/* gate */
+	bool active;   /* a thread drives it (state not DONE/ABORTED) */
+	bool fenced;
+	bool dual;
+	bool diverged; /* a dual write failed on the target */
+	int inflight;
+	/* thread */
+	pthread_t tid;
+	bool has_thread;
+} mjob;
+
+struct move_mgr {
+	router *r;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	mjob **jobs;
+	size_t n, cap;
+	bool stop;
+	unsigned m_scan, m_cksum;
+};
+
+const char *
+move_state_name(int s)
+{
+	switch (s) {
+	case SHOAL__MOVE_STATE__MOVE_CREATING: return "creating";
+	case SHOAL__MOVE_STATE__MOVE_COPYING: return "copying";
+	case SHOAL__MOVE_STATE__MOVE_CUTOVER: return "cutover";
+	case SHOAL__MOVE_STATE__MOVE_CLEANUP: return "cleanup";
+	case SHOAL__MOVE_STATE__MOVE_DONE: return "done";
+	case SHOAL__MOVE_STATE__MOVE_ABORTED: return "aborted";
+	default: return "unknown";
+	}
+}
+
+static bool
+state_active(int s)
+{
+	return s >= SHOAL__MOVE_STATE__MOVE_CREATING && s <= SHOAL__MOVE_STATE__MOVE_CLEANUP;
+}
+
+/* Caller holds mu. */
+static mjob *
+job_find(move_mgr *m, const char *id)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->jobs[i]->id, id) == 0)
+			return m->jobs[i];
+	return NULL;
+}
+
+/* ---- the record ------------------------------------------------------- */
+
+/* Fills info from j (caller holds mu); info's pointers borrow from j and
+ * from *shards (malloc'ed, caller frees). */
+static void
+job_info(const mjob *j, Shoal__MoveInfo *info, uint64_t **shards)
+{
+	shoal__move_info__init(info);
+	info->id = (char *)j->id;
+	info->tenant = (char *)j->id;
+	info->from_worker = (char *)j->from;
+	info->to_worker = (char *)j->to;
+	info->state = (Shoal__MoveState)j->state;
+	*shards = xcalloc(j->ncolls ? j->ncolls : 1, sizeof **shards);
+	for (size_t i = 0; i < j->ncolls; i++)
+		(*shards)[i] = j->colls[i].shard_id;
+	info->n_shards = j->ncolls;
+	info->shards = *shards;
+	info->rows_total = j->rows_total;
+	info->rows_copied = j->rows_copied;
+	info->bytes_copied = j->bytes_copied;
+	info->started_ms = j->started_ms;
+	info->elapsed_ms = j->elapsed_base + (j->active ? util_mono_ms() - j->run_t0 : 0);
+	if (j->copy_t0 != 0 && j->state == SHOAL__MOVE_STATE__MOVE_COPYING) {
+		double s = (double)(util_mono_ms() - j->copy_t0) / 1000.0;
+		if (s > 0) {
+			info->mb_per_s = (double)j->bytes_copied / 1e6 / s;
+			info->rows_per_s = (double)j->rows_copied / s;
+		}
+		if (info->rows_per_s > 0 && j->rows_total > j->rows_copied)
+			info->eta_ms =
+			    (uint64_t)((double)(j->rows_total - j->rows_copied) / info->rows_per_s * 1000);
+	}
+	info->fence_ms = j->fence_ms;
+	info->error = (char *)j->error;
+	info->max_mbps = j->max_mbps;
+	info->epoch = j->epoch;
+	info->attempts = j->attempts;
+	info->cancel = j->cancel;
+}
+
+/* The record as of now (packed, malloc'ed). */
+static uint8_t *
+job_pack(move_mgr *m, mjob *j, size_t *len)
+{
+	Shoal__MoveInfo info;
+	uint64_t *shards;
+	pthread_mutex_lock(&m->mu);
+	job_info(j, &info, &shards);
+	*len = shoal__move_info__get_packed_size(&info);
+	uint8_t *buf = xmalloc(*len ? *len : 1);
+	shoal__move_info__pack(&info, buf);
+	pthread_mutex_unlock(&m->mu);
+	free(shards);
+	return buf;
+}
+
+/* Sets the state and writes the record durably. */
+static shoal_code
+job_persist(move_mgr *m, mjob *j, int state, shoal_status *st)
+{
+	size_t len;
+	pthread_mutex_lock(&m->mu);
+	j->state = state;
+	pthread_mutex_unlock(&m->mu);
+	uint8_t *buf = job_pack(m, j, &len);
+	shoal_code rv = catalog_put_move(m->r->cat, j->id, buf, len, st);
+	free(buf);
+	return rv;
+}
+
+/* ---- worker calls from job threads ------------------------------------ */
+
+static shoal_code
+wcall(move_mgr *m, const char *worker, unsigned method, const ProtobufCMessage *in,
+    uint64_t epoch, rpc_result *res, shoal_status *st)
+{
+	char url[CATALOG_URL_MAX];
+	wconn *c;
+	bool up;
+	shoal_code rv;
+
+	memset(res, 0, sizeof *res);
+	if ((rv = router_conn_acquire(m->r, worker, &c, url, &up, st)) != SHOAL_OK)
+		return rv;
+	rpc_call_opts o = {.timeout_ms = up ? MOVE_CALL_MS : 2000u, .epoch = epoch};
+	rv = rpc_client_call_opts(c->client, method, in, &o, res);
+	router_conn_release(m->r, c);
+	if (rv == SHOAL_OK)
+		return SHOAL_OK;
+	return router_worker_error(m->r, worker, url, shoal__worker__descriptor.methods[method].name,
+	    o.timeout_ms, res, st);
+}
+
+/* A call whose reply is not needed. */
+static shoal_code
+wcall0(move_mgr *m, const char *worker, unsigned method, const ProtobufCMessage *in,
+    uint64_t epoch, shoal_status *st)
+{
+	rpc_result res;
+	shoal_code rv = wcall(m, worker, method, in, epoch, &res, st);
+	if (rv == SHOAL_OK)
+		rpc_result_free(&res);
+	return rv;
+}
+
+/* Sleeps ms unless the manager stops first; false when it stops. */
+static bool
+nap(move_mgr *m, uint32_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&m->mu);
+	while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &ts) == 0)
+		;
+	bool s = m->stop;
+	pthread_mutex_unlock(&m->mu);
+	return !s;
+}
+
+/* ---- the fence -------------------------------------------------------- */
+
+/* Blocks new writes of j's tenant and waits for those in flight. */
+static void
+fence_up(move_mgr *m, mjob *j)
+{
+	pthread_mutex_lock(&m->mu);
+	j->fenced = true;
+	while (j->inflight > 0)
+		pthread_cond_wait(&m->cv, &m->mu);
+	pthread_mutex_unlock(&m->mu);
+}
+
+static void
+fence_down(move_mgr *m, mjob *j)
+{
+	pthread_mutex_lock(&m->mu);
+	j->fenced = false;
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+}
+
+void
+move_write_enter(move_mgr *m, const char *tenant, move_write *w)
+{
+	memset(w, 0, sizeof *w);
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->mu);
+	mjob *j = job_find(m, tenant);
+	if (j != NULL && j->active) {
+		while (j->fenced)
+			pthread_cond_wait(&m->cv, &m->mu);
+		j->inflight++;
+		w->gated = true;
+		w->dual = j->dual;
+		snprintf(w->target, sizeof w->target, "%s", j->to);
+		snprintf(w->tenant, sizeof w->tenant, "%s", tenant);
+	}
+	pthread_mutex_unlock(&m->mu);
+}
+
+void
+move_write_exit(move_mgr *m, move_write *w, bool target_ok)
+{
+	if (m == NULL || !w->gated)
+		return;
+	pthread_mutex_lock(&m->mu);
+	mjob *j = job_find(m, w->tenant);
+	if (j != NULL) {
+		j->inflight--;
+		if (w->dual && !target_ok && j->dual)
+			j->diverged = true;
+		pthread_cond_broadcast(&m->cv);
+	}
+	pthread_mutex_unlock(&m->mu);
+	w->gated = false;
+}
+
+shoal_code
+move_check_ddl(move_mgr *m, const char *tenant, shoal_status *st)
+{
+	if (m == NULL)
+		return SHOAL_OK;
+	pthread_mutex_lock(&m->mu);
+	mjob *j = job_find(m, tenant);
+	bool busy = j != NULL && j->active;
+	int s = busy ? j->state : 0;
+	pthread_mutex_unlock(&m->mu);
+	if (busy)
+		return shoal_status_set(st, SHOAL_FAILED_PRECONDITION,
+		    "tenant '%s' is being moved (%s); its collections cannot change until the move "
+		    "ends (shoal move status %s, or shoal move cancel %s)",
+		    tenant, move_state_name(s), tenant, tenant);
+	return SHOAL_OK;
+}
+
+bool
+move_worker_busy(move_mgr *m, const char *worker)
+{
+	bool busy = false;
+	if (m == NULL)
+		return false;
+	pthread_mutex_lock(&m->mu);
+	for (size_t i = 0; i < m->n && !busy; i++)
+		busy = m->jobs[i]->active &&
+		    (strcmp(m->jobs[i]->from, worker) == 0 || strcmp(m->jobs[i]->to, worker) == 0);
+	pthread_mutex_unlock(&m->mu);
+	return busy;
+}
+
+/* ---- the job ---------------------------------------------------------- */
+
+/* Outcome of a step: OK, STOP (shutting down: leave the record as is),
+ * or FAIL (abort with j->error). */
+enum { STEP_OK, STEP_STOP, STEP_FAIL };
+
+static void
+job_error(move_mgr *m, mjob *j, const char *fmt, const char *msg)
+{
+	pthread_mutex_lock(&m->mu);
+	snprintf(j->error, sizeof j->error, fmt, msg);
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* Checks for shutdown, cancel and divergence between steps. */
+static int
+job_check(move_mgr *m, mjob *j)
+{
+	pthread_mutex_lock(&m->mu);
+	int r = m->stop ? STEP_STOP : STEP_OK;
+	if (r == STEP_OK && j->cancel) {
+		snprintf(j->error, sizeof j->error, "cancelled");
+		r = STEP_FAIL;
+	} else if (r == STEP_OK && j->diverged) {
+		snprintf(j->error, sizeof j->error,
+		    "a write could not be applied on the target %s while copying; the move was "
+		    "rolled back and %s kept serving", j->to, j->from);
+		r = STEP_FAIL;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return r;
+}
+
+/* Retries a failing call for up to MOVE_RETRY_MS (workers restarting);
+ * *t0 is the time of the first failure in a row (0 = none). */
+static int
+retry_or_fail(move_mgr *m, mjob *j, uint64_t *t0, const char *what, const shoal_status *st)
+{
+	uint64_t now = util_mono_ms();
+	if (*t0 == 0)
+		*t0 = now;
+	if (now - *t0 >= MOVE_RETRY_MS) {
+		char msg[600];
+		snprintf(msg, sizeof msg, "%s: %s", what, st->msg);
+		job_error(m, j, "%s (gave up after 60 s of retries)", msg);
+		return STEP_FAIL;
+	}
+	log_warn("move %s: %s: %s; retrying", j->id, what, st->msg);
+	if (!nap(m, 500))
+		return STEP_STOP;
+	int c = job_check(m, j);
+	return c == STEP_OK ? -1 : c; /* -1: try again */
+}
+
+static int
+step_create(move_mgr *m, mjob *j)
+{
+	for (size_t i = 0; i < j->ncolls; i++) {
+		const catalog_collection *c = &j->colls[i];
+		Shoal__ShardSpec ss = SHOAL__SHARD_SPEC__INIT;
+		Shoal__CreateShardRequest req = SHOAL__CREATE_SHARD_REQUEST__INIT;
+		ss.shard_id = c->shard_id;
+		ss.dim = c->dim;
+		ss.metric = (Shoal__Metric)c->metric;
+		ss.m = c->m;
+		ss.ef_construction = c->ef_construction;
+		req.spec = &ss;
+		uint64_t t0 = 0;
+		for (;;) {
+			shoal_status st;
+			if (wcall0(m, j->to, m->r->m_create_shard, &req.base, 0, &st) == SHOAL_OK)
+				break;
+			int r = retry_or_fail(m, j, &t0, "creating the shards on the target", &st);
+			if (r >= 0)
+				return r;
+		}
+	}
+	return STEP_OK;
+}
+
+/* Applies one ScanShard reply on the target. */
+static shoal_code
+apply_batch(move_mgr *m, mjob *j, uint64_t shard, const Shoal__ScanShardReply *b,
+    shoal_status *st)
+{
+	shoal_code rv = SHOAL_OK;
+	if (b->n_points > 0) {
+		Shoal__ShardUpsertRequest up = SHOAL__SHARD_UPSERT_REQUEST__INIT;
+		up.shard_id = shard;
+		up.n_points = b->n_points;
+		up.points = b->points;
+		rv = wcall0(m, j->to, m->r->m_upsert, &up.base, 0, st);
+	}
+	if (rv == SHOAL_OK && b->n_deleted_ids > 0) {
+		Shoal__ShardDeleteRequest del = SHOAL__SHARD_DELETE_REQUEST__INIT;
+		del.shard_id = shard;
+		del.n_ids = b->n_deleted_ids;
+		del.ids = b->deleted_ids;
+		del.n_versions = b->n_deleted_versions;
+		del.versions = b->deleted_versions;
+		rv = wcall0(m, j->to, m->r->m_delete, &del.base, 0, st);
+	}
+	return rv;
+}
+
+/* Sum of the source's rows (live + tombstones), for progress. */
+static void
+count_rows(move_mgr *m, mjob *j)
+{
+	Shoal__WorkerStatusRequest req = SHOAL__WORKER_STATUS_REQUEST__INIT;
+	rpc_result res;
+	shoal_status st;
+	uint64_t total = 0;
+	if (wcall(m, j->from, m->r->m_status, &req.base, 0, &res, &st) != SHOAL_OK)
+		return;
+	const Shoal__WorkerStatusReply *rep = (const Shoal__WorkerStatusReply *)res.reply;
+	for (size_t i = 0; i < rep->n_shards; i++)
+		for (size_t k = 0; k < j->ncolls; k++)
+			if (rep->shards[i]->shard_id == j->colls[k].shard_id)
+				total += rep->shards[i]->points + rep->shards[i]->tombstones;
+	rpc_result_free(&res);
+	pthread_mutex_lock(&m->mu);
+	j->rows_total = total;
+	pthread_mutex_unlock(&m->mu);
+}
+
+static int
+step_copy(move_mgr *m, mjob *j)
+{
+	pthread_mutex_lock(&m->mu);
+	j->rows_copied = j->bytes_copied = 0;
+	j->copy_t0 = util_mono_ms();
+	pthread_mutex_unlock(&m->mu);
+	count_rows(m, j);
+	uint64_t t_start = util_mono_ms();
+	for (size_t i = 0; i < j->ncolls; i++) {
+		uint64_t shard = j->colls[i].shard_id, start = 0, t0 = 0;
+		for (;;) {
+			int c = job_check(m, j);
+			if (c != STEP_OK)
+				return c;
+			Shoal__ScanShardRequest req = SHOAL__SCAN_SHARD_REQUEST__INIT;
+			req.shard_id = shard;
+			req.start_id = start;
+			req.limit = MOVE_BATCH_ROWS;
+			rpc_result res;
+			shoal_status st;
+			shoal_code rv = wcall(m, j->from, m->m_scan, &req.base, 0, &res, &st);
+			const Shoal__ScanShardReply *b = rv == SHOAL_OK
+			    ? (const Shoal__ScanShardReply *)res.reply : NULL;
+			if (rv == SHOAL_OK && (rv = apply_batch(m, j, shard, b, &st)) != SHOAL_OK)
+				rpc_result_free(&res);
+			if (rv != SHOAL_OK) {
+				int r = retry_or_fail(m, j, &t0, "copying", &st);
+				if (r >= 0)
+					return r;
+				continue;
+			}
+			t0 = 0;
+			bool done = b->done;
+			uint64_t next = b->next_id, bytes = b->bytes;
+			size_t rows = b->n_points + b->n_deleted_ids;
+			rpc_result_free(&res);
+			pthread_mutex_lock(&m->mu);
+			j->rows_copied += rows;
+			j->bytes_copied += bytes;
+			uint64_t copied = j->bytes_copied;
+			double mbps = j->max_mbps;
+			pthread_mutex_unlock(&m->mu);
+			if (mbps > 0) { /* throttle: never ahead of max_mbps on average */
+				double due_ms = (double)copied / (mbps * 1e6) * 1000.0;
+				double el = (double)(util_mono_ms() - t_start);
+				if (due_ms > el && !nap(m, (uint32_t)(due_ms - el)))
+					return STEP_STOP;
+			}
+			if (done)
+				break;
+			start = next;
+		}
+	}
+	return STEP_OK;
+}
+
+/* Checksums shard on the source (a) and the target (b) at the same time:
+ * the fence lasts as long as the slower of the two scans. */
+static shoal_code
+checksum_pair(move_mgr *m, mjob *j, uint64_t shard, Shoal__ShardChecksumReply *a,
+    Shoal__ShardChecksumReply *b, shoal_status *st)
+{
+	Shoal__ShardChecksumRequest req = SHOAL__SHARD_CHECKSUM_REQUEST__INIT;
+	const char *w[2] = {j->from, j->to};
+	Shoal__ShardChecksumReply *out[2] = {a, b};
+	char url[2][CATALOG_URL_MAX];
+	wconn *c[2] = {NULL, NULL};
+	rpc_pending *p[2] = {NULL, NULL};
+	shoal_code rv = SHOAL_OK;
+	bool up;
+
+	req.shard_id = shard;
+	for (int i = 0; i < 2 && rv == SHOAL_OK; i++) {
+		rv = router_conn_acquire(m->r, w[i], &c[i], url[i], &up, st);
+		if (rv == SHOAL_OK) {
+			rpc_call_opts o = {.timeout_ms = MOVE_CALL_MS};
+			p[i] = rpc_client_start(c[i]->client, m->m_cksum, &req.base, &o);
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		if (p[i] == NULL)
+			continue;
+		rpc_result res;
+		shoal_code r = rpc_pending_finish(p[i], &res);
+		if (r == SHOAL_OK) {
+			*out[i] = *(const Shoal__ShardChecksumReply *)res.reply;
+			rpc_result_free(&res);
+		} else if (rv == SHOAL_OK) {
+			rv = router_worker_error(m->r, w[i], url[i], "ShardChecksum", MOVE_CALL_MS, &res,
+			    st);
+		} else {
+			rpc_result_free(&res);
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		if (c[i] != NULL)
+			router_conn_release(m->r, c[i]);
+	return rv;
+}
+
+/* Under the fence: verify, then flip.  STEP_OK = flipped. */
+static int
+step_cutover(move_mgr *m, mjob *j)
+{
+	shoal_status st;
+	uint64_t t0 = util_mono_ms();
+	fence_up(m, j);
+	int c = job_check(m, j);
+	if (c != STEP_OK) {
+		fence_down(m, j);
+		return c;
+	}
+	for (size_t i = 0; i < j->ncolls; i++) {
+		Shoal__ShardChecksumReply a, b;
+		uint64_t shard = j->colls[i].shard_id;
+		if (checksum_pair(m, j, shard, &a, &b, &st) != SHOAL_OK) {
+			fence_down(m, j);
+			job_error(m, j, "verifying the copy: %s", st.msg);
+			return STEP_FAIL;
+		}
+		if (a.live != b.live || a.tombstones != b.tombstones || a.checksum != b.checksum) {
+			fence_down(m, j);
+			char msg[400];
+			snprintf(msg, sizeof msg,
+			    "shard %" PRIu64 ": source %s has %" PRIu64 " points, %" PRIu64
+			    " tombstones, checksum %016" PRIx64 "; target %s has %" PRIu64 ", %" PRIu64
+			    ", %016" PRIx64,
+			    shard, j->from, a.live, a.tombstones, a.checksum, j->to, b.live, b.tombstones,
+			    b.checksum);
+			job_error(m, j, "verification failed: %s; the move was rolled back", msg);
+			return STEP_FAIL;
+		}
+	}
+	/* The flip and the CLEANUP state in one durable write. */
+	size_t len;
+	pthread_mutex_lock(&m->mu);
+	j->state = SHOAL__MOVE_STATE__MOVE_CLEANUP;
+	pthread_mutex_unlock(&m->mu);
+	uint8_t *buf = job_pack(m, j, &len);
+	uint64_t epoch = 0;
+	shoal_code rv = catalog_move_tenant(m->r->cat, j->id, j->to, j->id, buf, len, &epoch, &st);
+	free(buf);
+	if (rv != SHOAL_OK) {
+		pthread_mutex_lock(&m->mu);
+		j->state = SHOAL__MOVE_STATE__MOVE_CUTOVER;
+		pthread_mutex_unlock(&m->mu);
+		fence_down(m, j);
+		job_error(m, j, "flipping the placement: %s", st.msg);
+		return STEP_FAIL;
+	}
+	pthread_mutex_lock(&m->mu);
+	j->dual = false;
+	j->epoch = epoch;
+	j->fence_ms = util_mono_ms() - t0;
+	pthread_mutex_unlock(&m->mu);
+	fence_down(m, j);
+	log_info("move %s: cut over from %s to %s at epoch %" PRIu64 "; writes paused %" PRIu64
+		 " ms", j->id, j->from, j->to, epoch, j->fence_ms);
+	return STEP_OK;
+}
+
+static void
+step_cleanup(move_mgr *m, mjob *j)
+{
+	uint64_t epoch;
+	pthread_mutex_lock(&m->mu);
+	epoch = j->epoch ? j->epoch : catalog_epoch(m->r->cat);
+	pthread_mutex_unlock(&m->mu);
+	/* Raise the source's shards to the new epoch: requests planned before
+	 * the flip are refused there and re-routed to the target. */
+	for (size_t i = 0; i < j->ncolls; i++) {
+		Shoal__ShardCountRequest req = SHOAL__SHARD_COUNT_REQUEST__INIT;
+		shoal_status st;
+		req.shard_id = j->colls[i].shard_id;
+		(void)wcall0(m, j->from, m->r->m_count, &req.base, epoch, &st);
+	}
+	if (!nap(m, MOVE_GRACE_MS))
+		return;
+	for (size_t i = 0; i < j->ncolls; i++) {
+		Shoal__DropShardRequest req = SHOAL__DROP_SHARD_REQUEST__INIT;
+		req.shard_id = j->colls[i].shard_id;
+		for (;;) {
+			shoal_status st;
+			shoal_code rv = wcall0(m, j->from, m->r->m_drop_shard, &req.base, 0, &st);
+			if (rv == SHOAL_OK || rv == SHOAL_NOT_FOUND)
+				break;
+			/* The source keeps a copy nobody reads until it is back. */
+			log_warn("move %s: dropping shard %" PRIu64 " on %s: %s; retrying", j->id,
+			    req.shard_id, j->from, st.msg);
+			if (!nap(m, 1000))
+				return;
+		}
+	}
+	shoal_status st;
+	if (job_persist(m, j, SHOAL__MOVE_STATE__MOVE_DONE, &st) != SHOAL_OK)
+		log_error("move %s: recording DONE: %s (it will finish again at restart)", j->id,
+		    st.msg);
+}
+
+static void
+job_abort(move_mgr *m, mjob *j)
+{
+	pthread_mutex_lock(&m->mu);
+	j->dual = false; /* writes in flight may still reach the target: harmless */
+	pthread_mutex_unlock(&m->mu);
+	log_warn("move %s: aborting: %s", j->id, j->error);
+	for (size_t i = 0; i < j->ncolls; i++) {
+		Shoal__DropShardRequest req = SHOAL__DROP_SHARD_REQUEST__INIT;
+		shoal_status st;
+		req.shard_id = j->colls[i].shard_id;
+		shoal_code rv = wcall0(m, j->to, m->r->m_drop_shard, &req.base, 0, &st);
+		if (rv != SHOAL_OK && rv != SHOAL_NOT_FOUND)
+			log_warn("move %s: dropping the copy of shard %" PRIu64 " on %s: %s (an unused "
+				 "shard stays there)", j->id, req.shard_id, j->to, st.msg);
+	}
+	shoal_status st;
+	if (job_persist(m, j, SHOAL__MOVE_STATE__MOVE_ABORTED, &st) != SHOAL_OK)
+		log_error("move %s: recording ABORTED: %s", j->id, st.msg);
+}
+
+static void *
+job_thread(void *arg)
+{
+	void **a = arg;
+	move_mgr *m = a[0];
+	mjob *j = a[1];
+	free(a);
+	shoal_status st;
+	int r = STEP_OK;
+
+	if (j->state != SHOAL__MOVE_STATE__MOVE_CLEANUP) {
+		pthread_mutex_lock(&m->mu);
+		j->attempts++;
+		j->diverged = false;
+		j->error[0] = '\0';
+		pthread_mutex_unlock(&m->mu);
+		if (job_persist(m, j, SHOAL__MOVE_STATE__MOVE_CREATING, &st) != SHOAL_OK) {
+			job_error(m, j, "recording the move: %s", st.msg);
+			r = STEP_FAIL;
+		}
+		if (r == STEP_OK)
+			r = step_create(m, j);
+		if (r == STEP_OK) {
+			/* Dual writes on under a fence: no write that skipped the
+			 * target is in flight once the copy starts. */
+			fence_up(m, j);
+			pthread_mutex_lock(&m->mu);
+			j->dual = true;
+			j->diverged = false;
+			pthread_mutex_unlock(&m->mu);
+			fence_down(m, j);
+			if (job_persist(m, j, SHOAL__MOVE_STATE__MOVE_COPYING, &st) != SHOAL_OK) {
+				job_error(m, j, "recording the move: %s", st.msg);
+				r = STEP_FAIL;
+			}
+		}
+		if (r == STEP_OK)
+			r = step_copy(m, j);
+		if (r == STEP_OK && job_persist(m, j, SHOAL__MOVE_STATE__MOVE_CUTOVER, &st) !=
+		    SHOAL_OK) {
+			job_error(m, j, "recording the move: %s", st.msg);
+			r = STEP_FAIL;
+		}
+		if (r == STEP_OK)
+			r = step_cutover(m, j);
+	}
+	if (r == STEP_OK)
+		step_cleanup(m, j);
+	else if (r == STEP_FAIL)
+		job_abort(m, j);
+	/* STEP_STOP: shutting down; the record resumes the move at restart. */
+	pthread_mutex_lock(&m->mu);
+	if (!m->stop) {
+		j->elapsed_base += util_mono_ms() - j->run_t0;
+		j->active = false;
+		j->dual = false;
+		pthread_cond_broadcast(&m->cv);
+	}
+	pthread_mutex_unlock(&m->mu);
+	if (r != STEP_STOP)
+		log_info("move %s: %s", j->id, move_state_name(j->state));
+	return NULL;
+}
+
+/* Starts j's thread.  Caller holds mu. */
+static void
+job_launch(move_mgr *m, mjob *j)
+{
+	void **a = xmalloc(2 * sizeof *a);
+	a[0] = m;
+	a[1] = j;
+	if (j->has_thread)
+		pthread_join(j->tid, NULL); /* the previous run has finished */
+	j->active = true;
+	j->run_t0 = util_mono_ms();
+	if (pthread_create(&j->tid, NULL, job_thread, a) != 0) {
+		log_error("move %s: cannot start a thread", j->id);
+		free(a);
+		j->active = false;
+		j->has_thread = false;
+		return;
+	}
+	j->has_thread = true;
+}
+
+/* ---- loading and lifecycle -------------------------------------------- */
+
+static void
+job_free(mjob *j)
+{
+	free(j->colls);
+	free(j);
+}
+
+/* Collections of tenant whose shards are in the record (a resume must move
+ * exactly the recorded group). */
+static mjob *
+job_from_record(move_mgr *m, const Shoal__MoveInfo *in)
+{
+	mjob *j = xcalloc(1, sizeof *j);
+	snprintf(j->id, sizeof j->id, "%s", in->id);
+	snprintf(j->from, sizeof j->from, "%s", in->from_worker);
+	snprintf(j->to, sizeof j->to, "%s", in->to_worker);
+	snprintf(j->error, sizeof j->error, "%s", in->error ? in->error : "");
+	j->state = (int)in->state;
+	j->rows_total = in->rows_total;
+	j->rows_copied = in->rows_copied;
+	j->bytes_copied = in->bytes_copied;
+	j->started_ms = in->started_ms;
+	j->elapsed_base = in->elapsed_ms;
+	j->fence_ms = in->fence_ms;
+	j->max_mbps = in->max_mbps;
+	j->epoch = in->epoch;
+	j->attempts = in->attempts;
+	j->cancel = in->cancel;
+	catalog_collection *cc;
+	size_t nc = catalog_list_collections(m->r->cat, j->id, &cc);
+	j->colls = xcalloc(in->n_shards ? in->n_shards : 1, sizeof *j->colls);
+	for (size_t k = 0; k < in->n_shards; k++) {
+		for (size_t i = 0; i < nc; i++)
+			if (cc[i].shard_id == in->shards[k])
+				j->colls[j->ncolls++] = cc[i];
+	}
+	free(cc);
+	return j;
+}
+
+static shoal_code
+load_one(void *arg, const char *id, const void *val, size_t len, shoal_status *st)
+{
+	move_mgr *m = arg;
+	Shoal__MoveInfo *in = shoal__move_info__unpack(NULL, len, val);
+	if (in == NULL)
+		return shoal_status_set(st, SHOAL_DATA_LOSS, "move record '%s' does not decode", id);
+	mjob *j = job_from_record(m, in);
+	shoal__move_info__free_unpacked(in, NULL);
+	if (m->n == m->cap) {
+		m->cap = m->cap ? 2 * m->cap : 8;
+		m->jobs = xrealloc(m->jobs, m->cap * sizeof *m->jobs);
+	}
+	m->jobs[m->n++] = j;
+	return SHOAL_OK;
+}
+
+static unsigned
+worker_method(const char *name)
+{
+	const ProtobufCMethodDescriptor *d =
+	    protobuf_c_service_descriptor_get_method_by_name(&shoal__worker__descriptor, name);
+	return d ? (unsigned)(d - shoal__worker__descriptor.methods) : 0;
+}
+
+shoal_code
+move_create(router *r, move_mgr **out, shoal_status *st)
+{
+	move_mgr *m = xcalloc(1, sizeof *m);
+	m->r = r;
+	pthread_mutex_init(&m->mu, NULL);
+	pthread_cond_init(&m->cv, NULL);
+	m->m_scan = worker_method("ScanShard");
+	m->m_cksum = worker_method("ShardChecksum");
+	shoal_code rv = catalog_scan_moves(r->cat, load_one, m, st);
+	if (rv != SHOAL_OK) {
+		move_destroy(m);
+		*out = NULL;
+		return rv;
+	}
+	pthread_mutex_lock(&m->mu);
+	for (size_t i = 0; i < m->n; i++) {
+		mjob *j = m->jobs[i];
+		if (state_active(j->state)) {
+			log_info("move %s (%s -> %s) was %s at shutdown; resuming", j->id, j->from, j->to,
+			    move_state_name(j->state));
+			job_launch(m, j);
+		}
+	}
+	pthread_mutex_unlock(&m->mu);
+	*out = m;
+	return SHOAL_OK;
+}
+
+void
+move_destroy(move_mgr *m)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->mu);
+	m->stop = true;
+	pthread_cond_broadcast(&m->cv);
+	/* Writers waiting at a fence: the fence lifts on stop (the move
+	 * thread leaves fence_down on its way out). */
+	pthread_mutex_unlock(&m->mu);
+	for (size_t i = 0; i < m->n; i++)
+		if (m->jobs[i]->has_thread)
+			pthread_join(m->jobs[i]->tid, NULL);
+	for (size_t i = 0; i < m->n; i++)
+		job_free(m->jobs[i]);
+	free(m->jobs);
+	pthread_mutex_destroy(&m->mu);
+	pthread_cond_destroy(&m->cv);
+	free(m);
+}
+
+/* ---- rpc handlers ----------------------------------------------------- */
+
+/* Replies with move id's current info (NOT_FOUND when unknown). */
+static void
+reply_job(move_mgr *m, const char *id_in, Shoal__MoveInfo_Closure done, void *cd)
+{
+	Shoal__MoveInfo info;
+	uint64_t *shards;
+	char id[CATALOG_NAME_MAX], from[CATALOG_NAME_MAX], to[CATALOG_NAME_MAX], err[512];
+	pthread_mutex_lock(&m->mu);
+	mjob *j = job_find(m, id_in);
+	if (j == NULL) {
+		pthread_mutex_unlock(&m->mu);
+		rpc_call_fail(cd, SHOAL_NOT_FOUND, "no move '%s'", id_in);
+		done(NULL, cd);
+		return;
+	}
+	job_info(j, &info, &shards);
+	/* copies: the job's fields may change once mu is released */
+	snprintf(id, sizeof id, "%s", j->id);
+	snprintf(from, sizeof from, "%s", j->from);
+	snprintf(to, sizeof to, "%s", j->to);
+	snprintf(err, sizeof err, "%s", j->error);
+	pthread_mutex_unlock(&m->mu);
+	info.id = info.tenant = id;
+	info.from_worker = from;
+	info.to_worker = to;
+	info.error = err;
+	done(&info, cd);
+	free(shards);
+}
+
+shoal_code
+move_start(move_mgr *m, const char *tenant, const char *to, double max_mbps, shoal_status *st)
+{
+	router *r = m->r;
+	catalog_tenant t;
+	catalog_collection *cc = NULL;
+	size_t nc = 0;
+	mjob *j = NULL;
+	shoal_code rv;
+
+	if ((rv = util_check_name("tenant", tenant, st)) != SHOAL_OK ||
+	    (rv = util_check_name("worker", to, st)) != SHOAL_OK)
+		return rv;
+	if (!(max_mbps >= 0) || max_mbps > 1e6)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "max_mbps must be between 0 (unlimited) and 1000000, got %g", max_mbps);
+	router_ddl_lock(r, tenant);
+	if ((rv = catalog_get_tenant(r->cat, tenant, &t, st)) != SHOAL_OK ||
+	    (rv = router_check_worker_up(r, to, st)) != SHOAL_OK)
+		goto fail_unlock;
+	if (strcmp(t.worker, to) == 0) {
+		rv = shoal_status_set(st, SHOAL_FAILED_PRECONDITION,
+		    "tenant '%s' is already on worker %s", t.name, t.worker);
+		goto fail_unlock;
+	}
+	pthread_mutex_lock(&m->mu);
+	j = job_find(m, tenant);
+	if (j != NULL && j->active) {
+		rv = shoal_status_set(st, SHOAL_ALREADY_EXISTS,
+		    "tenant '%s' is already moving (%s -> %s, %s)", t.name, j->from, j->to,
+		    move_state_name(j->state));
+		pthread_mutex_unlock(&m->mu);
+		j = NULL;
+		goto fail_unlock;
+	}
+	pthread_mutex_unlock(&m->mu);
+	nc = catalog_list_collections(r->cat, t.name, &cc);
+
+	mjob *nj = xcalloc(1, sizeof *nj);
+	snprintf(nj->id, sizeof nj->id, "%s", t.name);
+	snprintf(nj->from, sizeof nj->from, "%s", t.worker);
+	snprintf(nj->to, sizeof nj->to, "%s", to);
+	nj->colls = cc;
+	nj->ncolls = nc;
+	cc = NULL;
+	nj->state = SHOAL__MOVE_STATE__MOVE_CREATING;
+	nj->started_ms = util_now_ms();
+	nj->max_mbps = max_mbps;
+	/* The record first: once it is durable, a crash resumes the move. */
+	{
+		size_t len;
+		uint8_t *buf = job_pack(m, nj, &len);
+		rv = catalog_put_move(r->cat, nj->id, buf, len, st);
+		free(buf);
+		if (rv != SHOAL_OK) {
+			job_free(nj);
+			goto fail_unlock;
+		}
+	}
+	pthread_mutex_lock(&m->mu);
+	mjob *old = job_find(m, nj->id);
+	if (old != NULL) { /* a finished earlier move of the tenant: replaced */
+		if (old->has_thread)
+			pthread_join(old->tid, NULL);
+		for (size_t i = 0; i < m->n; i++)
+			if (m->jobs[i] == old)
+				m->jobs[i] = nj;
+		job_free(old);
+	} else {
+		if (m->n == m->cap) {
+			m->cap = m->cap ? 2 * m->cap : 8;
+			m->jobs = xrealloc(m->jobs, m->cap * sizeof *m->jobs);
+		}
+		m->jobs[m->n++] = nj;
+	}
+	job_launch(m, nj);
+	log_info("move %s: %s -> %s started (%zu shards, max %.1f MB/s)", nj->id, nj->from, nj->to,
+	    nj->ncolls, nj->max_mbps);
+	pthread_mutex_unlock(&m->mu);
+	router_ddl_unlock(r, tenant);
+	return SHOAL_OK;
+fail_unlock:
+	router_ddl_unlock(r, tenant);
+	free(cc);
+	return rv;
+}
+
+void
+move_rpc_start(move_mgr *m, const Shoal__StartMoveRequest *in, Shoal__MoveInfo_Closure done,
+    void *cd)
+{
+	shoal_status st;
+	if (move_start(m, in->tenant, in->to_worker, in->max_mbps, &st) != SHOAL_OK) {
+		router_fail(cd, &st);
+		done(NULL, cd);
+		return;
+	}
+	reply_job(m, in->tenant, done, cd);
+}
+
+bool
+move_snapshot(move_mgr *m, const char *id, Shoal__MoveInfo *out, char *strs, size_t cap)
+{
+	uint64_t *shards;
+	pthread_mutex_lock(&m->mu);
+	mjob *j = job_find(m, id);
+	if (j == NULL) {
+		pthread_mutex_unlock(&m->mu);
+		return false;
+	}
+	job_info(j, out, &shards);
+	free(shards);
+	out->n_shards = 0;
+	out->shards = NULL;
+	/* strings into strs: id, from, to, error */
+	size_t q = cap / 4;
+	snprintf(strs, q, "%s", j->id);
+	snprintf(strs + q, q, "%s", j->from);
+	snprintf(strs + 2 * q, q, "%s", j->to);
+	snprintf(strs + 3 * q, q, "%s", j->error);
+	pthread_mutex_unlock(&m->mu);
+	out->id = out->tenant = strs;
+	out->from_worker = strs + q;
+	out->to_worker = strs + 2 * q;
+	out->error = strs + 3 * q;
+	return true;
+}
+
+void
+move_cancel(move_mgr *m, const char *id)
+{
+	pthread_mutex_lock(&m->mu);
+	mjob *j = job_find(m, id);
+	if (j != NULL && j->active && j->state != SHOAL__MOVE_STATE__MOVE_CLEANUP) {
+		j->cancel = true;
+		pthread_cond_broadcast(&m->cv);
+	}
+	pthread_mutex_unlock(&m->mu);
+}
+
+void
+move_rpc_get(move_mgr *m, const Shoal__MoveRequest *in, Shoal__MoveInfo_Closure done, void *cd)
+{
+	reply_job(m, in->id ? in->id : "", done, cd);
+}
+
+void
+move_rpc_list(move_mgr *m, Shoal__ListMovesReply_Closure done, void *cd)
+{
+	pthread_mutex_lock(&m->mu);
+	size_t n = m->n;
+	Shoal__MoveInfo *infos = xcalloc(n ? n : 1, sizeof *infos);
+	Shoal__MoveInfo **pp = xcalloc(n ? n : 1, sizeof *pp);
+	uint64_t **shards = xcalloc(n ? n : 1, sizeof *shards);
+	char **strs = xcalloc(n ? 4 * n : 1, sizeof *strs);
+	for (size_t i = 0; i < n; i++) {
+		job_info(m->jobs[i], &infos[i], &shards[i]);
+		strs[4 * i] = xstrdup(m->jobs[i]->id);
+		strs[4 * i + 1] = xstrdup(m->jobs[i]->from);
+		strs[4 * i + 2] = xstrdup(m->jobs[i]->to);
+		strs[4 * i + 3] = xstrdup(m->jobs[i]->error);
+		infos[i].id = infos[i].tenant = strs[4 * i];
+		infos[i].from_worker = strs[4 * i + 1];
+		infos[i].to_worker = strs[4 * i + 2];
+		infos[i].error = strs[4 * i + 3];
+		pp[i] = &infos[i];
+	}
+	pthread_mutex_unlock(&m->mu);
+	Shoal__ListMovesReply out = SHOAL__LIST_MOVES_REPLY__INIT;
+	out.n_moves = n;
+	out.moves = pp;
+	done(&out, cd);
+	for (size_t i = 0; i < n; i++)
+		free(shards[i]);
+	for (size_t i = 0; i < 4 * n; i++)
+		free(strs[i]);
+	free(strs);
+	free(shards);
+	free(pp);
+	free(infos);
+}
+
+void
+move_rpc_cancel(move_mgr *m, const Shoal__MoveRequest *in, Shoal__MoveInfo_Closure done,
+    void *cd)
+{
+	pthread_mutex_lock(&m->mu);
+	mjob *j = job_find(m, in->id ? in->id : "");
+	bool late = false;
+	if (j != NULL && j->active) {
+		if (j->state == SHOAL__MOVE_STATE__MOVE_CLEANUP)
+			late = true;
+		else
+			j->cancel = true;
+		pthread_cond_broadcast(&m->cv);
+	}
+	pthread_mutex_unlock(&m->mu);
+	if (late) {
+		rpc_call_fail(cd, SHOAL_FAILED_PRECONDITION,
+		    "move '%s' has already cut over; it can only finish", in->id);
+		done(NULL, cd);
+		return;
+	}
+	reply_job(m, in->id ? in->id : "", done, cd);
+}

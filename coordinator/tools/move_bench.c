@@ -1,0 +1,224 @@
+/* move_bench.c -- shoal-move-bench: what an online tenant move costs.
+ *
+ * Starts a real cluster (tests/integration/harness.c: a coordinator and 2
+ * workers on loopback, from the build's bin/), loads --points generated
+ * vectors of --dim dimensions into one dedicated tenant, waits --warmup-s
+ * for the index build, then:
+ *
+ *  1. searches (k = 10) sequentially for --seconds and records latencies
+ *     ("before"), while a writer upserts one point every 10 ms;
+ *  2. moves the tenant to the other worker (max_mbps --max-mbps, 0 =
+ *     unlimited) while the same search loop and writer run, recording
+ *     search latencies during the move, the move's copy rate, its write
+ *     pause (fence_ms) and the longest write the writer saw.
+ *
+ * Prints one JSON line {"workload":"migrate", ...} with p50/p99 before and
+ * during, write_pause_ms (the coordinator's fence), max_write_ms (seen by
+ * a client), mb_per_s and rows_per_s of the copy, and the move's total
+ * time.  Timings are measured, never asserted.
+ *
+ *   shoal-move-bench [--points N] [--dim D] [--seconds S] [--max-mbps M]
+ *                    [--warmup-s S]
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "shoal_client.h"
+#include "util.h"
+#include "vecio.h"
+
+static harness_cluster cluster;
+static uint32_t dim = 128;
+static atomic_bool stop_all;
+static atomic_uint_fast64_t max_write_us;
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double
+pct(uint64_t *v, size_t n, double p)
+{
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof *v, cmp_u64);
+	size_t i = (size_t)(p * (double)(n - 1));
+	return (double)v[i] / 1000.0;
+}
+
+static void *
+writer(void *arg)
+{
+	(void)arg;
+	shoal_client *cl;
+	shoal_status st;
+	if (shoal_connect(cluster.coord_url, NULL, &cl, &st) != SHOAL_OK)
+		return NULL;
+	float *v = malloc(dim * sizeof(float));
+	for (uint64_t id = 10000000; !atomic_load(&stop_all); id++) {
+		vecio_generate(7, id, 1, dim, v);
+		shoal_batch b = {.n = 1, .dim = dim, .ids = &id, .vectors = v};
+		uint64_t t0 = util_mono_us();
+		shoal_upsert(cl, "bench", "docs", &b, NULL, &st);
+		uint64_t d = util_mono_us() - t0, m = atomic_load(&max_write_us);
+		while (d > m && !atomic_compare_exchange_weak(&max_write_us, &m, d))
+			;
+		usleep(10000);
+	}
+	free(v);
+	shoal_close(cl);
+	return NULL;
+}
+
+/* Searches until *until is true (or for ms when until is NULL). */
+static size_t
+search_loop(shoal_client *cl, uint64_t ms, atomic_bool *until, uint64_t *lat, size_t cap)
+{
+	float *q = malloc(dim * sizeof(float));
+	size_t n = 0;
+	uint64_t end = util_mono_ms() + ms;
+	for (uint64_t i = 0; n < cap; i++) {
+		if (until ? atomic_load(until) : util_mono_ms() >= end)
+			break;
+		vecio_generate(99, i, 1, dim, q);
+		shoal_search_params p = {.k = 10};
+		shoal_search_result *r;
+		shoal_status st;
+		uint64_t t0 = util_mono_us();
+		if (shoal_search(cl, "bench", "docs", q, dim, &p, &r, &st) == SHOAL_OK) {
+			lat[n++] = util_mono_us() - t0;
+			shoal_search_result_free(r);
+		}
+	}
+	free(q);
+	return n;
+}
+
+typedef struct mover {
+	shoal_client *cl;
+	const char *to;
+	double mbps;
+	atomic_bool done;
+	shoal_move_info info;
+	int ok;
+} mover;
+
+static void *
+move_thread(void *arg)
+{
+	mover *m = arg;
+	shoal_status st;
+	if (shoal_move_start(m->cl, "bench", m->to, m->mbps, &m->info, &st) != SHOAL_OK) {
+		fprintf(stderr, "move: %s\n", st.msg);
+		atomic_store(&m->done, true);
+		return NULL;
+	}
+	for (;;) {
+		if (shoal_move_get(m->cl, "bench", &m->info, &st) == SHOAL_OK &&
+		    (m->info.state == 5 || m->info.state == 6))
+			break;
+		usleep(50000);
+	}
+	m->ok = m->info.state == 5;
+	atomic_store(&m->done, true);
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	uint64_t points = 100000, seconds = 10, warmup = 60;
+	double mbps = 0;
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--points"))
+			points = strtoull(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--dim"))
+			dim = (uint32_t)strtoul(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--seconds"))
+			seconds = strtoull(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--max-mbps"))
+			mbps = strtod(argv[i + 1], NULL);
+		else if (!strcmp(argv[i], "--warmup-s"))
+			warmup = strtoull(argv[i + 1], NULL, 10);
+		else {
+			fprintf(stderr, "usage: shoal-move-bench [--points N] [--dim D] [--seconds S] "
+			                "[--max-mbps M] [--warmup-s S]\n");
+			return 2;
+		}
+	}
+	harness_cluster_start(&cluster, 2);
+	shoal_client *cl;
+	shoal_status st;
+	CHECK(shoal_connect(cluster.coord_url, NULL, &cl, &st) == SHOAL_OK, "connect");
+	shoal_tenant_info ti;
+	CHECK(shoal_tenant_create(cl, "bench", NULL, &ti, &st) == SHOAL_OK, "tenant: %s", st.msg);
+	shoal_cluster_info *ci;
+	CHECK(shoal_cluster_status(cl, &ci, &st) == SHOAL_OK, "status");
+	char to[64];
+	snprintf(to, sizeof to, "%s",
+	    strcmp(ci->workers[0].name, ti.worker) ? ci->workers[0].name : ci->workers[1].name);
+	shoal_cluster_info_free(ci);
+	shoal_collection_params p = {.dim = dim, .metric = SHOAL_METRIC_L2};
+	CHECK(shoal_collection_create(cl, "bench", "docs", &p, NULL, &st) == SHOAL_OK, "coll");
+	float *v = malloc(1000 * dim * sizeof(float));
+	uint64_t ids[1000];
+	for (uint64_t first = 0; first < points; first += 1000) {
+		size_t n = points - first < 1000 ? points - first : 1000;
+		vecio_generate(1, first, n, dim, v);
+		for (size_t i = 0; i < n; i++)
+			ids[i] = first + i;
+		shoal_batch b = {.n = n, .dim = dim, .ids = ids, .vectors = v};
+		CHECK(shoal_upsert(cl, "bench", "docs", &b, NULL, &st) == SHOAL_OK, "load: %s", st.msg);
+	}
+	free(v);
+	fprintf(stderr, "loaded %" PRIu64 " points of dim %u; waiting %" PRIu64 " s for the index\n",
+	    points, dim, warmup);
+	sleep((unsigned)warmup);
+
+	pthread_t tw;
+	pthread_create(&tw, NULL, writer, NULL);
+	size_t cap = 1000000;
+	uint64_t *before = malloc(cap * sizeof *before), *during = malloc(cap * sizeof *during);
+	size_t nb = search_loop(cl, seconds * 1000, NULL, before, cap);
+	uint64_t write_before = atomic_exchange(&max_write_us, 0);
+
+	shoal_client *mc;
+	CHECK(shoal_connect(cluster.coord_url, NULL, &mc, &st) == SHOAL_OK, "connect");
+	mover m = {.cl = mc, .to = to, .mbps = mbps};
+	pthread_t tm;
+	uint64_t t0 = util_mono_ms();
+	pthread_create(&tm, NULL, move_thread, &m);
+	size_t nd = search_loop(cl, 0, &m.done, during, cap);
+	pthread_join(tm, NULL);
+	uint64_t move_ms = util_mono_ms() - t0;
+	uint64_t write_during = atomic_load(&max_write_us);
+	atomic_store(&stop_all, true);
+	pthread_join(tw, NULL);
+	CHECK(m.ok, "the move did not finish: %s", m.info.error);
+	double copy_s = (double)move_ms / 1000.0;
+	printf("{\"workload\":\"migrate\",\"points\":%" PRIu64 ",\"dim\":%u,"
+	       "\"p50_ms_before\":%.3f,\"p99_ms_before\":%.3f,\"p50_ms_during\":%.3f,"
+	       "\"p99_ms_during\":%.3f,\"searches_before\":%zu,\"searches_during\":%zu,"
+	       "\"write_pause_ms\":%" PRIu64 ",\"max_write_ms_before\":%.1f,"
+	       "\"max_write_ms_during\":%.1f,\"rows\":%" PRIu64 ",\"mb\":%.1f,"
+	       "\"move_s\":%.2f,\"mb_per_s\":%.1f,\"rows_per_s\":%.0f}\n",
+	    points, dim, pct(before, nb, 0.5), pct(before, nb, 0.99), pct(during, nd, 0.5),
+	    pct(during, nd, 0.99), nb, nd, m.info.fence_ms, (double)write_before / 1000.0,
+	    (double)write_during / 1000.0, m.info.rows_copied, (double)m.info.bytes_copied / 1e6,
+	    copy_s, (double)m.info.bytes_copied / 1e6 / copy_s, (double)m.info.rows_copied / copy_s);
+	free(before);
+	free(during);
+	shoal_close(mc);
+	shoal_close(cl);
+	harness_cluster_stop(&cluster);
+	return 0;
+}

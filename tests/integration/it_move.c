@@ -1,0 +1,419 @@
+/* it_move.c -- online move of a dedicated tenant under load, its refusals,
+ * its cancel (roll back), and a kill -9 of the coordinator mid-move.
+ *
+ *  1. A coordinator and 3 workers; tenant acme with two collections (docs:
+ *     4,000 points of dim 16; notes: 300 of dim 8): a shard group of two.
+ *  2. A writer thread upserts (new generations of ids 0..4999, some new
+ *     ids) and deletes at a steady rate, recording what was acknowledged;
+ *     it must see no error.  A reader thread searches docs continuously:
+ *     no error, and never the same id twice in one answer.
+ *  3. Refusals change nothing: unknown tenant, unknown worker, the worker
+ *     it is already on.
+ *  4. `shoal tenant move acme --to W2` (throttled) while both run; it
+ *     prints progress and ends "done" with the write pause.
+ *  5. A second move to W3 at a crawl (--no-wait): DDL on the tenant is
+ *     refused meanwhile; `shoal move cancel` rolls it back: the tenant
+ *     stays on W2 with its data.
+ *  6. kill -9 of the coordinator during a third move (W2 -> W3), restart:
+ *     the move resumes by itself and finishes.
+ *  7. After each step: every acknowledged write is there with its last
+ *     vector, deleted ids are absent, counts match, the tenant lists on
+ *     the expected worker. */
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "it_common.h"
+#include "util.h"
+
+#define DIM 16
+#define NDIM 8
+#define NIDS 5000
+#define FIRST_LOAD 4000
+#define NNOTES 300
+
+/* Last acknowledged state of docs ids: 0 = never written, -1 = deleted,
+ * g > 0 = live with vector vec(id, g).  Written by the writer only. */
+static int state[NIDS];
+static pthread_mutex_t state_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+vec(uint64_t id, int gen, float *v)
+{
+	for (int d = 0; d < DIM; d++)
+		v[d] = sinf((float)id * 0.37f + (float)gen * 1.3f + (float)d * 0.71f) + 1.5f;
+}
+
+typedef struct load {
+	harness_cluster *c;
+	atomic_bool stop;
+	atomic_long writes, searches, dup_answers;
+	char werr[512], rerr[512];
+	atomic_int werrors, rerrors;
+} load;
+
+static void *
+writer(void *arg)
+{
+	load *L = arg;
+	shoal_client *cl = it_connect(L->c);
+	unsigned seed = 12345;
+	int gen = 100;
+	while (!atomic_load(&L->stop)) {
+		uint64_t ids[8];
+		float v[8 * DIM];
+		int g = ++gen;
+		for (int i = 0; i < 8; i++) {
+			ids[i] = (uint64_t)(rand_r(&seed) % NIDS);
+			for (int k = 0; k < i; k++)
+				if (ids[k] == ids[i])
+					ids[i] = (ids[i] + 1) % NIDS;
+			vec(ids[i], g, v + i * DIM);
+		}
+		/* distinct ids within the batch (the last duplicate would win) */
+		for (int i = 0; i < 8; i++)
+			for (int k = 0; k < i; k++)
+				if (ids[k] == ids[i])
+					ids[i] = NIDS; /* mark */
+		size_t n = 0;
+		for (int i = 0; i < 8; i++)
+			if (ids[i] < NIDS) {
+				ids[n] = ids[i];
+				memmove(v + n * DIM, v + i * DIM, DIM * sizeof(float));
+				n++;
+			}
+		shoal_batch b = {.n = n, .dim = DIM, .ids = ids, .vectors = v};
+		shoal_status st;
+		uint32_t up;
+		if (shoal_upsert(cl, "acme", "docs", &b, &up, &st) != SHOAL_OK) {
+			snprintf(L->werr, sizeof L->werr, "upsert: %.400s", st.msg);
+			atomic_fetch_add(&L->werrors, 1);
+		} else {
+			pthread_mutex_lock(&state_mu);
+			for (size_t i = 0; i < n; i++)
+				state[ids[i]] = g;
+			pthread_mutex_unlock(&state_mu);
+		}
+		if (gen % 3 == 0) {
+			uint64_t del[2] = {(uint64_t)(rand_r(&seed) % NIDS), 0};
+			del[1] = (del[0] + 17) % NIDS;
+			uint32_t nd;
+			if (shoal_delete(cl, "acme", "docs", del, 2, &nd, &st) != SHOAL_OK) {
+				snprintf(L->werr, sizeof L->werr, "delete: %.400s", st.msg);
+				atomic_fetch_add(&L->werrors, 1);
+			} else {
+				pthread_mutex_lock(&state_mu);
+				state[del[0]] = state[del[1]] = -1;
+				pthread_mutex_unlock(&state_mu);
+			}
+		}
+		atomic_fetch_add(&L->writes, 1);
+		usleep(3000);
+	}
+	shoal_close(cl);
+	return NULL;
+}
+
+static void *
+reader(void *arg)
+{
+	load *L = arg;
+	shoal_client *cl = it_connect(L->c);
+	int i = 0;
+	while (!atomic_load(&L->stop)) {
+		float q[DIM];
+		vec((uint64_t)(i * 7919) % NIDS, i, q);
+		i++;
+		shoal_search_params p = {.k = 20};
+		shoal_search_result *r;
+		shoal_status st;
+		if (shoal_search(cl, "acme", "docs", q, DIM, &p, &r, &st) != SHOAL_OK) {
+			snprintf(L->rerr, sizeof L->rerr, "search: %.400s", st.msg);
+			atomic_fetch_add(&L->rerrors, 1);
+			continue;
+		}
+		for (size_t a = 0; a < r->n_hits; a++)
+			for (size_t b = 0; b < a; b++)
+				if (r->hits[a].id == r->hits[b].id)
+					atomic_fetch_add(&L->dup_answers, 1);
+		shoal_search_result_free(r);
+		atomic_fetch_add(&L->searches, 1);
+	}
+	shoal_close(cl);
+	return NULL;
+}
+
+/* Every acknowledged write present with its last vector, deletes absent. */
+static void
+verify(harness_cluster *c, const char *when)
+{
+	shoal_client *cl = it_connect(c);
+	uint64_t live = 0;
+	for (uint64_t first = 0; first < NIDS; first += 500) {
+		uint64_t ids[500];
+		for (int i = 0; i < 500; i++)
+			ids[i] = first + (uint64_t)i;
+		shoal_get_result *g;
+		shoal_status st;
+		CHECK(shoal_get(cl, "acme", "docs", ids, 500, true, &g, &st) == SHOAL_OK, "%s: get: %s",
+		    when, st.msg);
+		int seen[500] = {0};
+		for (size_t k = 0; k < g->n_points; k++) {
+			const shoal_point *p = &g->points[k];
+			int idx = (int)(p->id - first);
+			CHECK(p->id >= first && idx < 500, "%s: get returned id %" PRIu64, when, p->id);
+			CHECK(!seen[idx], "%s: id %" PRIu64 " returned twice", when, p->id);
+			seen[idx] = 1;
+			int s = state[p->id];
+			CHECK(s > 0, "%s: id %" PRIu64 " is present but was %s", when, p->id,
+			    s < 0 ? "deleted" : "never written");
+			float v[DIM];
+			vec(p->id, s, v);
+			CHECK(p->dim == DIM && memcmp(p->vector, v, sizeof v) == 0,
+			    "%s: id %" PRIu64 " does not hold generation %d", when, p->id, s);
+		}
+		for (int i = 0; i < 500; i++)
+			CHECK(seen[i] || state[first + (uint64_t)i] <= 0,
+			    "%s: id %" PRIu64 " (generation %d, acknowledged) is missing", when,
+			    first + (uint64_t)i, state[first + (uint64_t)i]);
+		live += g->n_points;
+		shoal_get_result_free(g);
+	}
+	uint64_t n;
+	shoal_status st;
+	CHECK(shoal_count(cl, "acme", "docs", &n, &st) == SHOAL_OK, "%s: count: %s", when, st.msg);
+	CHECK(n == live, "%s: count %" PRIu64 " != %" PRIu64 " live", when, n, live);
+	CHECK(shoal_count(cl, "acme", "notes", &n, &st) == SHOAL_OK && n == NNOTES,
+	    "%s: notes count %" PRIu64, when, n);
+	shoal_close(cl);
+	printf("%s: %" PRIu64 " live points verified\n", when, live);
+}
+
+static void
+tenant_worker(harness_cluster *c, char *out)
+{
+	shoal_client *cl = it_connect(c);
+	shoal_tenant_info *t;
+	size_t n;
+	shoal_status st;
+	CHECK(shoal_tenant_list(cl, &t, &n, &st) == SHOAL_OK && n == 1, "tenant list");
+	snprintf(out, 64, "%s", t[0].worker);
+	shoal_tenant_list_free(t);
+	shoal_close(cl);
+}
+
+/* Polls move acme until it reaches state `want` (or fails the test). */
+static void
+wait_move(harness_cluster *c, int want, int timeout_ms, shoal_move_info *m)
+{
+	shoal_client *cl = it_connect(c);
+	uint64_t end = util_mono_ms() + (uint64_t)timeout_ms;
+	shoal_status st;
+	for (;;) {
+		shoal_code rc = shoal_move_get(cl, "acme", m, &st);
+		if (rc == SHOAL_OK && m->state == want)
+			break;
+		CHECK(rc != SHOAL_OK || m->state != 6 || want == 6, "move aborted: %s", m->error);
+		CHECK(util_mono_ms() < end, "move did not reach state %d (now %d %s)", want,
+		    rc == SHOAL_OK ? m->state : -1, rc == SHOAL_OK ? m->state_name : st.msg);
+		usleep(100000);
+	}
+	shoal_close(cl);
+}
+
+/* Index in c of the worker called name (by its URL in Status). */
+static int
+worker_index(harness_cluster *c, const char *name)
+{
+	shoal_client *cl = it_connect(c);
+	shoal_cluster_info *ci;
+	shoal_status st;
+	int idx = -1;
+	CHECK(shoal_cluster_status(cl, &ci, &st) == SHOAL_OK, "status: %s", st.msg);
+	for (size_t i = 0; i < ci->n_workers; i++)
+		if (strcmp(ci->workers[i].name, name) == 0)
+			for (int k = 0; k < c->nworkers; k++)
+				if (strcmp(c->worker_url[k], ci->workers[i].url) == 0)
+					idx = k;
+	shoal_cluster_info_free(ci);
+	shoal_close(cl);
+	CHECK(idx >= 0, "no worker %s", name);
+	return idx;
+}
+
+int
+main(void)
+{
+	harness_cluster c;
+	char out[16384], w[3][64], cur[64];
+	harness_cluster_start(&c, 3);
+	shoal_client *cl = it_connect(&c);
+	shoal_status st;
+
+	shoal_tenant_info ti;
+	OK(shoal_tenant_create(cl, "acme", NULL, &ti, &st_));
+	snprintf(w[0], sizeof w[0], "%s", ti.worker);
+	shoal_cluster_info *ci;
+	OK(shoal_cluster_status(cl, &ci, &st_));
+	CHECK(ci->n_workers == 3, "3 workers");
+	for (size_t i = 0, k = 1; i < 3; i++)
+		if (strcmp(ci->workers[i].name, w[0]) != 0)
+			snprintf(w[k++], sizeof w[0], "%s", ci->workers[i].name);
+	shoal_cluster_info_free(ci);
+	shoal_collection_params p = {.dim = DIM, .metric = SHOAL_METRIC_L2};
+	OK(shoal_collection_create(cl, "acme", "docs", &p, NULL, &st_));
+	shoal_collection_params pn = {.dim = NDIM, .metric = SHOAL_METRIC_COSINE};
+	OK(shoal_collection_create(cl, "acme", "notes", &pn, NULL, &st_));
+	{
+		float *v = malloc((size_t)FIRST_LOAD * DIM * sizeof(float));
+		uint64_t *ids = malloc(FIRST_LOAD * sizeof(uint64_t));
+		for (int i = 0; i < FIRST_LOAD; i++) {
+			ids[i] = (uint64_t)i;
+			vec((uint64_t)i, 1, v + (size_t)i * DIM);
+			state[i] = 1;
+		}
+		shoal_batch b = {.n = FIRST_LOAD, .dim = DIM, .ids = ids, .vectors = v};
+		OK(shoal_upsert(cl, "acme", "docs", &b, NULL, &st_));
+		free(v);
+		free(ids);
+	}
+	it_load(cl, "acme", "notes", 7, 0, NNOTES, NDIM);
+
+	/* 3. refusals */
+	shoal_move_info m;
+	CHECK(shoal_move_start(cl, "nobody", w[1], 0, &m, &st) == SHOAL_NOT_FOUND,
+	    "unknown tenant: %s", st.msg);
+	CHECK(shoal_move_start(cl, "acme", "no-such-worker", 0, &m, &st) == SHOAL_NOT_FOUND,
+	    "unknown worker: %s", st.msg);
+	CHECK(shoal_move_start(cl, "acme", w[0], 0, &m, &st) == SHOAL_FAILED_PRECONDITION,
+	    "same worker: %s", st.msg);
+	CHECK(shoal_move_get(cl, "acme", &m, &st) == SHOAL_NOT_FOUND, "no move yet");
+	CHECK(harness_run_cli(&c, out, sizeof out, "tenant", "move", "acme", NULL) == 2,
+	    "--to is required: %s", out);
+
+	/* 4. the move under load */
+	load L = {.c = &c};
+	pthread_t tw, tr;
+	pthread_create(&tw, NULL, writer, &L);
+	pthread_create(&tr, NULL, reader, &L);
+	usleep(500000);
+	long w0 = atomic_load(&L.writes), s0 = atomic_load(&L.searches);
+	int rc = harness_run_cli(&c, out, sizeof out, "tenant", "move", "acme", "--to", w[1],
+	    "--max-mbps", "0.3", NULL);
+	printf("%s", out);
+	CHECK(rc == 0, "tenant move failed (%d): %s", rc, out);
+	CHECK(strstr(out, "copying") != NULL && strstr(out, "done") != NULL &&
+	        strstr(out, "write pause") != NULL,
+	    "move output lacks progress: %s", out);
+	long w1 = atomic_load(&L.writes), s1 = atomic_load(&L.searches);
+	usleep(500000);
+	atomic_store(&L.stop, true);
+	pthread_join(tw, NULL);
+	pthread_join(tr, NULL);
+	printf("during the move: %ld write rounds, %ld searches\n", w1 - w0, s1 - s0);
+	CHECK(w1 - w0 > 50 && s1 - s0 > 50, "the load did not run during the move");
+	CHECK(atomic_load(&L.werrors) == 0, "writer saw %d errors, last: %s",
+	    atomic_load(&L.werrors), L.werr);
+	CHECK(atomic_load(&L.rerrors) == 0, "reader saw %d errors, last: %s",
+	    atomic_load(&L.rerrors), L.rerr);
+	CHECK(atomic_load(&L.dup_answers) == 0, "a search returned an id twice");
+	tenant_worker(&c, cur);
+	CHECK(strcmp(cur, w[1]) == 0, "tenant on %s, expected %s", cur, w[1]);
+	OK(shoal_move_get(cl, "acme", &m, &st_));
+	CHECK(m.state == 5 && m.shards == 2 && m.rows_copied >= FIRST_LOAD, "move info: %s %" PRIu64,
+	    m.state_name, m.rows_copied);
+	printf("move: %" PRIu64 " rows, %.2f MB, write pause %" PRIu64 " ms\n", m.rows_copied,
+	    (double)m.bytes_copied / 1e6, m.fence_ms);
+	verify(&c, "after the move");
+
+	/* 5. a crawling move: DDL refused, then cancelled and rolled back */
+	CHECK(shoal_move_start(cl, "acme", w[2], 0.02, &m, &st) == SHOAL_OK, "start: %s", st.msg);
+	CHECK(shoal_move_start(cl, "acme", w[2], 0, &m, &st) == SHOAL_ALREADY_EXISTS,
+	    "second concurrent move: %s", st.msg);
+	wait_move(&c, 2, 20000, &m);
+	CHECK(shoal_collection_create(cl, "acme", "more", &p, NULL, &st) ==
+	        SHOAL_FAILED_PRECONDITION,
+	    "DDL during a move: %s", st.msg);
+	CHECK(harness_run_cli(&c, out, sizeof out, "move", "cancel", "acme", NULL) == 0,
+	    "cancel: %s", out);
+	wait_move(&c, 6, 20000, &m);
+	CHECK(strstr(m.error, "cancelled") != NULL, "abort reason: %s", m.error);
+	tenant_worker(&c, cur);
+	CHECK(strcmp(cur, w[1]) == 0, "after cancel the tenant is on %s", cur);
+	verify(&c, "after the cancelled move");
+
+	/* 6. kill -9 of the coordinator mid-move: it resumes by itself */
+	CHECK(shoal_move_start(cl, "acme", w[2], 0.1, &m, &st) == SHOAL_OK, "start: %s", st.msg);
+	wait_move(&c, 2, 20000, &m);
+	usleep(500000);
+	shoal_close(cl);
+	harness_signal_coordinator(&c, SIGKILL);
+	harness_start_coordinator(&c);
+	CHECK(harness_wait_workers_up(&c, 3, 20000), "workers back");
+	wait_move(&c, 5, 120000, &m);
+	CHECK(m.attempts >= 2, "the move did not restart its copy (attempts %u)", m.attempts);
+	tenant_worker(&c, cur);
+	CHECK(strcmp(cur, w[2]) == 0, "after the resumed move the tenant is on %s", cur);
+	verify(&c, "after the resumed move");
+	CHECK(harness_run_cli(&c, out, sizeof out, "move", "list", NULL) == 0 &&
+	        strstr(out, "done") != NULL,
+	    "move list: %s", out);
+
+	/* 7. kill -9 of the TARGET mid-copy, under the writer: the target
+	 * misses dual writes, so the move must roll back (or, if the kill
+	 * fell between batches with no write, finish); either way nothing
+	 * acknowledged is lost. */
+	cl = it_connect(&c);
+	load L2 = {.c = &c};
+	pthread_create(&tw, NULL, writer, &L2);
+	CHECK(shoal_move_start(cl, "acme", w[0], 0.1, &m, &st) == SHOAL_OK, "start: %s", st.msg);
+	wait_move(&c, 2, 20000, &m);
+	usleep(300000);
+	int tix = worker_index(&c, w[0]);
+	harness_signal_worker(&c, tix, SIGKILL);
+	usleep(300000);
+	harness_start_worker(&c, tix);
+	shoal_move_info m2;
+	for (uint64_t end = util_mono_ms() + 120000;;) {
+		CHECK(shoal_move_get(cl, "acme", &m2, &st) == SHOAL_OK, "get: %s", st.msg);
+		if (m2.state == 5 || m2.state == 6)
+			break;
+		CHECK(util_mono_ms() < end, "move stuck in %s after the target's kill", m2.state_name);
+		usleep(100000);
+	}
+	atomic_store(&L2.stop, true);
+	pthread_join(tw, NULL);
+	printf("kill -9 of the target mid-copy: move %s (%s); %ld write rounds, %d errors\n",
+	    m2.state_name, m2.error, atomic_load(&L2.writes), atomic_load(&L2.werrors));
+	CHECK(atomic_load(&L2.werrors) == 0, "writer errors with the target killed: %s", L2.werr);
+	tenant_worker(&c, cur);
+	CHECK(strcmp(cur, m2.state == 5 ? w[0] : w[2]) == 0, "tenant on %s after %s", cur,
+	    m2.state_name);
+	verify(&c, "after the target's kill -9");
+
+	/* 8. kill -9 of the SOURCE mid-copy (no writer: writes fail while
+	 * the worker serving them is down): the copy retries, then resumes. */
+	char src[64], dst[64];
+	tenant_worker(&c, src);
+	snprintf(dst, sizeof dst, "%s", strcmp(src, w[1]) == 0 ? w[2] : w[1]);
+	CHECK(shoal_move_start(cl, "acme", dst, 0.1, &m, &st) == SHOAL_OK, "start: %s", st.msg);
+	wait_move(&c, 2, 20000, &m);
+	usleep(300000);
+	int si = worker_index(&c, src);
+	harness_signal_worker(&c, si, SIGKILL);
+	usleep(500000);
+	harness_start_worker(&c, si);
+	wait_move(&c, 5, 120000, &m);
+	tenant_worker(&c, cur);
+	CHECK(strcmp(cur, dst) == 0, "after the source's kill the tenant is on %s", cur);
+	verify(&c, "after the source's kill -9");
+	shoal_close(cl);
+
+	harness_cluster_stop(&c);
+	printf("it_move: OK\n");
+	return 0;
+}
