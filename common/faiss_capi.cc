@@ -39,6 +39,7 @@
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 #include <faiss/impl/io.h>
+#include <faiss/impl/AuxIndexStructures.h>
 
 #include <immintrin.h>
 #include <omp.h>
@@ -633,6 +634,29 @@ size_t shoal_faiss_memory_bytes(const FaissIndex* index) {
     if (auto* f = dynamic_cast<const faiss::IndexFlatCodes*>(i))
         bytes += f->codes.capacity();
     return bytes + sizeof(faiss::IndexHNSW);
+}
+
+namespace {
+// FAISS polls its (process-wide) InterruptCallback during long HNSW adds.
+struct StopCallback : faiss::InterruptCallback {
+    int (*fn)(void*);
+    void* arg;
+    bool want_interrupt() override {
+        return fn(arg) != 0;
+    }
+};
+} // namespace
+
+void shoal_faiss_set_interrupt(int (*fn)(void* arg), void* arg) {
+    std::lock_guard<std::mutex> g(faiss::InterruptCallback::lock);
+    if (fn == nullptr) {
+        faiss::InterruptCallback::instance.reset();
+        return;
+    }
+    auto* cb = new StopCallback();
+    cb->fn = fn;
+    cb->arg = arg;
+    faiss::InterruptCallback::instance.reset(cb);
 }
 
 int shoal_faiss_shrink(FaissIndex* index) {

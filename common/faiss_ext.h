@@ -76,6 +76,13 @@ int shoal_faiss_deserialize(const void *data, size_t len, FaissIndex **out);
  * count.  Never fails. */
 size_t shoal_faiss_memory_bytes(const FaissIndex *index);
 
+/* Makes long FAISS HNSW adds stop (the add fails with "computation
+ * interrupted") once fn(arg) returns non-zero; NULL removes the hook.
+ * Process-wide (FAISS's interrupt callback is global): any HNSW add that
+ * runs once fn says stop fails too.  The worker sets it once at start with
+ * its shutdown flag, so that a build never delays shutdown. */
+void shoal_faiss_set_interrupt(int (*fn)(void *arg), void *arg);
+
 /* Releases spare capacity of the index's arrays (std::vector growth
  * leaves up to half unused after an incremental build).  Not safe next to
  * a concurrent search or add. */

@@ -242,6 +242,8 @@ static void
 array_remove(void *base, size_t *n, size_t size, size_t i, size_t count)
 {
 	char *a = base;
+	if (count == 0)
+		return; /* base may be NULL (an empty array): memmove(NULL, ...) is UB */
 	memmove(a + i * size, a + (i + count) * size, (*n - i - count) * size);
 	*n -= count;
 }

@@ -53,6 +53,8 @@ typedef struct mjob {
 	bool dual;
 	bool diverged; /* a dual write failed on the target */
 	int inflight;
+	unsigned gen;          /* write generation (version cut, step_cutover) */
+	int inflight_gen[2];   /* writes in flight per generation parity */
 	/* thread */
 	pthread_t tid;
 	bool has_thread;
@@ -258,6 +260,8 @@ move_write_enter(move_mgr *m, const char *tenant, move_write *w)
 		while (j->fenced)
 			pthread_cond_wait(&m->cv, &m->mu);
 		j->inflight++;
+		w->gen = j->gen & 1u;
+		j->inflight_gen[w->gen]++;
 		w->gated = true;
 		w->dual = j->dual;
 		snprintf(w->target, sizeof w->target, "%s", j->to);
@@ -275,6 +279,7 @@ move_write_exit(move_mgr *m, move_write *w, bool target_ok)
 	mjob *j = job_find(m, w->tenant);
 	if (j != NULL) {
 		j->inflight--;
+		j->inflight_gen[w->gen]--;
 		if (w->dual && !target_ok && j->dual)
 			j->diverged = true;
 		pthread_cond_broadcast(&m->cv);
@@ -498,83 +503,225 @@ step_copy(move_mgr *m, mjob *j)
 	return STEP_OK;
 }
 
-/* Checksums shard on the source (a) and the target (b) at the same time:
- * the fence lasts as long as the slower of the two scans. */
+/* Runs req on the source (res[0]) and the target (res[1]) at the same
+ * time: the two scans overlap.  On OK both res hold ShardChecksumReply
+ * (rpc_result_free each); on error neither does. */
 static shoal_code
-checksum_pair(move_mgr *m, mjob *j, uint64_t shard, Shoal__ShardChecksumReply *a,
-    Shoal__ShardChecksumReply *b, shoal_status *st)
+checksum_pair(move_mgr *m, mjob *j, const Shoal__ShardChecksumRequest *req, rpc_result res[2],
+    shoal_status *st)
 {
-	Shoal__ShardChecksumRequest req = SHOAL__SHARD_CHECKSUM_REQUEST__INIT;
 	const char *w[2] = {j->from, j->to};
-	Shoal__ShardChecksumReply *out[2] = {a, b};
 	char url[2][CATALOG_URL_MAX];
 	wconn *c[2] = {NULL, NULL};
 	rpc_pending *p[2] = {NULL, NULL};
-	shoal_code rv = SHOAL_OK;
+	shoal_code rv = SHOAL_OK, r[2] = {SHOAL_INTERNAL, SHOAL_INTERNAL};
 	bool up;
 
-	req.shard_id = shard;
 	for (int i = 0; i < 2 && rv == SHOAL_OK; i++) {
 		rv = router_conn_acquire(m->r, w[i], &c[i], url[i], &up, st);
 		if (rv == SHOAL_OK) {
 			rpc_call_opts o = {.timeout_ms = MOVE_CALL_MS};
-			p[i] = rpc_client_start(c[i]->client, m->m_cksum, &req.base, &o);
+			p[i] = rpc_client_start(c[i]->client, m->m_cksum, &req->base, &o);
 		}
 	}
 	for (int i = 0; i < 2; i++) {
 		if (p[i] == NULL)
 			continue;
-		rpc_result res;
-		shoal_code r = rpc_pending_finish(p[i], &res);
-		if (r == SHOAL_OK) {
-			*out[i] = *(const Shoal__ShardChecksumReply *)res.reply;
-			rpc_result_free(&res);
-		} else if (rv == SHOAL_OK) {
-			rv = router_worker_error(m->r, w[i], url[i], "ShardChecksum", MOVE_CALL_MS, &res,
-			    st);
-		} else {
-			rpc_result_free(&res);
-		}
+		r[i] = rpc_pending_finish(p[i], &res[i]);
+		if (r[i] != SHOAL_OK && rv == SHOAL_OK)
+			rv = router_worker_error(m->r, w[i], url[i], "ShardChecksum", MOVE_CALL_MS,
+			    &res[i], st);
+		else if (r[i] != SHOAL_OK)
+			rpc_result_free(&res[i]);
 	}
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
+		if (rv != SHOAL_OK && r[i] == SHOAL_OK)
+			rpc_result_free(&res[i]);
 		if (c[i] != NULL)
 			router_conn_release(m->r, c[i]);
+	}
 	return rv;
 }
 
-/* Under the fence: verify, then flip.  STEP_OK = flipped. */
+/* Longest list of ids changed during the pre-check that the fence
+ * re-checks one by one; beyond it the fence checksums whole shards. */
+#define MOVE_RECHECK_MAX 20000u
+
+/* Outside the fence: compares every row of shard whose version is at most
+ * the cut V on both sides (all writes at or below V have been applied to
+ * both); ids with a newer version on either side go to *u (malloc'ed, *nu)
+ * for the fence.  STEP_FAIL with j->error on a real mismatch. */
+static int
+precheck(move_mgr *m, mjob *j, uint64_t shard, uint64_t V, uint64_t **u, size_t *nu)
+{
+	Shoal__ShardChecksumRequest req = SHOAL__SHARD_CHECKSUM_REQUEST__INIT;
+	rpc_result res[2];
+	shoal_status st;
+	req.shard_id = shard;
+	req.with_rows = true;
+	*u = NULL;
+	*nu = 0;
+	if (checksum_pair(m, j, &req, res, &st) != SHOAL_OK) {
+		job_error(m, j, "verifying the copy: %s", st.msg);
+		return STEP_FAIL;
+	}
+	const Shoal__ShardChecksumReply *a = (const Shoal__ShardChecksumReply *)res[0].reply;
+	const Shoal__ShardChecksumReply *b = (const Shoal__ShardChecksumReply *)res[1].reply;
+	size_t i = 0, k = 0, cap = 0;
+	int rv = STEP_OK;
+	char msg[300] = "";
+	while ((i < a->n_row_ids || k < b->n_row_ids) && rv == STEP_OK) {
+		uint64_t id;
+		bool in_a = i < a->n_row_ids, in_b = k < b->n_row_ids;
+		if (in_a && in_b && a->row_ids[i] == b->row_ids[k]) {
+			id = a->row_ids[i];
+			if (a->row_versions[i] > V || b->row_versions[k] > V)
+				goto changed;
+			if (a->row_versions[i] != b->row_versions[k] || a->row_hashes[i] != b->row_hashes[k])
+				snprintf(msg, sizeof msg, "point %" PRIu64 ": version %" PRIu64 " on %s, %" PRIu64
+				    " on %s, or different vectors", id, a->row_versions[i], j->from,
+				    b->row_versions[k], j->to);
+			i++;
+			k++;
+		} else if (in_a && (!in_b || a->row_ids[i] < b->row_ids[k])) {
+			id = a->row_ids[i];
+			if (a->row_versions[i] > V)
+				goto changed;
+			snprintf(msg, sizeof msg, "point %" PRIu64 " (version %" PRIu64 ") is on %s, not on %s",
+			    id, a->row_versions[i], j->from, j->to);
+			i++;
+		} else {
+			id = b->row_ids[k];
+			if (b->row_versions[k] > V)
+				goto changed;
+			snprintf(msg, sizeof msg, "point %" PRIu64 " (version %" PRIu64 ") is on %s, not on %s",
+			    id, b->row_versions[k], j->to, j->from);
+			k++;
+		}
+		if (msg[0] != '\0') {
+			job_error(m, j, "verification failed: %s; the move was rolled back", msg);
+			rv = STEP_FAIL;
+		}
+		continue;
+changed:
+		if (*nu == cap) {
+			cap = cap ? 2 * cap : 256;
+			*u = xrealloc(*u, cap * sizeof **u);
+		}
+		(*u)[(*nu)++] = id;
+		/* skip this id on whichever side(s) hold it */
+		if (i < a->n_row_ids && a->row_ids[i] == id)
+			i++;
+		if (k < b->n_row_ids && b->row_ids[k] == id)
+			k++;
+	}
+	rpc_result_free(&res[0]);
+	rpc_result_free(&res[1]);
+	if (rv != STEP_OK) {
+		free(*u);
+		*u = NULL;
+		*nu = 0;
+	}
+	return rv;
+}
+
+/* Inside the fence: the ids changed since the pre-check (and the shard's
+ * counters) must agree exactly; with u NULL, whole-shard checksums. */
+static int
+fence_check(move_mgr *m, mjob *j, uint64_t shard, const uint64_t *u, size_t nu)
+{
+	Shoal__ShardChecksumRequest req = SHOAL__SHARD_CHECKSUM_REQUEST__INIT;
+	rpc_result res[2];
+	shoal_status st;
+	uint64_t zero = 0;
+	req.shard_id = shard;
+	if (u != NULL) {
+		/* at least one id, so that the reply is the counters, not a scan */
+		req.n_ids = nu ? nu : 1;
+		req.ids = nu ? (uint64_t *)u : &zero;
+	}
+	if (checksum_pair(m, j, &req, res, &st) != SHOAL_OK) {
+		job_error(m, j, "verifying the copy: %s", st.msg);
+		return STEP_FAIL;
+	}
+	const Shoal__ShardChecksumReply *a = (const Shoal__ShardChecksumReply *)res[0].reply;
+	const Shoal__ShardChecksumReply *b = (const Shoal__ShardChecksumReply *)res[1].reply;
+	char msg[400] = "";
+	if (a->live != b->live || a->tombstones != b->tombstones || a->checksum != b->checksum)
+		snprintf(msg, sizeof msg,
+		    "shard %" PRIu64 ": source %s has %" PRIu64 " points, %" PRIu64
+		    " tombstones, checksum %016" PRIx64 "; target %s has %" PRIu64 ", %" PRIu64
+		    ", %016" PRIx64,
+		    shard, j->from, a->live, a->tombstones, a->checksum, j->to, b->live, b->tombstones,
+		    b->checksum);
+	for (size_t i = 0; msg[0] == '\0' && i < a->n_row_ids && i < b->n_row_ids; i++)
+		if (a->row_versions[i] != b->row_versions[i] || a->row_hashes[i] != b->row_hashes[i])
+			snprintf(msg, sizeof msg, "shard %" PRIu64 " point %" PRIu64 ": version %" PRIu64
+			    " on %s, %" PRIu64 " on %s, or different vectors", shard, a->row_ids[i],
+			    a->row_versions[i], j->from, b->row_versions[i], j->to);
+	rpc_result_free(&res[0]);
+	rpc_result_free(&res[1]);
+	if (msg[0] != '\0') {
+		job_error(m, j, "verification failed: %s; the move was rolled back", msg);
+		return STEP_FAIL;
+	}
+	return STEP_OK;
+}
+
+/* Verify, then flip under the fence.  STEP_OK = flipped.
+ *
+ * The expensive comparison runs before the fence: a version cut V is
+ * taken, the writes that may carry a version <= V are waited for (they
+ * entered the gate before the cut; new ones keep flowing), and both sides'
+ * rows are compared for every id at or below V.  Ids written after the cut
+ * (on either side) are re-checked one by one inside the fence, with the
+ * shards' counters, so the fence costs O(writes during the pre-check),
+ * not O(rows).  Beyond MOVE_RECHECK_MAX such ids, the fence checksums the
+ * whole shards instead. */
 static int
 step_cutover(move_mgr *m, mjob *j)
 {
 	shoal_status st;
+	uint64_t V;
+	uint64_t **u = xcalloc(j->ncolls ? j->ncolls : 1, sizeof *u);
+	size_t *nu = xcalloc(j->ncolls ? j->ncolls : 1, sizeof *nu);
+	int r = STEP_OK;
+
+	if (catalog_next_versions(m->r->cat, 1, &V, &st) != SHOAL_OK) {
+		job_error(m, j, "taking a version cut: %s", st.msg);
+		r = STEP_FAIL;
+	}
+	if (r == STEP_OK) {
+		pthread_mutex_lock(&m->mu);
+		unsigned old = j->gen & 1u;
+		j->gen++;
+		while (j->inflight_gen[old] > 0)
+			pthread_cond_wait(&m->cv, &m->mu);
+		pthread_mutex_unlock(&m->mu);
+		r = job_check(m, j);
+	}
+	for (size_t i = 0; r == STEP_OK && i < j->ncolls; i++)
+		r = precheck(m, j, j->colls[i].shard_id, V, &u[i], &nu[i]);
+
 	uint64_t t0 = util_mono_ms();
-	fence_up(m, j);
-	int c = job_check(m, j);
-	if (c != STEP_OK) {
-		fence_down(m, j);
-		return c;
-	}
-	for (size_t i = 0; i < j->ncolls; i++) {
-		Shoal__ShardChecksumReply a, b;
-		uint64_t shard = j->colls[i].shard_id;
-		if (checksum_pair(m, j, shard, &a, &b, &st) != SHOAL_OK) {
-			fence_down(m, j);
-			job_error(m, j, "verifying the copy: %s", st.msg);
-			return STEP_FAIL;
+	if (r == STEP_OK) {
+		fence_up(m, j);
+		r = job_check(m, j);
+		for (size_t i = 0; r == STEP_OK && i < j->ncolls; i++) {
+			bool whole = nu[i] > MOVE_RECHECK_MAX;
+			uint64_t none = 0;
+			r = fence_check(m, j, j->colls[i].shard_id,
+			    whole ? NULL : (u[i] ? u[i] : &none), whole ? 0 : nu[i]);
 		}
-		if (a.live != b.live || a.tombstones != b.tombstones || a.checksum != b.checksum) {
+		if (r != STEP_OK)
 			fence_down(m, j);
-			char msg[400];
-			snprintf(msg, sizeof msg,
-			    "shard %" PRIu64 ": source %s has %" PRIu64 " points, %" PRIu64
-			    " tombstones, checksum %016" PRIx64 "; target %s has %" PRIu64 ", %" PRIu64
-			    ", %016" PRIx64,
-			    shard, j->from, a.live, a.tombstones, a.checksum, j->to, b.live, b.tombstones,
-			    b.checksum);
-			job_error(m, j, "verification failed: %s; the move was rolled back", msg);
-			return STEP_FAIL;
-		}
 	}
+	for (size_t i = 0; i < j->ncolls; i++)
+		free(u[i]);
+	free(u);
+	free(nu);
+	if (r != STEP_OK)
+		return r;
 	/* The flip and the CLEANUP state in one durable write. */
 	size_t len;
 	pthread_mutex_lock(&m->mu);

@@ -13,12 +13,16 @@
  *             applied on the target by Upsert/Delete.  Versions make copy
  *             and dual writes commute: a row the target already has at a
  *             newer version stays.  Throttled to max_mbps.
- *   CUTOVER   write fence on the tenant (new writes wait, writes in flight
- *             drain), ShardChecksum on both sides (count + checksum of
- *             id, version, vector); a mismatch aborts with the source
- *             serving.  Then the placement flips in the catalog (new
- *             epoch) in the SAME durable write as the record's CLEANUP
- *             state, and the fence lifts.  fence_ms is measured.
+ *   CUTOVER   pre-check without a fence: a version cut, the writes
+ *             below it drained, every row at or below it compared on
+ *             both sides (ShardChecksum with rows: id, version, hash of
+ *             the vector); a mismatch aborts with the source serving.
+ *             Then a write fence on the tenant (new writes wait, writes
+ *             in flight drain): the ids written since the cut and both
+ *             shards' counters are re-checked, the placement flips in the
+ *             catalog (new epoch) in the SAME durable write as the
+ *             record's CLEANUP state, and the fence lifts.  fence_ms is
+ *             measured.
  *   CLEANUP   the source's shards are raised to the new epoch (requests
  *             planned before the flip re-route to the target) and, after
  *             a grace period, dropped.
@@ -76,6 +80,7 @@ void move_destroy(move_mgr *m);
 
 typedef struct move_write {
 	bool gated;                       /* enter counted us: call exit */
+	unsigned gen;                     /* private: the write's generation */
 	bool dual;                        /* also write to `target` */
 	char target[CATALOG_NAME_MAX];
 	char tenant[CATALOG_NAME_MAX];

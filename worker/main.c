@@ -41,6 +41,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "faiss_ext.h"
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
@@ -59,6 +60,7 @@
 
 #define DEFAULT_LISTEN "tcp://127.0.0.1:7701"
 #define DEFAULT_COORDINATOR "tcp://127.0.0.1:7700"
+#define DEFAULT_MIN_FREE (64ull << 20) /* --min-free-space */
 #define DEFAULT_THREADS 8
 #define HEARTBEAT_MS 2000
 #define MAINTAIN_MS 1000
@@ -78,6 +80,7 @@ typedef struct worker_cfg {
 	const char *restore;     /* --restore BACKUP: restore into --data, exit */
 	const char *secret_file; /* --cluster-secret-file; NULL = none (dev) */
 	int max_concurrent;      /* --max-concurrent; 0 = off */
+	uint64_t min_free;       /* --min-free-space; bytes */
 } worker_cfg;
 
 /* State shared with the background threads. */
@@ -122,6 +125,9 @@ usage(FILE *f)
 	    "                       (with --http-listen, the HTTP URL on a second line)\n"
 	    "  --http-listen ADDR   serve Prometheus metrics on http://ADDR/metrics, ADDR =\n"
 	    "                       HOST:PORT (port 0 picks a free port; default: off)\n"
+	    "  --min-free-space SIZE refuse writes (RESOURCE_EXHAUSTED) while the data\n"
+	    "                       directory's filesystem has less free (K/M/G; default\n"
+	    "                       64M; 0 = no check): a full disk never stops the worker\n"
 	    "  --max-concurrent N   serve at most N requests at once (instead of --threads)\n"
 	    "                       and answer more at once with RESOURCE_EXHAUSTED \"too\n"
 	    "                       many concurrent requests\" instead of queueing them\n"
@@ -231,6 +237,7 @@ static const config_key worker_config_keys[] = {
     {"http-listen", CONFIG_STRING, 0, 0, httpd_addr_valid},
     {"cluster-secret-file", CONFIG_STRING, 0, 0, NULL},
     {"max-concurrent", CONFIG_INT, 0, 100000, NULL},
+    {"min-free-space", CONFIG_STRING, 0, 0, cfg_size_ok},
 };
 
 /* The merged argument vector (file settings, then flags): the strings in
@@ -243,7 +250,7 @@ static int
 parse_flags(int argc, char **argv, worker_cfg *cfg)
 {
 	enum { O_LISTEN = 256, O_DATA, O_COORD, O_NAME, O_ADVERTISE, O_THREADS, O_SYNC, O_LOG,
-		O_READY, O_HELP, O_VERSION, O_BUDGET, O_HTTP, O_RESTORE, O_SECRET, O_MAXCONC };
+		O_READY, O_HELP, O_VERSION, O_BUDGET, O_HTTP, O_RESTORE, O_SECRET, O_MAXCONC, O_MINFREE };
 	static const struct option opts[] = {
 	    {"listen", required_argument, NULL, O_LISTEN},
 	    {"data", required_argument, NULL, O_DATA},
@@ -259,6 +266,7 @@ parse_flags(int argc, char **argv, worker_cfg *cfg)
 	    {"restore", required_argument, NULL, O_RESTORE},
 	    {"cluster-secret-file", required_argument, NULL, O_SECRET},
 	    {"max-concurrent", required_argument, NULL, O_MAXCONC},
+	    {"min-free-space", required_argument, NULL, O_MINFREE},
 	    {"help", no_argument, NULL, O_HELP},
 	    {"version", no_argument, NULL, O_VERSION},
 	    {NULL, 0, NULL, 0},
@@ -270,6 +278,7 @@ parse_flags(int argc, char **argv, worker_cfg *cfg)
 	    .coordinator = DEFAULT_COORDINATOR,
 	    .threads = DEFAULT_THREADS,
 	    .log_level = LOG_INFO,
+	    .min_free = DEFAULT_MIN_FREE,
 	};
 	opterr = 0; /* our own messages */
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -288,6 +297,11 @@ parse_flags(int argc, char **argv, worker_cfg *cfg)
 			break;
 		case O_RESTORE: cfg->restore = optarg; break;
 		case O_SECRET: cfg->secret_file = optarg; break;
+		case O_MINFREE:
+			if (!parse_size(optarg, &cfg->min_free))
+				return bad_flag("--min-free-space: '%s' is not a size (e.g. 64M, 1G, or "
+				    "bytes)%s", optarg, "");
+			break;
 		case O_MAXCONC:
 			if (!util_parse_int(optarg, &cfg->max_concurrent) || cfg->max_concurrent < 0 ||
 			    cfg->max_concurrent > 100000)
@@ -528,6 +542,13 @@ heartbeat_main(void *arg)
 	return NULL;
 }
 
+/* shoal_faiss_set_interrupt's callback: arg is the worker's cancel flag. */
+static int
+cancel_requested(void *arg)
+{
+	return atomic_load((atomic_bool *)arg);
+}
+
 static void *
 maintain_main(void *arg)
 {
@@ -609,6 +630,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	ropts.sync = cfg.sync;
+	ropts.min_free_bytes = cfg.min_free;
 	if (rowstore_open(cfg.data, &ropts, &rs, &st) != SHOAL_OK) {
 		log_error("%s", st.msg);
 		return 1;
@@ -686,6 +708,7 @@ main(int argc, char **argv)
 
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
+	shoal_faiss_set_interrupt(cancel_requested, &w.cancel); /* builds stop at shutdown */
 	pthread_create(&hb, NULL, heartbeat_main, &w);
 	pthread_create(&mt, NULL, maintain_main, &w);
 

@@ -77,6 +77,8 @@ typedef struct pstate {
 	idmap map;
 	pstore pl;
 	uint64_t applied_seq; /* every write to this partition with seq <= it is in */
+	size_t built_labels;  /* labels added by the last one-shot build (or
+	                       * present at load): the rest came in small adds */
 } pstate;
 
 /* One write to apply: set `id` to (vector, payload), or delete it. */

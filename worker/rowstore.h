@@ -83,6 +83,10 @@ typedef struct rowstore rowstore;
 typedef struct rowstore_opts {
 	bool sync; /* fsync the WAL on every write (--sync); else the WAL is
 	            * written but not fsynced: survives kill -9, not power loss */
+	/* Refuse row writes (RESOURCE_EXHAUSTED) while the data directory's
+	 * filesystem has less than this many bytes available (--min-free-space);
+	 * 0 = no check. */
+	uint64_t min_free_bytes;
 } rowstore_opts;
 
 /* Opens (creating if needed) the database in dir/rows; dir must exist.

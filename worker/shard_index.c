@@ -974,7 +974,7 @@ enum { WORK_NONE, WORK_HNSW, WORK_COMPACT, WORK_SNAPSHOT, WORK_UNLOAD };
 static int
 part_work(shard_index *idx, part *p, bool *hnsw_target)
 {
-	size_t live, labels, stale;
+	size_t live, labels, stale, built;
 	bool hnsw;
 	uint64_t dirty;
 
@@ -986,6 +986,7 @@ part_work(shard_index *idx, part *p, bool *hnsw_target)
 	live = p->st->nlive;
 	labels = p->st->nlabels;
 	hnsw = p->st->hnsw;
+	built = p->st->built_labels;
 	pthread_rwlock_unlock(&p->rw);
 	stale = labels - live;
 	if (live == 0 && labels > 0)
@@ -997,6 +998,14 @@ part_work(shard_index *idx, part *p, bool *hnsw_target)
 	if (stale > (live > SHARD_INDEX_REBUILD_MIN_STALE ? live : SHARD_INDEX_REBUILD_MIN_STALE)) {
 		/* back to flat only well below the switch point (hysteresis) */
 		*hnsw_target = hnsw ? live > SHARD_INDEX_EXACT_MAX / 2 : false;
+		return WORK_COMPACT;
+	}
+	if (hnsw && labels > 2 * built) {
+		/* Most of the graph came from small adds (the write path), which
+		 * FAISS 1.7.3 links worse than one big add (partition.c): rebuild
+		 * in one add each time the partition doubles -- amortized, about
+		 * twice the cost of the final build. */
+		*hnsw_target = true;
 		return WORK_COMPACT;
 	}
 	dirty = atomic_load(&p->writes) - p->snap_writes; /* racy read: a hint */

@@ -1108,9 +1108,11 @@ unsigned
 shard_service_maintain(shard_service *svc, const atomic_bool *stop)
 {
 	svc_shard **all;
-	size_t n = shard_all(svc, &all);
+	size_t n;
 	unsigned worked = 0;
 
+	ixmem_enforce(svc->mem); /* first too: a long build below delays the end */
+	n = shard_all(svc, &all);
 	for (size_t i = 0; i < n; i++) {
 		if (stop == NULL || !atomic_load(stop))
 			worked += shard_index_maintain(all[i]->idx, stop);

@@ -9,6 +9,7 @@
  *    while acme's requests are stuck, from other threads;
  *  - after SIGCONT acme is served again, with all its data.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -26,6 +27,38 @@ now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* True once every thread of pid is stopped (/proc/PID/task/TID/stat state
+ * T): kill(SIGSTOP) returns before the last thread has stopped, and a
+ * request that thread is completing could still be answered. */
+static bool
+all_threads_stopped(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return false;
+	bool all = true;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL && all) {
+		if (e->d_name[0] == '.')
+			continue;
+		char sp[400], buf[512];
+		snprintf(sp, sizeof sp, "%s/%s/stat", path, e->d_name);
+		FILE *f = fopen(sp, "r");
+		if (f == NULL)
+			continue;
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		const char *rp = strrchr(buf, ')'); /* state follows "(comm) " */
+		if (rp == NULL || (rp[2] != 'T' && rp[2] != 't'))
+			all = false;
+	}
+	closedir(d);
+	return all;
 }
 
 static const char *coord_url;
@@ -79,7 +112,17 @@ main(void)
 	it_load(cl, "globex", "docs", 2, 0, 300, DIM);
 
 	/* ---- hang acme's worker */
+	pid_t wpid = c.worker_pid[wa];
 	harness_signal_worker(&c, wa, SIGSTOP);
+	for (int i = 0; i < 500 && !all_threads_stopped(wpid); i++) {
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+	CHECK(all_threads_stopped(wpid), "worker %d did not stop", wa);
+	/* a request the worker had just answered may still be on its way:
+	 * settle before asserting that nothing is answered any more */
+	struct timespec settle = {0, 200000000};
+	nanosleep(&settle, NULL);
 	printf("  worker %s (acme) stopped\n", ta.worker);
 	pthread_t bg;
 	pthread_create(&bg, NULL, globex_loop, NULL);

@@ -1,0 +1,306 @@
+/* it_rebalance.c -- add a worker, rebalance, drain a worker and remove it,
+ * all under a steady write and search load.
+ *
+ *  1. A coordinator and 2 workers; 6 tenants all placed on the first
+ *     (W0), one collection each (400 points of dim 16).
+ *  2. A writer upserts new generations and deletes, round robin over the
+ *     tenants, recording what was acknowledged; a reader searches round
+ *     robin.  Neither may see an error; no answer may hold an id twice.
+ *  3. A third worker is started; `shoal node add URL` waits for it.
+ *  4. Bad input (unknown worker for remove/drain, cancel with nothing
+ *     running, a bad --max-mbps) fails and moves nothing;
+ *     `shoal rebalance --dry-run` prints a plan and moves nothing.
+ *  5. `shoal rebalance --max-mbps 20` executes it: every worker then holds
+ *     tenants and none holds more than 3.
+ *  6. `shoal node remove` of a worker holding tenants is refused.
+ *  7. `shoal node drain W0`: W0 holds no tenant afterwards.  `node remove
+ *     W0` is refused while it is up, accepted once it is stopped, and
+ *     `node list` no longer shows it.
+ *  8. Every acknowledged write of every tenant is there with its last
+ *     vector; deleted ids are absent. */
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "it_common.h"
+#include "util.h"
+
+#define DIM 16
+#define NT 6
+#define NIDS 600
+#define FIRST 400
+
+static int state[NT][NIDS]; /* 0 never, -1 deleted, g > 0: vec(id, g) */
+static pthread_mutex_t state_mu = PTHREAD_MUTEX_INITIALIZER;
+static char tn[NT][16];
+
+static void
+vec(uint64_t id, int gen, float *v)
+{
+	for (int d = 0; d < DIM; d++)
+		v[d] = cosf((float)id * 0.29f + (float)gen * 0.77f + (float)d * 0.53f) + 1.5f;
+}
+
+typedef struct load {
+	harness_cluster *c;
+	atomic_bool stop;
+	atomic_long writes, searches, dups;
+	atomic_int werrors, rerrors;
+	char werr[512], rerr[512];
+} load;
+
+static void *
+writer(void *arg)
+{
+	load *L = arg;
+	shoal_client *cl = it_connect(L->c);
+	unsigned seed = 99;
+	for (int gen = 2; !atomic_load(&L->stop); gen++) {
+		int t = gen % NT;
+		uint64_t ids[4];
+		float v[4 * DIM];
+		uint64_t base = (uint64_t)(rand_r(&seed) % (NIDS - 4));
+		for (int i = 0; i < 4; i++) {
+			ids[i] = base + (uint64_t)i;
+			vec(ids[i], gen, v + i * DIM);
+		}
+		shoal_batch b = {.n = 4, .dim = DIM, .ids = ids, .vectors = v};
+		shoal_status st;
+		if (shoal_upsert(cl, tn[t], "docs", &b, NULL, &st) != SHOAL_OK) {
+			snprintf(L->werr, sizeof L->werr, "upsert %s: %.400s", tn[t], st.msg);
+			atomic_fetch_add(&L->werrors, 1);
+		} else {
+			pthread_mutex_lock(&state_mu);
+			for (int i = 0; i < 4; i++)
+				state[t][ids[i]] = gen;
+			pthread_mutex_unlock(&state_mu);
+		}
+		if (gen % 4 == 0) {
+			uint64_t del = (uint64_t)(rand_r(&seed) % NIDS);
+			if (shoal_delete(cl, tn[t], "docs", &del, 1, NULL, &st) != SHOAL_OK) {
+				snprintf(L->werr, sizeof L->werr, "delete %s: %.400s", tn[t], st.msg);
+				atomic_fetch_add(&L->werrors, 1);
+			} else {
+				pthread_mutex_lock(&state_mu);
+				state[t][del] = -1;
+				pthread_mutex_unlock(&state_mu);
+			}
+		}
+		atomic_fetch_add(&L->writes, 1);
+		usleep(2000);
+	}
+	shoal_close(cl);
+	return NULL;
+}
+
+static void *
+reader(void *arg)
+{
+	load *L = arg;
+	shoal_client *cl = it_connect(L->c);
+	for (int i = 0; !atomic_load(&L->stop); i++) {
+		float q[DIM];
+		vec((uint64_t)i % NIDS, i, q);
+		shoal_search_params p = {.k = 10};
+		shoal_search_result *r;
+		shoal_status st;
+		if (shoal_search(cl, tn[i % NT], "docs", q, DIM, &p, &r, &st) != SHOAL_OK) {
+			snprintf(L->rerr, sizeof L->rerr, "search %s: %.400s", tn[i % NT], st.msg);
+			atomic_fetch_add(&L->rerrors, 1);
+			continue;
+		}
+		for (size_t a = 0; a < r->n_hits; a++)
+			for (size_t b = 0; b < a; b++)
+				if (r->hits[a].id == r->hits[b].id)
+					atomic_fetch_add(&L->dups, 1);
+		shoal_search_result_free(r);
+		atomic_fetch_add(&L->searches, 1);
+	}
+	shoal_close(cl);
+	return NULL;
+}
+
+static void
+verify(harness_cluster *c)
+{
+	shoal_client *cl = it_connect(c);
+	for (int t = 0; t < NT; t++) {
+		uint64_t ids[NIDS];
+		for (int i = 0; i < NIDS; i++)
+			ids[i] = (uint64_t)i;
+		shoal_get_result *g;
+		shoal_status st;
+		CHECK(shoal_get(cl, tn[t], "docs", ids, NIDS, true, &g, &st) == SHOAL_OK, "get: %s",
+		    st.msg);
+		int seen[NIDS] = {0};
+		for (size_t k = 0; k < g->n_points; k++) {
+			const shoal_point *p = &g->points[k];
+			CHECK(p->id < NIDS && !seen[p->id], "%s: id %" PRIu64 " twice or unknown", tn[t],
+			    p->id);
+			seen[p->id] = 1;
+			int s = state[t][p->id];
+			CHECK(s > 0, "%s: id %" PRIu64 " present but %s", tn[t], p->id,
+			    s < 0 ? "deleted" : "never written");
+			float v[DIM];
+			vec(p->id, s, v);
+			CHECK(p->dim == DIM && memcmp(p->vector, v, sizeof v) == 0,
+			    "%s: id %" PRIu64 " lacks generation %d", tn[t], p->id, s);
+		}
+		for (int i = 0; i < NIDS; i++)
+			CHECK(seen[i] || state[t][i] <= 0, "%s: acknowledged id %d missing", tn[t], i);
+		shoal_get_result_free(g);
+	}
+	shoal_close(cl);
+}
+
+/* Tenants per worker name (n entries of names). */
+static int
+tenants_on(harness_cluster *c, const char *w)
+{
+	shoal_client *cl = it_connect(c);
+	shoal_tenant_info *t;
+	size_t n;
+	shoal_status st;
+	CHECK(shoal_tenant_list(cl, &t, &n, &st) == SHOAL_OK, "tenant list: %s", st.msg);
+	int k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += strcmp(t[i].worker, w) == 0;
+	shoal_tenant_list_free(t);
+	shoal_close(cl);
+	return k;
+}
+
+int
+main(void)
+{
+	harness_cluster c;
+	char out[32768], w[3][64];
+	harness_cluster_start(&c, 2);
+	shoal_client *cl = it_connect(&c);
+	shoal_cluster_info *ci;
+	OK(shoal_cluster_status(cl, &ci, &st_));
+	snprintf(w[0], 64, "%s", ci->workers[0].name);
+	snprintf(w[1], 64, "%s", ci->workers[1].name);
+	shoal_cluster_info_free(ci);
+
+	shoal_collection_params p = {.dim = DIM, .metric = SHOAL_METRIC_L2};
+	for (int t = 0; t < NT; t++) {
+		snprintf(tn[t], sizeof tn[t], "t%d", t);
+		OK(shoal_tenant_create(cl, tn[t], w[0], NULL, &st_));
+		OK(shoal_collection_create(cl, tn[t], "docs", &p, NULL, &st_));
+		float v[FIRST * DIM];
+		uint64_t ids[FIRST];
+		for (int i = 0; i < FIRST; i++) {
+			ids[i] = (uint64_t)i;
+			vec((uint64_t)i, 1, v + i * DIM);
+			state[t][i] = 1;
+		}
+		shoal_batch b = {.n = FIRST, .dim = DIM, .ids = ids, .vectors = v};
+		OK(shoal_upsert(cl, tn[t], "docs", &b, NULL, &st_));
+	}
+	/* workers report their points by heartbeat; the plan reads them from
+	 * each worker's Status directly */
+
+	load L = {.c = &c};
+	pthread_t tw, tr;
+	pthread_create(&tw, NULL, writer, &L);
+	pthread_create(&tr, NULL, reader, &L);
+
+	/* 3. a new worker joins */
+	c.nworkers = 3;
+	harness_start_worker(&c, 2);
+	CHECK(harness_run_cli(&c, out, sizeof out, "node", "add", c.worker_url[2], NULL) == 0,
+	    "node add: %s", out);
+	printf("%s", out);
+	CHECK(sscanf(out, "worker %63s", w[2]) == 1, "node add output: %s", out);
+
+	/* bad input changes nothing */
+	CHECK(harness_run_cli(&c, out, sizeof out, "node", "remove", "nosuch", NULL) == 1 &&
+	        strstr(out, "NOT_FOUND") != NULL,
+	    "remove of an unknown worker: %s", out);
+	CHECK(harness_run_cli(&c, out, sizeof out, "node", "drain", "nosuch", NULL) == 1 &&
+	        strstr(out, "NOT_FOUND") != NULL,
+	    "drain of an unknown worker: %s", out);
+	CHECK(harness_run_cli(&c, out, sizeof out, "rebalance", "--cancel", NULL) == 1 &&
+	        strstr(out, "no rebalance is running") != NULL,
+	    "cancel without a rebalance: %s", out);
+	CHECK(harness_run_cli(&c, out, sizeof out, "rebalance", "--max-mbps", "x", NULL) == 2,
+	    "bad --max-mbps: %s", out);
+	CHECK(tenants_on(&c, w[0]) == NT, "bad input moved something");
+
+	/* 4. dry run */
+	CHECK(harness_run_cli(&c, out, sizeof out, "rebalance", "--dry-run", NULL) == 0,
+	    "dry run: %s", out);
+	printf("%s", out);
+	CHECK(strstr(out, "TENANT") != NULL && strstr(out, "MB AFTER") != NULL, "plan: %s", out);
+	CHECK(tenants_on(&c, w[0]) == NT, "the dry run moved something");
+
+	/* 5. rebalance */
+	int rc = harness_run_cli(&c, out, sizeof out, "rebalance", "--max-mbps", "20", NULL);
+	printf("%s", out);
+	CHECK(rc == 0, "rebalance failed: %s", out);
+	int k0 = tenants_on(&c, w[0]), k1 = tenants_on(&c, w[1]), k2 = tenants_on(&c, w[2]);
+	printf("after rebalance: %d %d %d tenants\n", k0, k1, k2);
+	CHECK(k0 + k1 + k2 == NT && k0 >= 1 && k1 >= 1 && k2 >= 1 && k0 <= 3 && k1 <= 3 && k2 <= 3,
+	    "uneven after rebalance: %d %d %d", k0, k1, k2);
+	CHECK(harness_run_cli(&c, out, sizeof out, "rebalance", "--status", NULL) == 0 &&
+	        strstr(out, "done") != NULL,
+	    "rebalance --status: %s", out);
+
+	/* 6. remove refused while holding data */
+	CHECK(harness_run_cli(&c, out, sizeof out, "node", "remove", w[1], NULL) == 1 &&
+	        strstr(out, "holds data") != NULL,
+	    "remove of a worker with tenants: %s", out);
+
+	/* 7. drain w0, then remove it */
+	rc = harness_run_cli(&c, out, sizeof out, "node", "drain", w[0], NULL);
+	printf("%s", out);
+	CHECK(rc == 0, "drain failed: %s", out);
+	CHECK(tenants_on(&c, w[0]) == 0, "w0 still holds tenants after the drain");
+
+	atomic_store(&L.stop, true);
+	pthread_join(tw, NULL);
+	pthread_join(tr, NULL);
+	printf("load: %ld write rounds, %ld searches\n", atomic_load(&L.writes),
+	    atomic_load(&L.searches));
+	CHECK(atomic_load(&L.werrors) == 0, "writer errors: %d, last %s", atomic_load(&L.werrors),
+	    L.werr);
+	CHECK(atomic_load(&L.rerrors) == 0, "reader errors: %d, last %s", atomic_load(&L.rerrors),
+	    L.rerr);
+	CHECK(atomic_load(&L.dups) == 0, "a search returned an id twice");
+	verify(&c);
+
+	CHECK(harness_run_cli(&c, out, sizeof out, "node", "remove", w[0], NULL) == 1 &&
+	        strstr(out, "is up") != NULL,
+	    "remove of an up worker: %s", out);
+	int w0i = -1; /* harness index of w[0] (Status lists workers by name) */
+	OK(shoal_cluster_status(cl, &ci, &st_));
+	for (size_t i = 0; i < ci->n_workers; i++)
+		if (strcmp(ci->workers[i].name, w[0]) == 0)
+			for (int k = 0; k < c.nworkers; k++)
+				if (strcmp(c.worker_url[k], ci->workers[i].url) == 0)
+					w0i = k;
+	shoal_cluster_info_free(ci);
+	CHECK(w0i >= 0, "no harness worker for %s", w[0]);
+	harness_signal_worker(&c, w0i, SIGTERM);
+	uint64_t end = util_mono_ms() + 30000;
+	for (;;) {
+		rc = harness_run_cli(&c, out, sizeof out, "node", "remove", w[0], NULL);
+		if (rc == 0)
+			break;
+		CHECK(strstr(out, "is up") != NULL && util_mono_ms() < end, "remove: %s", out);
+		usleep(500000);
+	}
+	CHECK(harness_run_cli(&c, out, sizeof out, "node", "list", NULL) == 0 &&
+	        strstr(out, w[0]) == NULL && strstr(out, w[1]) != NULL,
+	    "node list after remove: %s", out);
+	verify(&c);
+	shoal_close(cl);
+	harness_cluster_stop(&c);
+	printf("it_rebalance: OK\n");
+	return 0;
+}
