@@ -15,7 +15,8 @@
 #         http://127.0.0.1:H/, worker i's metrics on H+i (default: off).
 # down:   stops exactly the pids recorded in DIR (SIGTERM, then SIGKILL after
 #         10 s), checking that each pid still runs a shoal daemon.
-# status: which daemons run, then `shoal status`.
+# status: which daemons run, then `shoal status` (with the binaries `up`
+#         used, recorded in DIR/bin).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,14 +27,15 @@ data=./shoal-data
 port=7700
 http_port=""
 bin="$here/../build/bin"
+bin_given=0
 
-usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --workers) workers=${2:?--workers needs a number}; shift 2 ;;
     --data) data=${2:?--data needs a directory}; shift 2 ;;
     --port) port=${2:?--port needs a number}; shift 2 ;;
-    --bin) bin=${2:?--bin needs a directory}; shift 2 ;;
+    --bin) bin=${2:?--bin needs a directory}; bin_given=1; shift 2 ;;
     --http-port) http_port=${2:?--http-port needs a number}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "local-cluster: unknown option '$1'" >&2; usage >&2; exit 2 ;;
@@ -93,6 +95,7 @@ up() {
   fi
   echo "$workers" >"$data/workers"
   echo "$port" >"$data/port"
+  (cd "$bin" && pwd) >"$data/bin"
   local coord="tcp://127.0.0.1:$port"
   echo "starting shoal on 127.0.0.1:$port with $workers workers, data in $data"
   start_daemon coordinator "$data/coordinator.log" "$data/coordinator.pid" "$data/coordinator.ready" \
@@ -152,6 +155,8 @@ status() {
     fi
   done
   p=$(cat "$data/port" 2>/dev/null || echo "$port")
+  # the binaries the cluster was started with, unless --bin says otherwise
+  if ((!bin_given)) && [[ -s "$data/bin" ]]; then bin=$(cat "$data/bin"); fi
   "$bin/shoal" --coordinator "tcp://127.0.0.1:$p" status
 }
 
