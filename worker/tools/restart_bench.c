@@ -150,7 +150,8 @@ main(int argc, char **argv)
 	bool keep = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	int li = 0;
+	while ((c = getopt_long(argc, argv, "", lo, &li)) != -1) {
 		bool ok = true;
 		switch (c) {
 		case 'n': ok = util_parse_u64(optarg, &n) && n > 0; break;
@@ -165,8 +166,8 @@ main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 		if (!ok) {
-			fprintf(stderr, "shoal-restart-bench: bad value for --%s: %s\n",
-			    lo[optind > 0 ? 0 : 0].name, optarg);
+			fprintf(stderr, "shoal-restart-bench: bad value for --%s: %s\n", lo[li].name,
+			    optarg);
 			usage(stderr);
 			return 2;
 		}
