@@ -9,7 +9,9 @@
  *   target_*.c  one bench_target_ops per target
  *   cluster.c   --local N: a coordinator + N workers in a temp directory
  *   report.c    machine facts, JSON, Markdown, plots
- *   main.c      options, workloads, measurement, progress
+ *   measure.c   one sweep point, recall, waiting for an index, server CPU
+ *   wl_*.c      one workload each (scatter, filter, migrate, import)
+ *   main.c      options, the run, ingest/search/tenant, progress
  *
  * Ids: every target stores point i of a load under the 0-based id
  * first_id + i and returns those ids from searches (a target whose store
@@ -73,6 +75,14 @@ void bench_dataset_free(bench_dataset *ds);
  * if it has >= k columns, else computes it with FAISS flat search and an
  * exact double-precision re-rank.  Progress on stderr. */
 shoal_code bench_ground_truth(bench_dataset *ds, uint32_t k, shoal_status *st);
+
+/* Exact k-NN of nq queries among base[0..n): FAISS flat search (BLAS) for
+ * k+16 candidates, re-ranked in double precision.  out: nq * k base
+ * indices, closest first, -1 past the n-th.  label: progress lines on
+ * stderr (NULL = quiet). */
+shoal_code bench_exact_knn(int metric, const float *base, size_t n, uint32_t dim,
+    const float *queries, size_t nq, uint32_t k, int32_t *out, const char *label,
+    shoal_status *st);
 
 /* Writes ds's ground truth as .ivecs. */
 shoal_code bench_write_ivecs(const char *path, const int32_t *v, size_t n, uint32_t dim,
@@ -160,17 +170,65 @@ typedef struct bench_target_ops {
 	/* k-NN of q in c: *n_ids ids (<= k) into ids, closest first. */
 	shoal_code (*search)(bench_session *s, bench_coll *c, const float *q, uint32_t k,
 	    int64_t *ids, size_t *n_ids, shoal_status *st);
-	/* Removes the space (unless cfg->keep) and frees c. */
+	/* Removes the space (unless cfg->keep) and frees c; on a view (below)
+	 * frees only the view. */
 	void (*drop)(bench_target *t, bench_coll *c);
 	void (*close)(bench_target *t);
+
+	/* ---- optional: NULL where the target has no such thing ---- */
+
+	/* load() that also stores an int payload field `field` with value
+	 * attr[i] for point i (shoal: a payload field; pgvector: a bigint
+	 * column; faiss: kept beside the index for filter_view). */
+	shoal_code (*load_attr)(bench_target *t, bench_coll *c, const float *v, const int64_t *attr,
+	    size_t n, int64_t first_id, const char *field, bench_load_times *times,
+	    void (*progress)(void *arg, size_t done), void *parg, shoal_status *st);
+	/* A view of c (loaded with load_attr) whose searches return only
+	 * points with field < below (shoal: the payload filter "field <
+	 * below"; pgvector: WHERE field < below; faiss: an id bitmap), the
+	 * target's way number `mode` (an index into filter_modes, 0 when that
+	 * is NULL).  *out is released with drop(), which then frees only the
+	 * view.  FAILED_PRECONDITION: this server cannot do that mode. */
+	shoal_code (*filter_view)(bench_target *t, bench_coll *c, const char *field, int64_t below,
+	    int mode, bench_coll **out, shoal_status *st);
+	/* A view of a shared collection (create_shared) whose searches name
+	 * distribution-key value key: routed to that key's shard and
+	 * partition only.  Released with drop() (frees only the view). */
+	shoal_code (*key_view)(bench_target *t, bench_coll *c, int64_t key, bench_coll **out,
+	    shoal_status *st);
+	/* Names of the ways the target can filter (NULL-terminated), when it
+	 * has more than one (pgvector: with and without iterative index
+	 * scans); NULL = one way. */
+	const char *const *filter_modes;
+	/* A cluster-level collection hash-distributed over `shards` shards by
+	 * the int payload field key_field (shoal's shared collection); load it
+	 * with load_attr(field = key_field); a search names no key, so it is
+	 * scattered to every shard. */
+	shoal_code (*create_shared)(bench_target *t, const char *name, uint32_t dim, uint32_t shards,
+	    const char *key_field, bench_coll **out, shoal_status *st);
 } bench_target_ops;
 
 extern const bench_target_ops bench_faiss_ops;
 extern const bench_target_ops bench_shoal_ops;
 extern const bench_target_ops bench_pg_ops;
+/* target_worker.c: a worker's own search path in process (no network) */
+extern const bench_target_ops bench_worker_ops;
 /* The server version seen by the last pgvector open(), also when pgvector
  * itself was missing ("" if never connected): for the machine facts. */
 extern char bench_pg_server_version[64];
+/* The shoal tenant ("" for a cluster-level collection) and collection
+ * name of a shoal target's space (borrowed from c). */
+const char *bench_shoal_tenant(const bench_coll *c);
+const char *bench_shoal_collection(const bench_coll *c);
+/* The shoal target's client (borrowed from t; the loading thread's), for
+ * requests the ops do not cover (the import workload's StartImport). */
+struct shoal_client *bench_shoal_client(bench_target *t);
+/* Waits until c, filled with n vectors v (bench ids first_id..) by any
+ * means, counts n points and a search for the last one finds it (the
+ * searchable half of the shoal target's load()); DEADLINE_EXCEEDED after
+ * 900 s. */
+shoal_code bench_shoal_wait_searchable(bench_target *t, bench_coll *c, const float *v, size_t n,
+    int64_t first_id, shoal_status *st);
 
 /* ===================================================================
  * Local cluster (cluster.c)
@@ -225,7 +283,50 @@ typedef struct bench_result {
 	double searchable_exact_s;
 	/* tenant */
 	uint32_t tenants, points_per_tenant;
+	/* scatter: what was searched ("dedicated" = one collection of a
+	 * dedicated tenant, "shared" = keyless scatter over a shared
+	 * collection, "one index", "one table"); server CPU per query (every
+	 * daemon of a --local cluster, from /proc; NAN = not measured) */
+	char layout[24];
+	uint32_t shards, keys;
+	double server_cpu_ms;
+	/* filter: "field < below" matching `selectivity` of the points; mean
+	 * rows returned, the fraction of answers with min(k, matching) rows,
+	 * rows returned that do not match (wrong answers) */
+	char filter[64];
+	char filter_mode[48]; /* the target's filter_modes entry ("" = its only way) */
+	double selectivity;
+	double rows_mean, complete_frac;
+	uint64_t wrong_rows;
+	/* migrate */
+	double p50_before, p99_before, p50_during, p99_during, recall_before, recall_during;
+	double write_pause_ms;    /* the move's fence at cutover */
+	double write_max_ms;      /* the writer's slowest upsert during the move */
+	double mb_per_s, rows_per_s, move_seconds;
+	uint64_t rows_moved, bytes_moved, searches, writes, search_errors, write_errors,
+	    duplicate_hits;
+	char move_from[64], move_to[64];
+	/* import (vectors = rows): seconds = the import (shoal) or COPY
+	 * (pgvector) to completion, rows_per_s = vectors / seconds,
+	 * build_seconds = from then until searchable (shoal: every point
+	 * counted and found, then the HNSW index observed answering; pgvector:
+	 * CREATE INDEX); source = the PostgreSQL column type read */
+	char source[16];
 } bench_result;
+
+/* Search and write latencies over time during the migrate workload, for
+ * its plot: times in seconds from the start of the move. */
+typedef struct bench_timeline {
+	float *s_t, *s_ms;        /* searches */
+	size_t s_n, s_cap;
+	float *w_t, *w_ms;        /* upserts */
+	size_t w_n, w_cap;
+	char phase[8][16];        /* move states as first seen, and when */
+	double phase_t[8];
+	int n_phases;
+} bench_timeline;
+
+void bench_timeline_free(bench_timeline *tl);
 
 typedef struct bench_fact {
 	char key[32];
@@ -245,6 +346,7 @@ typedef struct bench_run {
 	int n_notes;
 	bench_result *results;
 	size_t n_results, cap_results;
+	bench_timeline *migrate_tl; /* owned; NULL = no migrate run */
 } bench_run;
 
 /* Sets (or replaces) a machine fact. */
@@ -273,6 +375,173 @@ void bench_note(bench_run *r, const char *fmt, ...)
  * was written and whether gnuplot was missing. */
 shoal_code bench_write_outputs(bench_run *r, const char *dir, const char *prefix,
     const char *gnuplot, shoal_status *st);
+
+/* ===================================================================
+ * Options (parsed in main.c, read by every workload)
+ * =================================================================== */
+
+#define BENCH_MAX_LIST 32
+
+typedef struct bench_options {
+	bench_data_spec data;
+	bench_config cfg;
+	const char *targets;
+	const char *workloads;
+	int local_workers;
+	const char *bin;
+	uint32_t k;
+	uint32_t efs[BENCH_MAX_LIST];
+	int n_efs;
+	uint32_t clients[BENCH_MAX_LIST];
+	int n_clients;
+	double min_time;
+	uint32_t warmup;
+	uint32_t tenants, tenant_size, tenant_ef, tenant_queries;
+	double index_wait;   /* s, background_index targets */
+	double settle;       /* s after the tenant warm-up */
+	const char *out_dir;
+	const char *prefix;
+	const char *gnuplot;
+	const char *save_gt;
+	/* scatter */
+	uint32_t scatter_shards, scatter_keys, scatter_queries;
+	/* filter: selectivities in percent */
+	double selectivity[BENCH_MAX_LIST];
+	int n_selectivity;
+	uint32_t filter_ef, filter_queries;
+	/* migrate */
+	uint32_t migrate_size, migrate_ef, migrate_writes;
+	double migrate_before, migrate_after, migrate_max_mbps;
+	/* set by main.c: the --local cluster (its daemons' pids, for server
+	 * CPU), NULL for --shoal URL */
+	const bench_cluster *local;
+} bench_options;
+
+/* ===================================================================
+ * Measurement (measure.c)
+ * =================================================================== */
+
+/* Rate-limited progress for long loops: due at most every 5 s, or every
+ * 0.2 s in place on a terminal. */
+typedef struct bench_ticker {
+	double last;
+	double t0;
+} bench_ticker;
+bool bench_ticker_due(bench_ticker *t);
+
+/* One sweep point: `clients` threads with a session each search the
+ * queries (query q in colls[coll_of[q]], or colls[0]) at ef, until every
+ * query was answered once and min_time passed. */
+typedef struct bench_point_spec {
+	const bench_target_ops *ops;
+	bench_target *t;
+	bench_coll **colls;          /* by tenant (or just [0]) */
+	const uint32_t *coll_of;     /* query -> colls index; NULL = colls[0] */
+	const float *queries;        /* nq * dim */
+	size_t nq;
+	uint32_t dim, k, ef, clients;
+	double min_time;
+} bench_point_spec;
+
+typedef struct bench_point_out {
+	int64_t *answers;            /* nq * k, caller's (NULL = not kept) */
+	uint32_t *n_answer;          /* nq, caller's */
+	double qps, p50, p95, p99, mean;
+	uint64_t done;
+} bench_point_out;
+
+/* Runs one sweep point; out->answers/n_answer (if not NULL) receive the
+ * first answer to every query.  Any failed search fails the point (st). */
+shoal_code bench_run_point(const bench_point_spec *ps, bench_point_out *out, shoal_status *st);
+
+/* Progress callback for load(): arg is a bench_ingest_progress. */
+typedef struct bench_ingest_progress {
+	const char *target;
+	const char *what;
+	size_t total;
+	double t0;
+	bench_ticker tk;
+} bench_ingest_progress;
+void bench_on_ingest_progress(void *arg, size_t done);
+
+/* Sorts latencies ascending; the p-quantile (0 < p <= 1) of sorted ones
+ * (nearest rank; NAN when n == 0). */
+void bench_sort_ms(float *v, size_t n);
+double bench_percentile(const float *sorted, size_t n, double p);
+
+/* Copies a point's QPS, latencies and search count into r. */
+void bench_result_set_point(bench_result *r, const bench_point_out *po);
+
+/* Marks res as not ok with reason. */
+void bench_result_fail(bench_result *res, bench_result_status s, const char *reason);
+
+/* Mean recall of a point's answers against thresholds kth[q]; answers
+ * relative to the base set, or (coll_of) to tenant slices of `slice`
+ * points each. */
+double bench_mean_recall(const bench_dataset *ds, const bench_point_out *po, const double *kth,
+    size_t nq, uint32_t k, const uint32_t *coll_of, size_t slice);
+
+/* For background_index targets: waits until a search of coll (holding
+ * base[0..n_base)) is observed to be answered by the approximate index,
+ * i.e. greedy k = 1, ef 1 searches of queries until one answer is not the
+ * true nearest neighbour (nn[q]: distance of query q's nearest neighbour
+ * in base).  *observed = false after timeout_s. */
+shoal_code bench_wait_indexed(const bench_target_ops *ops, bench_target *t, bench_coll *coll,
+    int metric, const float *base, size_t n_base, uint32_t dim, const float *queries, size_t nq,
+    const double *nn, double timeout_s, bool *observed, shoal_status *st);
+
+/* bench_wait_indexed for coll holding base[0..n_base) (the whole base set:
+ * nearest neighbours from the ground truth; a subset: computed for 32
+ * queries), up to o->index_wait; when the index is not seen answering,
+ * says so on stderr and in the report's notes (what names coll). */
+shoal_code bench_wait_index(bench_run *run, const bench_options *o, const bench_target_ops *ops,
+    bench_target *t, bench_coll *coll, const float *base, size_t n_base, const char *what,
+    bool *observed, shoal_status *st);
+
+/* Answers restricted to a subset of the base set (a filter, a key).
+ * bench_subset_kth: kth[j] = distance from query qs[j] (qs NULL: query j)
+ * to its min(k, m)-th exact neighbour among base points members[0..m)
+ * (INFINITY when m == 0).  bench_score_subset: match(arg, q, id) says
+ * whether base point id belongs to query q's subset, expect[q] =
+ * min(k, its size), kth[q] as above; sets r's recall (matching rows at
+ * most as far as kth, without duplicates, over expect; ties count),
+ * rows_mean, complete_frac (answers with expect rows) and wrong_rows
+ * (rows outside the subset, never hits). */
+shoal_code bench_subset_kth(const bench_dataset *ds, const size_t *members, size_t m,
+    const size_t *qs, size_t nq, uint32_t k, double *kth, shoal_status *st);
+void bench_score_subset(const bench_dataset *ds, const bench_point_out *po, size_t nq, uint32_t k,
+    const double *kth, const uint32_t *expect,
+    bool (*match)(const void *arg, size_t q, int64_t id), const void *arg, bench_result *r);
+
+/* CPU time (user + system) in ms used so far by the daemons of a --local
+ * cluster (from /proc/PID/stat); NAN when c is NULL or /proc unreadable. */
+double bench_cluster_cpu_ms(const bench_cluster *c);
+
+/* ===================================================================
+ * Workloads in files of their own (wl_*.c), called by main.c for each
+ * open target.  main_coll is the target's main collection with the whole
+ * base set loaded (ids 0..n-1) when the workload needs it (see main.c's
+ * table), else NULL; kth[q] is the distance of query q's k-th true
+ * neighbour in the base set (NULL unless ground truth was computed).
+ * Each adds its results (also failed or skipped ones, with the reason)
+ * and returns false when something failed.
+ * =================================================================== */
+
+typedef bool (*bench_workload_fn)(bench_run *run, const bench_options *o,
+    const bench_target_ops *ops, bench_target *t, bench_coll *main_coll, const double *kth);
+
+bool bench_wl_scatter(bench_run *run, const bench_options *o, const bench_target_ops *ops,
+    bench_target *t, bench_coll *main_coll, const double *kth);
+bool bench_wl_filter(bench_run *run, const bench_options *o, const bench_target_ops *ops,
+    bench_target *t, bench_coll *main_coll, const double *kth);
+bool bench_wl_migrate(bench_run *run, const bench_options *o, const bench_target_ops *ops,
+    bench_target *t, bench_coll *main_coll, const double *kth);
+bool bench_wl_import(bench_run *run, const bench_options *o, const bench_target_ops *ops,
+    bench_target *t, bench_coll *main_coll, const double *kth);
+/* The import workload's fields of an ok result x (after "status") and its
+ * section of the Markdown report (nothing when it was not run). */
+void bench_import_json(FILE *f, const bench_result *x);
+void bench_import_markdown(FILE *f, const bench_run *r);
 
 /* ===================================================================
  * Small helpers (main.c)

@@ -640,6 +640,75 @@ normalized_copy(const float *v, size_t n, uint32_t dim)
 }
 
 shoal_code
+bench_exact_knn(int metric, const float *base_in, size_t n, uint32_t dim, const float *queries_in,
+    size_t nq_in, uint32_t k, int32_t *out, const char *label, shoal_status *st)
+{
+	double t0 = bench_now_s();
+	size_t kk = n < (size_t)k + 16 ? n : (size_t)k + 16;
+	FaissIndex *idx = NULL;
+	FaissMetricType fm = metric == VECMATH_L2 ? METRIC_L2 : METRIC_INNER_PRODUCT;
+	if (faiss_index_factory(&idx, (int)dim, "Flat", fm) != 0)
+		return shoal_status_set(st, SHOAL_INTERNAL, "exact k-NN: faiss flat index: %s",
+		    faiss_get_last_error());
+	const float *base = base_in, *queries = queries_in;
+	float *nbase = NULL, *nq = NULL;
+	if (metric == VECMATH_COSINE) {
+		base = nbase = normalized_copy(base_in, n, dim);
+		queries = nq = normalized_copy(queries_in, nq_in, dim);
+	}
+	shoal_code rv = SHOAL_OK;
+	if (n > 0 && faiss_Index_add(idx, (idx_t)n, base) != 0) {
+		rv = shoal_status_set(st, SHOAL_INTERNAL, "exact k-NN: faiss add: %s",
+		    faiss_get_last_error());
+		goto out;
+	}
+	free(nbase);
+	nbase = NULL;
+
+	const size_t block = 1000;
+	float *dist = xmalloc(block * (kk ? kk : 1) * sizeof *dist);
+	idx_t *lab = xmalloc(block * (kk ? kk : 1) * sizeof *lab);
+	cand *c = xmalloc((kk ? kk : 1) * sizeof *c);
+	for (size_t q0 = 0; q0 < nq_in; q0 += block) {
+		size_t b = nq_in - q0 < block ? nq_in - q0 : block;
+		if (kk > 0 && faiss_Index_search(idx, (idx_t)b, queries + q0 * dim, (idx_t)kk, dist,
+		                  lab) != 0) {
+			rv = shoal_status_set(st, SHOAL_INTERNAL, "exact k-NN: faiss search: %s",
+			    faiss_get_last_error());
+			break;
+		}
+		for (size_t i = 0; i < b; i++) {
+			const float *q = queries_in + (q0 + i) * dim;
+			size_t m = 0;
+			for (size_t j = 0; j < kk; j++) {
+				idx_t l = lab[i * kk + j];
+				if (l < 0)
+					continue;
+				c[m].id = (int32_t)l;
+				c[m].d = bench_distance(metric, q, base_in + (size_t)l * dim, dim);
+				m++;
+			}
+			qsort(c, m, sizeof *c, cand_cmp);
+			for (uint32_t j = 0; j < k; j++)
+				out[(q0 + i) * k + j] = j < m ? c[j].id : -1;
+		}
+		if (label)
+			bench_progress("%s: %zu/%zu queries (%.1f s)", label, q0 + b, nq_in,
+			    bench_now_s() - t0);
+	}
+	if (label)
+		bench_progress_done();
+	free(dist);
+	free(lab);
+	free(c);
+out:
+	free(nbase);
+	free(nq);
+	faiss_Index_free(idx);
+	return rv;
+}
+
+shoal_code
 bench_ground_truth(bench_dataset *ds, uint32_t k, shoal_status *st)
 {
 	if (ds->gt && ds->gt_k >= k)
@@ -656,68 +725,16 @@ bench_ground_truth(bench_dataset *ds, uint32_t k, shoal_status *st)
 		    "k = %u but the base set has only %zu vectors", k, ds->n);
 
 	double t0 = bench_now_s();
-	size_t kk = ds->n < (size_t)k + 16 ? ds->n : (size_t)k + 16;
-	FaissIndex *idx = NULL;
-	FaissMetricType fm = ds->metric == VECMATH_L2 ? METRIC_L2 : METRIC_INNER_PRODUCT;
-	if (faiss_index_factory(&idx, (int)ds->dim, "Flat", fm) != 0)
-		return shoal_status_set(st, SHOAL_INTERNAL, "ground truth: faiss flat index: %s",
-		    faiss_get_last_error());
-	const float *base = ds->base, *queries = ds->queries;
-	float *nbase = NULL, *nq = NULL;
-	if (ds->metric == VECMATH_COSINE) {
-		base = nbase = normalized_copy(ds->base, ds->n, ds->dim);
-		queries = nq = normalized_copy(ds->queries, ds->nq, ds->dim);
-	}
-	shoal_code rv = SHOAL_OK;
-	if (faiss_Index_add(idx, (idx_t)ds->n, base) != 0) {
-		rv = shoal_status_set(st, SHOAL_INTERNAL, "ground truth: faiss add: %s",
-		    faiss_get_last_error());
-		goto out;
-	}
-	free(nbase);
-	nbase = NULL;
-
 	ds->gt = xmalloc(ds->nq * k * sizeof *ds->gt);
 	ds->gt_k = k;
-	const size_t block = 1000;
-	float *dist = xmalloc(block * kk * sizeof *dist);
-	idx_t *lab = xmalloc(block * kk * sizeof *lab);
-	cand *c = xmalloc(kk * sizeof *c);
-	for (size_t q0 = 0; q0 < ds->nq; q0 += block) {
-		size_t b = ds->nq - q0 < block ? ds->nq - q0 : block;
-		if (faiss_Index_search(idx, (idx_t)b, queries + q0 * ds->dim, (idx_t)kk, dist, lab) !=
-		    0) {
-			rv = shoal_status_set(st, SHOAL_INTERNAL, "ground truth: faiss search: %s",
-			    faiss_get_last_error());
-			break;
-		}
-		for (size_t i = 0; i < b; i++) {
-			const float *q = ds->queries + (q0 + i) * ds->dim;
-			size_t m = 0;
-			for (size_t j = 0; j < kk; j++) {
-				idx_t l = lab[i * kk + j];
-				if (l < 0)
-					continue;
-				c[m].id = (int32_t)l;
-				c[m].d = bench_distance(ds->metric, q, ds->base + (size_t)l * ds->dim, ds->dim);
-				m++;
-			}
-			qsort(c, m, sizeof *c, cand_cmp);
-			for (uint32_t j = 0; j < k; j++)
-				ds->gt[(q0 + i) * k + j] = j < m ? c[j].id : -1;
-		}
-		bench_progress("ground truth: %zu/%zu queries (%.1f s)", q0 + b, ds->nq,
-		    bench_now_s() - t0);
-	}
-	bench_progress_done();
-	free(dist);
-	free(lab);
-	free(c);
+	shoal_code rv = bench_exact_knn(ds->metric, ds->base, ds->n, ds->dim, ds->queries, ds->nq, k,
+	    ds->gt, "ground truth", st);
 	if (rv != SHOAL_OK) {
+		shoal_status_prefix(st, "ground truth");
 		free(ds->gt);
 		ds->gt = NULL;
 		ds->gt_k = 0;
-		goto out;
+		return rv;
 	}
 	/* self-check against plain brute force on a few queries: a wrong
 	 * ground truth would silently skew every recall number */
@@ -744,7 +761,7 @@ bench_ground_truth(bench_dataset *ds, uint32_t k, shoal_status *st)
 			free(ds->gt);
 			ds->gt = NULL;
 			ds->gt_k = 0;
-			goto out;
+			return rv;
 		}
 	}
 	char prev[sizeof ds->gt_source];
@@ -753,9 +770,5 @@ bench_ground_truth(bench_dataset *ds, uint32_t k, shoal_status *st)
 	    "computed exactly by the harness (FAISS flat search, re-ranked in double precision) "
 	    "in %.1f s%s%.150s",
 	    bench_now_s() - t0, prev[0] ? "; " : "", prev);
-out:
-	free(nbase);
-	free(nq);
-	faiss_Index_free(idx);
-	return rv;
+	return SHOAL_OK;
 }

@@ -1,4 +1,5 @@
-/* main.c -- shoal-bench: options, workloads, measurement, progress.
+/* main.c -- shoal-bench: options, the run, the workloads ingest, search
+ * and tenant.
  *
  * One run = one data set, several targets, several workloads:
  *
@@ -12,23 +13,15 @@
  *       tenant: T dedicated tenants of P points (slices of the base set),
  *             queries routed to one tenant each, recall against the exact
  *             neighbours inside that tenant
- *       scatter/filter/migrate/import: reported "not supported by this
- *             build yet" (no numbers)
+ *       the workloads in files of their own (FILE_WORKLOADS below:
+ *             wl_scatter.c, wl_filter.c, wl_migrate.c, wl_import.c), in
+ *             that order; scatter also gets "main"
  *       drop what was created (unless --keep), close
  *
- * Measurement of one sweep point: every client thread opens its session
- * and sets ef_search, then all start together (barrier).  Threads take
- * query numbers from one atomic counter and stop once every query was
- * answered at least once AND --min-time seconds have passed, so fast
- * targets are timed over enough queries too.  QPS = searches / wall time;
- * latencies are per search, from just before the call to just after it
- * returns (client side, so network and serialisation count); recall is
- * the mean over the first answer to every query.  A warm-up pass (not
- * recorded) precedes each target's sweep.  Any failed search fails the
- * point: it is reported with the error, never as a number.
+ * How one sweep point is measured is in measure.c.  A warm-up pass (not
+ * recorded) precedes each target's sweep.
  *
- * Threading: the main thread drives; search threads only touch their own
- * session, their latency buffer and their slots of the answer array.
+ * Threading: the main thread drives; measure.c runs the search threads.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -48,7 +41,7 @@
 #include "vecmath.h"
 
 #define BENCH_VERSION "0.1.0"
-#define MAX_LIST 32
+#define MAX_LIST BENCH_MAX_LIST
 
 /* ===================================================================
  * Progress and clocks
@@ -99,50 +92,11 @@ bench_progress_done(void)
 	}
 }
 
-/* Rate-limited progress for long loops: prints at most every `every` s,
- * or in place on a terminal every 0.2 s. */
-typedef struct ticker {
-	double last;
-	double t0;
-} ticker;
-
-static bool
-ticker_due(ticker *t)
-{
-	double now = bench_now_s();
-	double every = bench_progress_tty() ? 0.2 : 5.0;
-	if (now - t->last < every)
-		return false;
-	t->last = now;
-	return true;
-}
-
 /* ===================================================================
  * Options
  * =================================================================== */
 
-typedef struct options {
-	bench_data_spec data;
-	bench_config cfg;
-	const char *targets;
-	const char *workloads;
-	int local_workers;
-	const char *bin;
-	uint32_t k;
-	uint32_t efs[MAX_LIST];
-	int n_efs;
-	uint32_t clients[MAX_LIST];
-	int n_clients;
-	double min_time;
-	uint32_t warmup;
-	uint32_t tenants, tenant_size, tenant_ef, tenant_queries;
-	double index_wait;   /* s, background_index targets */
-	double settle;       /* s after the tenant warm-up */
-	const char *out_dir;
-	const char *prefix;
-	const char *gnuplot;
-	const char *save_gt;
-} options;
+typedef bench_options options;
 
 static void
 usage(FILE *f)
@@ -175,8 +129,10 @@ usage(FILE *f)
 	    "  --save-gt FILE           write the ground truth used as .ivecs (reuse with --gt)\n"
 	    "\n"
 	    "Targets:\n"
-	    "  --targets LIST           any of faiss,shoal,pgvector (default: faiss, plus shoal\n"
-	    "                           with --shoal/--local, plus pgvector with --pg)\n"
+	    "  --targets LIST           any of faiss,shoal,pgvector,worker (default: faiss, plus\n"
+	    "                           shoal with --shoal/--local, plus pgvector with --pg);\n"
+	    "                           worker = a worker's own search path in this process\n"
+	    "                           (its RPC dispatch without the network)\n"
 	    "  --shoal URL              a running cluster's coordinator (tcp://host:port)\n"
 	    "  --local N                start a coordinator and N workers from --bin on free\n"
 	    "                           loopback ports in a temp dir, stop them at the end\n"
@@ -201,8 +157,22 @@ usage(FILE *f)
 	    "      ingest               time to searchable (load, then index build or catch-up)\n"
 	    "      search               ef_search sweep: recall@k, QPS, p50/p95/p99\n"
 	    "      tenant               many dedicated tenants, tenant-routed queries\n"
-	    "      scatter filter migrate import   not supported by this build yet: reported\n"
-	    "                           as such, without numbers\n"
+	    "      scatter              a shared collection over --shards shards, keyless scatter\n"
+	    "                           searches vs one dedicated collection over the same rows\n"
+	    "                           (ef_search sweep; server CPU per query with --local);\n"
+	    "                           faiss: one index, pgvector: one table\n"
+	    "      filter               payload filter 'attr < X' at several selectivities:\n"
+	    "                           recall@k against the exact filtered neighbours, QPS,\n"
+	    "                           rows returned (pgvector: WHERE, with and without\n"
+	    "                           hnsw.iterative_scan)\n"
+	    "      migrate              shoal only (needs >= 2 workers): a dedicated tenant moves\n"
+	    "                           to another worker while a reader searches and a writer\n"
+	    "                           upserts: search p50/p99 before and during, write pause,\n"
+	    "                           MB/s, rows/s, and a latency-over-time plot\n"
+	    "      import               shoal: the base set as a PostgreSQL table (--pg; real[]\n"
+	    "                           and, with pgvector, vector) imported by `shoal import pg`\n"
+	    "                           (rows/s, then time to searchable); pgvector: COPY into a\n"
+	    "                           vector table + CREATE INDEX (reused from ingest if run)\n"
 	    "  --k K                    neighbours per query (default 10)\n"
 	    "  --ef LIST                ef_search sweep (default 10,20,40,80,160,320)\n"
 	    "  --clients LIST           concurrent client threads, e.g. 1,4 (default 1)\n"
@@ -217,6 +187,23 @@ usage(FILE *f)
 	    "                           the index to answer (default 600); counted as build time\n"
 	    "  --settle SEC             pause after the tenant warm-up, which asks every tenant\n"
 	    "                           once, for background index builds (default 2)\n"
+	    "  --shards S               scatter: shards of the shared collection (default 32)\n"
+	    "  --scatter-keys K         scatter: distribution-key values, point i has key i %% K\n"
+	    "                           (default 1000)\n"
+	    "  --scatter-queries Q      scatter: queries per sweep point (default\n"
+	    "                           min(queries, 1000))\n"
+	    "  --selectivity LIST       filter: percent of points matching (default\n"
+	    "                           50,10,1,0.1; multiples of 0.01)\n"
+	    "  --filter-ef E            filter: ef_search (default 64)\n"
+	    "  --filter-queries Q       filter: queries (default min(queries, 1000))\n"
+	    "  --migrate-size P         migrate: points of the moved tenant (default\n"
+	    "                           min(N, 100000))\n"
+	    "  --migrate-ef E           migrate: ef_search of the reader (default 64)\n"
+	    "  --migrate-writes W       migrate: upserts per second of the writer, 10 points\n"
+	    "                           each (default 50; 0 = no writer)\n"
+	    "  --migrate-before SEC     migrate: measured before the move starts (default 5)\n"
+	    "  --migrate-after SEC      migrate: measured after it ends (default 3)\n"
+	    "  --migrate-max-mbps R     migrate: the move's copy throttle (default 0 = none)\n"
 	    "\n"
 	    "Output:\n"
 	    "  --out DIR                output directory (default bench-out)\n"
@@ -271,6 +258,26 @@ parse_list(const char *s, uint32_t *out, int *n, uint32_t min)
 	return *n > 0;
 }
 
+/* A list of percentages in (0, 100], each a multiple of 0.01 (the filter
+ * workload's payload values have that resolution). */
+static bool
+parse_pct_list(const char *s, double *out, int *n)
+{
+	char buf[512];
+	snprintf(buf, sizeof buf, "%s", s);
+	*n = 0;
+	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *end;
+		errno = 0;
+		double v = strtod(t, &end);
+		if (*n == MAX_LIST || errno || *end || end == t || !(v > 0 && v <= 100) ||
+		    fabs(v * 100 - round(v * 100)) > 1e-6)
+			return false;
+		out[(*n)++] = v;
+	}
+	return *n > 0;
+}
+
 static bool
 list_has(const char *list, const char *word)
 {
@@ -308,6 +315,8 @@ enum {
 	O_LOCAL, O_BIN, O_PG, O_PG_MWM, O_PG_PAR, O_TIMEOUT, O_KEEP, O_M, O_EFC, O_BATCH, O_WORKLOAD,
 	O_K, O_EF, O_CLIENTS, O_MIN_TIME, O_WARMUP, O_TENANTS, O_TENANT_SIZE, O_TENANT_EF,
 	O_TENANT_Q, O_INDEX_WAIT, O_SETTLE, O_OUT, O_PREFIX, O_GNUPLOT, O_HELP, O_VERSION,
+	O_SHARDS, O_SCATTER_KEYS, O_SCATTER_Q, O_SELECTIVITY, O_FILTER_EF, O_FILTER_Q, O_MIGRATE_SIZE,
+	O_MIGRATE_EF, O_MIGRATE_WRITES, O_MIGRATE_BEFORE, O_MIGRATE_AFTER, O_MIGRATE_MBPS,
 };
 
 static int
@@ -360,9 +369,21 @@ parse_options(int argc, char **argv, options *o)
 		{"gnuplot", required_argument, NULL, O_GNUPLOT},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
+		{"shards", required_argument, NULL, O_SHARDS},
+		{"scatter-keys", required_argument, NULL, O_SCATTER_KEYS},
+		{"scatter-queries", required_argument, NULL, O_SCATTER_Q},
+		{"selectivity", required_argument, NULL, O_SELECTIVITY},
+		{"filter-ef", required_argument, NULL, O_FILTER_EF},
+		{"filter-queries", required_argument, NULL, O_FILTER_Q},
+		{"migrate-size", required_argument, NULL, O_MIGRATE_SIZE},
+		{"migrate-ef", required_argument, NULL, O_MIGRATE_EF},
+		{"migrate-writes", required_argument, NULL, O_MIGRATE_WRITES},
+		{"migrate-before", required_argument, NULL, O_MIGRATE_BEFORE},
+		{"migrate-after", required_argument, NULL, O_MIGRATE_AFTER},
+		{"migrate-max-mbps", required_argument, NULL, O_MIGRATE_MBPS},
 		{NULL, 0, NULL, 0},
 	};
-	static const char *const TARGETS[] = {"faiss", "shoal", "pgvector", NULL};
+	static const char *const TARGETS[] = {"faiss", "shoal", "pgvector", "worker", NULL};
 	static const char *const WORKLOADS[] = {"ingest", "search", "tenant", "scatter", "filter",
 		"migrate", "import", "all", NULL};
 	const char *fmnist_dir = "/usr/share/datasets/fashion-mnist";
@@ -391,6 +412,14 @@ parse_options(int argc, char **argv, options *o)
 	o->index_wait = 600;
 	o->settle = 2;
 	o->out_dir = "bench-out";
+	o->scatter_shards = 32;
+	o->scatter_keys = 1000;
+	parse_pct_list("50,10,1,0.1", o->selectivity, &o->n_selectivity);
+	o->filter_ef = 64;
+	o->migrate_ef = 64;
+	o->migrate_writes = 50;
+	o->migrate_before = 5;
+	o->migrate_after = 3;
 	parse_list("10,20,40,80,160,320", o->efs, &o->n_efs, 1);
 	parse_list("1", o->clients, &o->n_clients, 1);
 
@@ -552,17 +581,68 @@ parse_options(int argc, char **argv, options *o)
 			break;
 		case O_MIN_TIME:
 		case O_INDEX_WAIT:
-		case O_SETTLE: {
+		case O_SETTLE:
+		case O_MIGRATE_BEFORE:
+		case O_MIGRATE_AFTER:
+		case O_MIGRATE_MBPS: {
+			const char *name = c == O_MIN_TIME ? "min-time"
+			    : c == O_SETTLE               ? "settle"
+			    : c == O_INDEX_WAIT           ? "index-wait"
+			    : c == O_MIGRATE_BEFORE       ? "migrate-before"
+			    : c == O_MIGRATE_AFTER        ? "migrate-after"
+			                                  : "migrate-max-mbps";
 			char *end;
 			errno = 0;
 			double v = strtod(optarg, &end);
 			if (errno || *end || end == optarg || !(v >= 0) || v > 86400)
-				return bad("--%s '%s': expected seconds in 0..86400",
-				    c == O_MIN_TIME ? "min-time" : c == O_SETTLE ? "settle" : "index-wait",
-				    optarg);
-			*(c == O_MIN_TIME ? &o->min_time : c == O_SETTLE ? &o->settle : &o->index_wait) = v;
+				return bad("--%s '%s': expected a number in 0..86400", name, optarg);
+			*(c == O_MIN_TIME        ? &o->min_time
+			    : c == O_SETTLE         ? &o->settle
+			    : c == O_INDEX_WAIT     ? &o->index_wait
+			    : c == O_MIGRATE_BEFORE ? &o->migrate_before
+			    : c == O_MIGRATE_AFTER  ? &o->migrate_after
+			                            : &o->migrate_max_mbps) = v;
 			break;
 		}
+		case O_SHARDS:
+			if (!util_parse_u32(optarg, &o->scatter_shards) || o->scatter_shards == 0 ||
+			    o->scatter_shards > 1024)
+				return bad("--shards '%s': expected 1..1024", optarg);
+			break;
+		case O_SCATTER_KEYS:
+			if (!util_parse_u32(optarg, &o->scatter_keys) || o->scatter_keys == 0)
+				return bad("--scatter-keys '%s': expected a positive number", optarg);
+			break;
+		case O_SELECTIVITY:
+			if (!parse_pct_list(optarg, o->selectivity, &o->n_selectivity))
+				return bad("--selectivity '%s': expected percentages in (0, 100] with at "
+				           "most two decimals, e.g. 50,10,1,0.1",
+				    optarg);
+			break;
+		case O_SCATTER_Q:
+		case O_FILTER_EF:
+		case O_FILTER_Q:
+		case O_MIGRATE_SIZE:
+		case O_MIGRATE_EF:
+			if (!util_parse_u32(optarg, &u32) || u32 == 0)
+				return bad("--%s '%s': expected a positive number",
+				    c == O_SCATTER_Q          ? "scatter-queries"
+				        : c == O_FILTER_EF    ? "filter-ef"
+				        : c == O_FILTER_Q     ? "filter-queries"
+				        : c == O_MIGRATE_SIZE ? "migrate-size"
+				                              : "migrate-ef",
+				    optarg);
+			*(c == O_SCATTER_Q      ? &o->scatter_queries
+			    : c == O_FILTER_EF    ? &o->filter_ef
+			    : c == O_FILTER_Q     ? &o->filter_queries
+			    : c == O_MIGRATE_SIZE ? &o->migrate_size
+			                          : &o->migrate_ef) = u32;
+			break;
+		case O_MIGRATE_WRITES:
+			if (!util_parse_u32(optarg, &o->migrate_writes) || o->migrate_writes > 10000)
+				return bad("--migrate-writes '%s': expected 0..10000 upserts per second",
+				    optarg);
+			break;
 		case O_WARMUP:
 			if (!util_parse_u32(optarg, &o->warmup))
 				return bad("--warmup '%s': expected a number", optarg);
@@ -659,223 +739,8 @@ parse_options(int argc, char **argv, options *o)
 }
 
 /* ===================================================================
- * Measurement of one sweep point
- * =================================================================== */
-
-typedef struct point_spec {
-	const bench_target_ops *ops;
-	bench_target *t;
-	bench_coll **colls;          /* by tenant (or just [0]) */
-	const uint32_t *coll_of;     /* query -> colls index; NULL = colls[0] */
-	const float *queries;        /* nq * dim */
-	size_t nq;
-	uint32_t dim, k, ef, clients;
-	double min_time;
-} point_spec;
-
-typedef struct point_out {
-	int64_t *answers;            /* nq * k */
-	uint32_t *n_answer;          /* nq */
-	double qps, p50, p95, p99, mean;
-	uint64_t done;
-} point_out;
-
-typedef struct point_run {
-	const point_spec *ps;
-	point_out *out;
-	pthread_barrier_t ready, go; /* clients connected; clock started */
-	atomic_size_t next;
-	atomic_bool failed;
-	pthread_mutex_t lock;
-	shoal_status err;
-	double t_start;
-} point_run;
-
-typedef struct client_thread {
-	pthread_t th;
-	point_run *run;
-	float *lat;                  /* ms */
-	size_t n_lat, cap_lat;
-	double t_end;
-} client_thread;
-
-static void
-point_fail(point_run *run, const shoal_status *st)
-{
-	pthread_mutex_lock(&run->lock);
-	if (!atomic_load(&run->failed)) {
-		run->err = *st;
-		atomic_store(&run->failed, true);
-	}
-	pthread_mutex_unlock(&run->lock);
-}
-
-static void *
-client_main(void *arg)
-{
-	client_thread *ct = arg;
-	point_run *run = ct->run;
-	const point_spec *ps = run->ps;
-	shoal_status st;
-	bench_session *s = NULL;
-	bool ok = ps->ops->session_open(ps->t, &s, &st) == SHOAL_OK;
-	if (ok && ps->ops->set_ef(s, ps->ef, &st) != SHOAL_OK)
-		ok = false;
-	if (!ok)
-		point_fail(run, &st);
-	int64_t *ids = xmalloc(ps->k * sizeof *ids);
-	pthread_barrier_wait(&run->ready);
-	pthread_barrier_wait(&run->go);
-	while (ok && !atomic_load(&run->failed)) {
-		size_t i = atomic_fetch_add(&run->next, 1);
-		if (i >= ps->nq && bench_now_s() - run->t_start >= ps->min_time)
-			break;
-		size_t q = i % ps->nq;
-		bench_coll *c = ps->colls[ps->coll_of ? ps->coll_of[q] : 0];
-		size_t n = 0;
-		double t0 = bench_now_s();
-		shoal_code rv = ps->ops->search(s, c, ps->queries + q * ps->dim, ps->k, ids, &n, &st);
-		double t1 = bench_now_s();
-		if (rv != SHOAL_OK) {
-			shoal_status_prefix(&st, "query %zu", q);
-			point_fail(run, &st);
-			break;
-		}
-		if (ct->n_lat == ct->cap_lat) {
-			ct->cap_lat = ct->cap_lat ? 2 * ct->cap_lat : 4096;
-			ct->lat = xrealloc(ct->lat, ct->cap_lat * sizeof *ct->lat);
-		}
-		ct->lat[ct->n_lat++] = (float)((t1 - t0) * 1000.0);
-		if (i < ps->nq && run->out->answers) {
-			memcpy(run->out->answers + q * ps->k, ids, n * sizeof *ids);
-			run->out->n_answer[q] = (uint32_t)n;
-		}
-	}
-	ct->t_end = bench_now_s();
-	free(ids);
-	if (s)
-		ps->ops->session_close(s);
-	return NULL;
-}
-
-static int
-float_cmp(const void *a, const void *b)
-{
-	float x = *(const float *)a, y = *(const float *)b;
-	return (x > y) - (x < y);
-}
-
-static double
-percentile(const float *sorted, size_t n, double p)
-{
-	if (n == 0)
-		return NAN;
-	size_t i = (size_t)ceil(p * (double)n) - 1;
-	if (i >= n)
-		i = n - 1;
-	return sorted[i];
-}
-
-/* Runs one sweep point; out->answers/n_answer (if not NULL) receive the
- * first answer to every query. */
-static shoal_code
-run_point(const point_spec *ps, point_out *out, shoal_status *st)
-{
-	point_run run = {.ps = ps, .out = out};
-	atomic_init(&run.next, 0);
-	atomic_init(&run.failed, false);
-	pthread_mutex_init(&run.lock, NULL);
-	pthread_barrier_init(&run.ready, NULL, ps->clients + 1);
-	pthread_barrier_init(&run.go, NULL, ps->clients + 1);
-	client_thread *ct = xcalloc(ps->clients, sizeof *ct);
-	uint32_t started = 0;
-	for (; started < ps->clients; started++) {
-		ct[started].run = &run;
-		if (pthread_create(&ct[started].th, NULL, client_main, &ct[started]) != 0)
-			break;
-	}
-	if (started < ps->clients) {
-		/* cannot happen short of resource exhaustion; the barrier would
-		 * never open, so give up loudly */
-		fprintf(stderr, "shoal-bench: pthread_create failed\n");
-		exit(1);
-	}
-	/* every client connects and sets ef_search first; then the clock
-	 * starts and all are released together (the barrier orders t_start
-	 * before the clients' reads of it) */
-	pthread_barrier_wait(&run.ready);
-	run.t_start = bench_now_s();
-	pthread_barrier_wait(&run.go);
-	double t_end = run.t_start;
-	size_t total = 0;
-	for (uint32_t i = 0; i < ps->clients; i++) {
-		pthread_join(ct[i].th, NULL);
-		if (ct[i].t_end > t_end)
-			t_end = ct[i].t_end;
-		total += ct[i].n_lat;
-	}
-	shoal_code rv = SHOAL_OK;
-	if (atomic_load(&run.failed)) {
-		if (st)
-			*st = run.err;
-		rv = run.err.code ? run.err.code : SHOAL_INTERNAL;
-	} else {
-		float *all = xmalloc((total ? total : 1) * sizeof *all);
-		size_t m = 0;
-		double sum = 0;
-		for (uint32_t i = 0; i < ps->clients; i++) {
-			memcpy(all + m, ct[i].lat, ct[i].n_lat * sizeof *all);
-			m += ct[i].n_lat;
-		}
-		for (size_t i = 0; i < m; i++)
-			sum += all[i];
-		qsort(all, m, sizeof *all, float_cmp);
-		out->done = m;
-		out->qps = t_end > run.t_start ? (double)m / (t_end - run.t_start) : NAN;
-		out->p50 = percentile(all, m, 0.50);
-		out->p95 = percentile(all, m, 0.95);
-		out->p99 = percentile(all, m, 0.99);
-		out->mean = m ? sum / (double)m : NAN;
-		free(all);
-	}
-	for (uint32_t i = 0; i < ps->clients; i++)
-		free(ct[i].lat);
-	free(ct);
-	pthread_barrier_destroy(&run.ready);
-	pthread_barrier_destroy(&run.go);
-	pthread_mutex_destroy(&run.lock);
-	return rv;
-}
-
-/* ===================================================================
  * Workloads
  * =================================================================== */
-
-typedef struct ingest_progress {
-	const char *target;
-	const char *what;
-	size_t total;
-	double t0;
-	ticker tk;
-} ingest_progress;
-
-static void
-on_ingest_progress(void *arg, size_t done)
-{
-	ingest_progress *p = arg;
-	if (!ticker_due(&p->tk) && done != p->total)
-		return;
-	double el = bench_now_s() - p->t0;
-	bench_progress("[%s] %s %zu/%zu vectors (%.0f vectors/s, %.1f s)", p->target, p->what, done,
-	    p->total, el > 0 ? (double)done / el : 0.0, el);
-}
-
-static void
-result_fail(bench_result *res, bench_result_status s, const char *reason)
-{
-	res->status = s;
-	snprintf(res->reason, sizeof res->reason, "%s", reason);
-}
 
 static void
 put_fact(void *arg, const char *k, const char *v)
@@ -887,87 +752,12 @@ typedef struct workload_flags {
 	bool ingest, search, tenant;
 } workload_flags;
 
-/* Recall of a point's answers against thresholds kth[q]; base/offsets per
- * query (tenant slices) or the whole base set. */
-static double
-mean_recall(const bench_dataset *ds, const point_out *po, const double *kth, size_t nq,
-    uint32_t k, const uint32_t *coll_of, size_t slice)
-{
-	double sum = 0;
-	int64_t *rel = xmalloc(k * sizeof *rel);
-	for (size_t q = 0; q < nq; q++) {
-		const float *base = ds->base;
-		size_t n_base = ds->n;
-		int64_t off = 0;
-		if (coll_of) {
-			off = (int64_t)coll_of[q] * (int64_t)slice;
-			base = ds->base + (size_t)off * ds->dim;
-			n_base = slice;
-		}
-		uint32_t n = po->n_answer[q];
-		for (uint32_t i = 0; i < n; i++)
-			rel[i] = po->answers[q * k + i] - off;
-		sum += bench_recall_one(ds->metric, base, n_base, ds->dim, ds->queries + q * ds->dim,
-		    kth[q], rel, n, k);
-	}
-	free(rel);
-	return nq ? sum / (double)nq : NAN;
-}
-
-/* For background_index targets: after the load, greedy searches (k = 1,
- * ef_search 1: the weakest search an HNSW graph does) in rounds of 16
- * queries until one answer is not the true nearest neighbour, which only
- * the approximate index can produce (the exact scan is always right; ties
- * count as right).  Rounds are spaced so that probing takes at most ~20% of
- * one core from the build.  *observed = false after timeout_s. */
-static shoal_code
-wait_indexed(const bench_target_ops *ops, bench_target *t, bench_coll *coll,
-    const bench_dataset *ds, double timeout_s, bool *observed, shoal_status *st)
-{
-	const uint32_t k = 1;
-	double *nn = xmalloc(ds->nq * sizeof *nn);
-	for (size_t q = 0; q < ds->nq; q++)
-		nn[q] = bench_distance(ds->metric, ds->queries + q * ds->dim,
-		    ds->base + (size_t)ds->gt[q * ds->gt_k] * ds->dim, ds->dim);
-	bench_session *s = NULL;
-	shoal_code rv = ops->session_open(t, &s, st);
-	if (rv == SHOAL_OK)
-		rv = ops->set_ef(s, 1, st);
-	int64_t ids[1];
-	double t0 = bench_now_s();
-	size_t q = 0;
-	ticker tk = {0};
-	*observed = false;
-	while (rv == SHOAL_OK && !*observed) {
-		double r0 = bench_now_s();
-		for (int j = 0; j < 16 && !*observed; j++, q = (q + 1) % ds->nq) {
-			size_t n = 0;
-			if ((rv = ops->search(s, coll, ds->queries + q * ds->dim, k, ids, &n, st)) != SHOAL_OK)
-				break;
-			*observed = bench_recall_one(ds->metric, ds->base, ds->n, ds->dim,
-			                ds->queries + q * ds->dim, nn[q], ids, n, k) < 1.0;
-		}
-		double now = bench_now_s();
-		if (rv != SHOAL_OK || *observed || now - t0 > timeout_s)
-			break;
-		if (ticker_due(&tk))
-			bench_progress("[%s] waiting for the HNSW index (answers are exact until it is "
-			               "built) %.1f s",
-			    ops->name, now - t0);
-		double pause = 4 * (now - r0);
-		util_sleep_ms((uint32_t)(1000 * (pause < 0.1 ? 0.1 : pause > 2 ? 2 : pause)));
-	}
-	bench_progress_done();
-	free(nn);
-	if (s)
-		ops->session_close(s);
-	return rv;
-}
-
-/* ingest + search on the main collection of one target. */
+/* ingest + search on the main collection of one target.  With keep, the
+ * loaded collection is left to the caller in *keep (NULL when the load
+ * failed) instead of being dropped. */
 static bool
 run_main(bench_run *run, const options *o, const bench_target_ops *ops, bench_target *t,
-    workload_flags wf, const double *kth)
+    workload_flags wf, const double *kth, bench_coll **keep)
 {
 	const bench_dataset *ds = run->ds;
 	bool ok = true;
@@ -976,13 +766,13 @@ run_main(bench_run *run, const options *o, const bench_target_ops *ops, bench_ta
 	bench_result *ing = wf.ingest ? bench_result_add(run, ops->name, "ingest") : NULL;
 
 	bench_progress("[%s] creating the collection and loading %zu vectors", ops->name, ds->n);
-	ingest_progress ip = {.target = ops->name, .what = "ingest", .total = ds->n,
+	bench_ingest_progress ip = {.target = ops->name, .what = "ingest", .total = ds->n,
 		.t0 = bench_now_s()};
 	bench_load_times lt = {0};
 	shoal_code rv = ops->create(t, NULL, "main", ds->dim, &coll, &st);
 	double t0 = bench_now_s();
 	if (rv == SHOAL_OK)
-		rv = ops->load(t, coll, ds->base, ds->n, 0, &lt, on_ingest_progress, &ip, &st);
+		rv = ops->load(t, coll, ds->base, ds->n, 0, &lt, bench_on_ingest_progress, &ip, &st);
 	double exact_secs = bench_now_s() - t0;
 	bool observed = false;
 	/* below ~2000 points a graph search is as good as exact and an exact
@@ -990,18 +780,9 @@ run_main(bench_run *run, const options *o, const bench_target_ops *ops, bench_ta
 	bool wait_index = ops->background_index && ds->n >= 2000;
 	if (rv == SHOAL_OK && wait_index) {
 		double w0 = bench_now_s();
-		rv = wait_indexed(ops, t, coll, ds, o->index_wait, &observed, &st);
+		rv = bench_wait_index(run, o, ops, t, coll, ds->base, ds->n, "the main collection",
+		    &observed, &st);
 		lt.build_s += bench_now_s() - w0;
-		if (rv == SHOAL_OK && !observed) {
-			fprintf(stderr,
-			    "[%s] warning: no search was answered by the HNSW index within --index-wait "
-			    "%.0f s; searches may be exact scans\n",
-			    ops->name, o->index_wait);
-			bench_note(run,
-			    "%s: no search was observed to be answered by the HNSW index within %.0f s "
-			    "after loading; its search numbers may be exact scans",
-			    ops->name, o->index_wait);
-		}
 	}
 	double secs = bench_now_s() - t0;
 	bench_progress_done();
@@ -1010,10 +791,10 @@ run_main(bench_run *run, const options *o, const bench_target_ops *ops, bench_ta
 		char why[600];
 		snprintf(why, sizeof why, "ingest failed: %s", st.msg);
 		if (ing)
-			result_fail(ing, RES_FAILED, why);
+			bench_result_fail(ing, RES_FAILED, why);
 		if (wf.search) {
 			bench_result *r = bench_result_add(run, ops->name, "search");
-			result_fail(r, RES_FAILED, why);
+			bench_result_fail(r, RES_FAILED, why);
 		}
 		if (coll)
 			ops->drop(t, coll);
@@ -1045,17 +826,17 @@ run_main(bench_run *run, const options *o, const bench_target_ops *ops, bench_ta
 	}
 
 	if (wf.search) {
-		point_out po = {0};
+		bench_point_out po = {0};
 		po.answers = xmalloc(ds->nq * o->k * sizeof *po.answers);
 		po.n_answer = xcalloc(ds->nq, sizeof *po.n_answer);
 		/* warm-up: caches, connections, lazily loaded indexes */
 		if (o->warmup > 0) {
-			point_spec w = {.ops = ops, .t = t, .colls = &coll, .queries = ds->queries,
+			bench_point_spec w = {.ops = ops, .t = t, .colls = &coll, .queries = ds->queries,
 				.nq = ds->nq < o->warmup ? ds->nq : o->warmup, .dim = ds->dim, .k = o->k,
 				.ef = o->efs[o->n_efs / 2], .clients = 1, .min_time = 0};
-			point_out wo = {0};
+			bench_point_out wo = {0};
 			bench_progress("[%s] warm-up: %zu queries", ops->name, w.nq);
-			if (run_point(&w, &wo, &st) != SHOAL_OK) {
+			if (bench_run_point(&w, &wo, &st) != SHOAL_OK) {
 				bench_progress_done();
 				fprintf(stderr, "[%s] warm-up failed: %s\n", ops->name, st.msg);
 			}
@@ -1068,28 +849,23 @@ run_main(bench_run *run, const options *o, const bench_target_ops *ops, bench_ta
 				r->clients = o->clients[c];
 				bench_progress("[%s] search ef_search=%u clients=%u ...", ops->name, o->efs[e],
 				    o->clients[c]);
-				point_spec ps = {.ops = ops, .t = t, .colls = &coll, .queries = ds->queries,
+				bench_point_spec ps = {.ops = ops, .t = t, .colls = &coll, .queries = ds->queries,
 					.nq = ds->nq, .dim = ds->dim, .k = o->k, .ef = o->efs[e],
 					.clients = o->clients[c], .min_time = o->min_time};
 				memset(po.n_answer, 0, ds->nq * sizeof *po.n_answer);
-				rv = run_point(&ps, &po, &st);
+				rv = bench_run_point(&ps, &po, &st);
 				bench_progress_done();
 				if (rv != SHOAL_OK) {
 					char why[600];
 					snprintf(why, sizeof why, "search failed: %s", st.msg);
-					result_fail(r, RES_FAILED, why);
+					bench_result_fail(r, RES_FAILED, why);
 					fprintf(stderr, "[%s] ef_search=%u clients=%u: %s\n", ops->name, o->efs[e],
 					    o->clients[c], why);
 					ok = false;
 					continue;
 				}
-				r->recall = mean_recall(ds, &po, kth, ds->nq, o->k, NULL, 0);
-				r->qps = po.qps;
-				r->p50_ms = po.p50;
-				r->p95_ms = po.p95;
-				r->p99_ms = po.p99;
-				r->mean_ms = po.mean;
-				r->queries = po.done;
+				r->recall = bench_mean_recall(ds, &po, kth, ds->nq, o->k, NULL, 0);
+				bench_result_set_point(r, &po);
 				fprintf(stderr,
 				    "[%s] ef_search=%-4u clients=%-3u recall@%u %.4f  %9.1f QPS  p50 %.3f ms  "
 				    "p95 %.3f ms  p99 %.3f ms\n",
@@ -1100,7 +876,10 @@ run_main(bench_run *run, const options *o, const bench_target_ops *ops, bench_ta
 		free(po.answers);
 		free(po.n_answer);
 	}
-	ops->drop(t, coll);
+	if (keep)
+		*keep = coll;
+	else
+		ops->drop(t, coll);
 	return ok;
 }
 
@@ -1121,14 +900,14 @@ run_tenant(bench_run *run, const options *o, const bench_target_ops *ops, bench_
 		snprintf(why, sizeof why,
 		    "%u tenants of %zu points need %zu base vectors (have %zu) and >= k=%u points each",
 		    T, P, (size_t)T * P, ds->n, o->k);
-		result_fail(r, RES_FAILED, why);
+		bench_result_fail(r, RES_FAILED, why);
 		return false;
 	}
 	bench_coll **colls = xcalloc(T, sizeof *colls);
 	bool ok = true;
 	double t0 = bench_now_s();
 	bench_load_times sum = {0};
-	ingest_progress ip = {.target = ops->name, .what = "tenant set-up", .total = (size_t)T * P,
+	bench_ingest_progress ip = {.target = ops->name, .what = "tenant set-up", .total = (size_t)T * P,
 		.t0 = t0};
 	for (uint32_t i = 0; i < T && ok; i++) {
 		char group[16];
@@ -1145,7 +924,7 @@ run_tenant(bench_run *run, const options *o, const bench_target_ops *ops, bench_
 		}
 		sum.load_s += lt.load_s;
 		sum.build_s += lt.build_s;
-		on_ingest_progress(&ip, (size_t)(i + 1) * P);
+		bench_on_ingest_progress(&ip, (size_t)(i + 1) * P);
 	}
 	double setup = bench_now_s() - t0;
 	bench_progress_done();
@@ -1155,7 +934,7 @@ run_tenant(bench_run *run, const options *o, const bench_target_ops *ops, bench_
 		uint32_t *coll_of = xmalloc(nq * sizeof *coll_of);
 		double *kth = xmalloc(nq * sizeof *kth);
 		int32_t *nn = xmalloc(o->k * sizeof *nn);
-		ticker tk = {0};
+		bench_ticker tk = {0};
 		for (size_t q = 0; q < nq; q++) {
 			uint64_t h = (uint64_t)q * 0x9e3779b97f4a7c15ULL;
 			coll_of[q] = (uint32_t)((h >> 32) % T);
@@ -1163,12 +942,12 @@ run_tenant(bench_run *run, const options *o, const bench_target_ops *ops, bench_
 			bench_brute_force(ds->metric, slice, P, ds->dim, ds->queries + q * ds->dim, o->k, nn);
 			kth[q] = bench_distance(ds->metric, ds->queries + q * ds->dim,
 			    slice + (size_t)nn[o->k - 1] * ds->dim, ds->dim);
-			if (ticker_due(&tk))
+			if (bench_ticker_due(&tk))
 				bench_progress("[%s] tenant ground truth %zu/%zu", ops->name, q + 1, nq);
 		}
 		bench_progress_done();
 		free(nn);
-		point_out po = {0};
+		bench_point_out po = {0};
 		po.answers = xmalloc(nq * o->k * sizeof *po.answers);
 		po.n_answer = xcalloc(nq, sizeof *po.n_answer);
 		/* warm-up: one query to every tenant (a lazily indexing target
@@ -1177,24 +956,24 @@ run_tenant(bench_run *run, const options *o, const bench_target_ops *ops, bench_
 			uint32_t *every = xmalloc(T * sizeof *every);
 			for (uint32_t i = 0; i < T; i++)
 				every[i] = i;
-			point_spec w = {.ops = ops, .t = t, .colls = colls, .coll_of = every,
+			bench_point_spec w = {.ops = ops, .t = t, .colls = colls, .coll_of = every,
 				.queries = ds->queries, .nq = T < ds->nq ? T : ds->nq, .dim = ds->dim,
 				.k = o->k, .ef = o->tenant_ef, .clients = 1, .min_time = 0};
-			point_out wo = {0};
+			bench_point_out wo = {0};
 			bench_progress("[%s] tenant warm-up", ops->name);
-			if (run_point(&w, &wo, &st) != SHOAL_OK)
+			if (bench_run_point(&w, &wo, &st) != SHOAL_OK)
 				fprintf(stderr, "[%s] tenant warm-up failed: %s\n", ops->name, st.msg);
 			/* queries beyond the query count wrap around; cover the rest */
 			for (uint32_t i = (uint32_t)w.nq; i < T; i += (uint32_t)w.nq) {
 				w.coll_of = every + i;
 				w.nq = T - i < ds->nq ? T - i : ds->nq;
-				if (run_point(&w, &wo, &st) != SHOAL_OK)
+				if (bench_run_point(&w, &wo, &st) != SHOAL_OK)
 					break;
 			}
 			free(every);
 			w.coll_of = coll_of;
 			w.nq = nq < o->warmup ? nq : o->warmup;
-			if (o->warmup > 0 && run_point(&w, &wo, &st) != SHOAL_OK)
+			if (o->warmup > 0 && bench_run_point(&w, &wo, &st) != SHOAL_OK)
 				fprintf(stderr, "[%s] tenant warm-up failed: %s\n", ops->name, st.msg);
 			util_sleep_ms((uint32_t)(o->settle * 1000));
 			bench_progress_done();
@@ -1213,26 +992,21 @@ run_tenant(bench_run *run, const options *o, const bench_target_ops *ops, bench_
 			r->clients = o->clients[c];
 			bench_progress("[%s] tenant search: %u tenants, clients=%u ...", ops->name, T,
 			    o->clients[c]);
-			point_spec ps = {.ops = ops, .t = t, .colls = colls, .coll_of = coll_of,
+			bench_point_spec ps = {.ops = ops, .t = t, .colls = colls, .coll_of = coll_of,
 				.queries = ds->queries, .nq = nq, .dim = ds->dim, .k = o->k,
 				.ef = o->tenant_ef, .clients = o->clients[c], .min_time = o->min_time};
 			memset(po.n_answer, 0, nq * sizeof *po.n_answer);
-			shoal_code rv = run_point(&ps, &po, &st);
+			shoal_code rv = bench_run_point(&ps, &po, &st);
 			bench_progress_done();
 			if (rv != SHOAL_OK) {
 				snprintf(why, sizeof why, "tenant search failed: %s", st.msg);
-				result_fail(r, RES_FAILED, why);
+				bench_result_fail(r, RES_FAILED, why);
 				fprintf(stderr, "[%s] %s\n", ops->name, why);
 				ok = false;
 				continue;
 			}
-			r->recall = mean_recall(ds, &po, kth, nq, o->k, coll_of, P);
-			r->qps = po.qps;
-			r->p50_ms = po.p50;
-			r->p95_ms = po.p95;
-			r->p99_ms = po.p99;
-			r->mean_ms = po.mean;
-			r->queries = po.done;
+			r->recall = bench_mean_recall(ds, &po, kth, nq, o->k, coll_of, P);
+			bench_result_set_point(r, &po);
 			fprintf(stderr,
 			    "[%s] tenant: %u tenants x %zu points set up in %.2f s; clients=%u "
 			    "ef_search=%u recall@%u %.4f  %.1f QPS  p50 %.3f ms  p99 %.3f ms\n",
@@ -1245,7 +1019,7 @@ run_tenant(bench_run *run, const options *o, const bench_target_ops *ops, bench_
 		free(kth);
 	} else {
 		bench_result *r = bench_result_add(run, ops->name, "tenant");
-		result_fail(r, RES_FAILED, why);
+		bench_result_fail(r, RES_FAILED, why);
 		fprintf(stderr, "[%s] %s\n", ops->name, why);
 	}
 	for (uint32_t i = 0; i < T; i++)
@@ -1255,18 +1029,27 @@ run_tenant(bench_run *run, const options *o, const bench_target_ops *ops, bench_
 	return ok;
 }
 
-static const char *
-unsupported_reason(const char *workload)
-{
-	if (strcmp(workload, "scatter") == 0)
-		return "not supported by this build yet: shoal has no shared (hash-distributed) "
-		       "collections to scatter over";
-	if (strcmp(workload, "filter") == 0)
-		return "not supported by this build yet: shoal's search has no payload filters";
-	if (strcmp(workload, "migrate") == 0)
-		return "not supported by this build yet: shoal cannot move a tenant between workers";
-	return "not supported by this build yet: shoal has no PostgreSQL COPY import";
-}
+/* Workloads in files of their own (bench.h, "Workloads"), run in this
+ * order on every open target after ingest/search/tenant.  needs_main: the
+ * workload gets the target's main collection with the whole base set (and
+ * the ground truth's kth); it is loaded for it even when neither ingest
+ * nor search was asked for.  A workload that shoal does not support yet
+ * has fn == NULL and a reason instead: it is reported as "unsupported"
+ * for every target.  To add one: write wl_NAME.c with a bench_workload_fn,
+ * declare it in bench.h, add a row here, and add NAME to WORKLOADS in
+ * parse_options and to the --help text. */
+static const struct {
+	const char *name;
+	bench_workload_fn fn;
+	bool needs_main;
+	const char *unsupported;
+} FILE_WORKLOADS[] = {
+	{"scatter", bench_wl_scatter, true, NULL},
+	{"filter", bench_wl_filter, false, NULL},
+	{"migrate", bench_wl_migrate, false, NULL},
+	{"import", bench_wl_import, false, NULL},
+};
+#define N_FILE_WORKLOADS (sizeof FILE_WORKLOADS / sizeof FILE_WORKLOADS[0])
 
 /* ===================================================================
  * main
@@ -1333,6 +1116,10 @@ main(int argc, char **argv)
 		.tenant = list_has(o.workloads, "tenant"),
 	};
 	o.cfg.metric = o.data.metric;
+	bool needs_main = wf.ingest || wf.search;
+	for (size_t w = 0; w < N_FILE_WORKLOADS; w++)
+		needs_main |= FILE_WORKLOADS[w].needs_main && FILE_WORKLOADS[w].fn &&
+		    list_has(o.workloads, FILE_WORKLOADS[w].name);
 
 	bench_run run;
 	memset(&run, 0, sizeof run);
@@ -1363,7 +1150,7 @@ main(int argc, char **argv)
 	run.ds = &ds;
 	double *kth = NULL;
 	/* ground truth also serves ingest: it tells when shoal's index answers */
-	if (wf.search || wf.ingest || o.save_gt) {
+	if (needs_main || o.save_gt) {
 		if (bench_ground_truth(&ds, o.k, &st) != SHOAL_OK) {
 			fprintf(stderr, "shoal-bench: %s\n", st.msg);
 			bench_dataset_free(&ds);
@@ -1420,6 +1207,7 @@ main(int argc, char **argv)
 			    cluster.url, o.local_workers, cluster.dir);
 			o.cfg.shoal_url = cluster.url;
 			run.cfg.shoal_url = cluster.url;
+			o.local = &cluster;
 			bench_note(&run,
 			    "shoal: a local cluster started by the harness (--local %d: coordinator + "
 			    "%d workers on loopback, on this machine)",
@@ -1434,11 +1222,10 @@ main(int argc, char **argv)
 		                 "network)",
 		    BENCH_FAISS_VERSION);
 
-	static const bench_target_ops *const ALL[] = {&bench_faiss_ops, &bench_shoal_ops,
-		&bench_pg_ops};
-	static const char *const OTHER[] = {"scatter", "filter", "migrate", "import"};
+	static const bench_target_ops *const ALL[] = {&bench_faiss_ops, &bench_worker_ops,
+		&bench_shoal_ops, &bench_pg_ops};
 	bool failed = false;
-	for (int ti = 0; ti < 3; ti++) {
+	for (int ti = 0; ti < (int)(sizeof ALL / sizeof ALL[0]); ti++) {
 		const bench_target_ops *ops = ALL[ti];
 		if (!list_has(o.targets, ops->name))
 			continue;
@@ -1474,26 +1261,45 @@ main(int argc, char **argv)
 			const char *req[] = {"ingest", "search", "tenant"};
 			for (int w = 0; w < 3; w++)
 				if (list_has(o.workloads, req[w]))
-					result_fail(bench_result_add(&run, ops->name, req[w]), skip_status, skip);
+					bench_result_fail(bench_result_add(&run, ops->name, req[w]), skip_status, skip);
+			for (size_t w = 0; w < N_FILE_WORKLOADS; w++)
+				if (FILE_WORKLOADS[w].fn && list_has(o.workloads, FILE_WORKLOADS[w].name))
+					bench_result_fail(bench_result_add(&run, ops->name, FILE_WORKLOADS[w].name),
+					    skip_status, skip);
 			if (skip_status == RES_FAILED)
 				failed = true;
 		} else {
 			ops->versions(t, put_fact, &run);
-			if (wf.ingest || wf.search)
-				failed |= !run_main(&run, &o, ops, t, wf, kth);
+			bench_coll *main_coll = NULL;
+			if (needs_main)
+				failed |= !run_main(&run, &o, ops, t, wf, kth, &main_coll);
 			if (wf.tenant)
 				failed |= !run_tenant(&run, &o, ops, t);
+			for (size_t w = 0; w < N_FILE_WORKLOADS; w++) {
+				if (!FILE_WORKLOADS[w].fn || !list_has(o.workloads, FILE_WORKLOADS[w].name))
+					continue;
+				if (FILE_WORKLOADS[w].needs_main && main_coll == NULL) {
+					bench_result_fail(bench_result_add(&run, ops->name, FILE_WORKLOADS[w].name),
+					    RES_FAILED, "the main collection could not be loaded (see ingest)");
+					failed = true;
+					continue;
+				}
+				failed |= !FILE_WORKLOADS[w].fn(&run, &o, ops, t,
+				    FILE_WORKLOADS[w].needs_main ? main_coll : NULL, kth);
+			}
+			if (main_coll)
+				ops->drop(t, main_coll);
 			ops->close(t);
 		}
-		for (int w = 0; w < 4; w++)
-			if (list_has(o.workloads, OTHER[w]))
-				result_fail(bench_result_add(&run, ops->name, OTHER[w]), RES_UNSUPPORTED,
-				    unsupported_reason(OTHER[w]));
+		for (size_t w = 0; w < N_FILE_WORKLOADS; w++)
+			if (!FILE_WORKLOADS[w].fn && list_has(o.workloads, FILE_WORKLOADS[w].name))
+				bench_result_fail(bench_result_add(&run, ops->name, FILE_WORKLOADS[w].name),
+				    RES_UNSUPPORTED, FILE_WORKLOADS[w].unsupported);
 	}
-	for (int w = 0; w < 4; w++)
-		if (list_has(o.workloads, OTHER[w]))
-			fprintf(stderr, "shoal-bench: workload %s: %s\n", OTHER[w],
-			    unsupported_reason(OTHER[w]));
+	for (size_t w = 0; w < N_FILE_WORKLOADS; w++)
+		if (!FILE_WORKLOADS[w].fn && list_has(o.workloads, FILE_WORKLOADS[w].name))
+			fprintf(stderr, "shoal-bench: workload %s: %s\n", FILE_WORKLOADS[w].name,
+			    FILE_WORKLOADS[w].unsupported);
 
 	if (cluster_up || cluster.dir[0]) {
 		bench_progress("stopping the local cluster");
@@ -1507,6 +1313,7 @@ main(int argc, char **argv)
 	if (wrv != SHOAL_OK)
 		fprintf(stderr, "shoal-bench: writing the outputs: %s\n", st.msg);
 	free(kth);
+	bench_timeline_free(run.migrate_tl);
 	free(run.results);
 	bench_dataset_free(&ds);
 	return wrv != SHOAL_OK || failed ? 1 : 0;

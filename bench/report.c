@@ -19,9 +19,20 @@
  *           exact scan) and index_observed (the index answered in time)
  *   tenant: tenants, points_per_tenant, vectors, seconds, vectors_per_s
  *           (set-up) and the search fields for tenant-routed queries.
+ *   scatter: layout ("dedicated" | "shared" | "one index" | "one table"),
+ *           shards, keys (shared), server_cpu_ms (when measured) and the
+ *           search fields.
+ *   filter: filter, filter_mode (targets with several), selectivity,
+ *           rows_mean, complete_frac, wrong_rows and the search fields.
+ *   migrate: vectors, from_worker, to_worker, k, ef_search,
+ *           p50_ms_before, p99_ms_before, p50_ms_during, p99_ms_during,
+ *           recall_before, recall_during, write_pause_ms, write_max_ms,
+ *           mb_per_s, rows_per_s, rows_moved, bytes_moved, move_seconds,
+ *           searches, search_errors, duplicate_hits, writes, write_errors.
  *
  * Plots: one PNG per client count, recall@k on x and QPS (log) on y, one
- * line per target, as ann-benchmarks draws them.  The .dat files and the
+ * line per target, as ann-benchmarks draws them; for migrate, every
+ * search's and upsert's latency over time with the move's phases.  The .dat files and the
  * .gp script stay next to the PNGs so a plot can be redrawn or restyled.
  * Without gnuplot the report says so and nothing fails.
  *
@@ -228,7 +239,65 @@ status_name(bench_result_status s)
 static bool
 is_search_like(const bench_result *r)
 {
-	return strcmp(r->workload, "search") == 0 || strcmp(r->workload, "tenant") == 0;
+	return strcmp(r->workload, "search") == 0 || strcmp(r->workload, "tenant") == 0 ||
+	    strcmp(r->workload, "scatter") == 0 || strcmp(r->workload, "filter") == 0;
+}
+
+/* The fields of the scatter, filter and migrate workloads. */
+static void
+json_workload_fields(FILE *f, const bench_result *x)
+{
+	if (strcmp(x->workload, "scatter") == 0) {
+		fputs(", \"layout\": ", f);
+		json_str(f, x->layout);
+		json_kv_num(f, "shards", x->shards);
+		if (x->keys)
+			json_kv_num(f, "keys", x->keys);
+		if (isfinite(x->server_cpu_ms))
+			json_kv_num(f, "server_cpu_ms", x->server_cpu_ms);
+		if (strcmp(x->layout, "shared+key") == 0) {
+			json_kv_num(f, "rows_mean", x->rows_mean);
+			json_kv_num(f, "complete_frac", x->complete_frac);
+			json_kv_num(f, "wrong_rows", (double)x->wrong_rows);
+		}
+	} else if (strcmp(x->workload, "filter") == 0) {
+		fputs(", \"filter\": ", f);
+		json_str(f, x->filter);
+		if (x->filter_mode[0]) {
+			fputs(", \"filter_mode\": ", f);
+			json_str(f, x->filter_mode);
+		}
+		json_kv_num(f, "selectivity", x->selectivity);
+		json_kv_num(f, "rows_mean", x->rows_mean);
+		json_kv_num(f, "complete_frac", x->complete_frac);
+		json_kv_num(f, "wrong_rows", (double)x->wrong_rows);
+	} else if (strcmp(x->workload, "migrate") == 0) {
+		json_kv_num(f, "vectors", (double)x->vectors);
+		fputs(", \"from_worker\": ", f);
+		json_str(f, x->move_from);
+		fputs(", \"to_worker\": ", f);
+		json_str(f, x->move_to);
+		json_kv_num(f, "k", x->k);
+		json_kv_num(f, "ef_search", x->ef_search);
+		json_kv_num(f, "p50_ms_before", x->p50_before);
+		json_kv_num(f, "p99_ms_before", x->p99_before);
+		json_kv_num(f, "p50_ms_during", x->p50_during);
+		json_kv_num(f, "p99_ms_during", x->p99_during);
+		json_kv_num(f, "recall_before", x->recall_before);
+		json_kv_num(f, "recall_during", x->recall_during);
+		json_kv_num(f, "write_pause_ms", x->write_pause_ms);
+		json_kv_num(f, "write_max_ms", x->write_max_ms);
+		json_kv_num(f, "mb_per_s", x->mb_per_s);
+		json_kv_num(f, "rows_per_s", x->rows_per_s);
+		json_kv_num(f, "rows_moved", (double)x->rows_moved);
+		json_kv_num(f, "bytes_moved", (double)x->bytes_moved);
+		json_kv_num(f, "move_seconds", x->move_seconds);
+		json_kv_num(f, "searches", (double)x->searches);
+		json_kv_num(f, "search_errors", (double)x->search_errors);
+		json_kv_num(f, "duplicate_hits", (double)x->duplicate_hits);
+		json_kv_num(f, "writes", (double)x->writes);
+		json_kv_num(f, "write_errors", (double)x->write_errors);
+	}
 }
 
 static shoal_code
@@ -300,6 +369,8 @@ write_json(const bench_run *r, const char *path, shoal_status *st)
 				fprintf(f, ", \"index_observed\": %s", x->index_observed ? "true" : "false");
 			}
 		}
+		if (strcmp(x->workload, "import") == 0)
+			bench_import_json(f, x); /* wl_import.c */
 		if (is_search_like(x)) {
 			json_kv_num(f, "k", x->k);
 			json_kv_num(f, "ef_search", x->ef_search);
@@ -312,6 +383,7 @@ write_json(const bench_run *r, const char *path, shoal_status *st)
 			json_kv_num(f, "mean_ms", x->mean_ms);
 			json_kv_num(f, "queries", (double)x->queries);
 		}
+		json_workload_fields(f, x);
 		fputc('}', f);
 	}
 	fputs("\n  ]\n}\n", f);
@@ -324,8 +396,8 @@ write_json(const bench_run *r, const char *path, shoal_status *st)
  * Plots
  * =================================================================== */
 
-static const char *const TARGET_ORDER[] = {"shoal", "pgvector", "faiss"};
-#define N_TARGETS 3
+static const char *const TARGET_ORDER[] = {"shoal", "pgvector", "faiss", "worker"};
+#define N_TARGETS 4
 
 /* The distinct client counts of ok search results, ascending. */
 static int
@@ -382,6 +454,48 @@ find_gnuplot(const char *given, char *path_out, size_t cap)
 	return found;
 }
 
+/* Finds gnuplot (gp) and the PNG terminal to use, and records its version
+ * as a machine fact; false (why says so) when there is none. */
+static bool
+prepare_gnuplot(bench_run *r, const char *gnuplot, char *gp, size_t gp_cap, const char **term,
+    char *why, size_t why_cap)
+{
+	if (!find_gnuplot(gnuplot, gp, gp_cap)) {
+		snprintf(why, why_cap,
+		    "gnuplot not found%s%s: plots not drawn (install it, e.g. apt-get install "
+		    "gnuplot-nox, and run again)",
+		    gnuplot ? " at " : " on PATH", gnuplot ? gnuplot : "");
+		bench_fact_set(r, "gnuplot", "not found");
+		return false;
+	}
+	char ver[128], cmd[800];
+	snprintf(cmd, sizeof cmd, "'%s' --version 2>/dev/null", gp);
+	first_line_of_command(cmd, ver, sizeof ver);
+	bench_fact_set(r, "gnuplot", "%s", ver[0] ? ver : gp);
+	/* pngcairo draws nicer lines; plain png (libgd) is the fallback */
+	snprintf(cmd, sizeof cmd, "'%s' -e 'set terminal pngcairo' >/dev/null 2>&1", gp);
+	*term = system(cmd) == 0 ? "pngcairo size 1000,650" : "png size 1000,650";
+	return true;
+}
+
+/* Runs gnuplot on dir/script (from dir); false with why on failure. */
+static bool
+run_gnuplot(const char *dir, const char *gp, const char *script, char *why, size_t why_cap)
+{
+	char cmd[1600], out[300];
+	snprintf(cmd, sizeof cmd, "cd '%s' && '%s' '%s' 2>&1", dir, gp, script);
+	FILE *p = popen(cmd, "r");
+	size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
+	out[got] = '\0';
+	int rc = p ? pclose(p) : -1;
+	if (rc != 0) {
+		out[strcspn(out, "\n")] = '\0';
+		snprintf(why, why_cap, "gnuplot failed (%.100s): %.250s", gp, out);
+		return false;
+	}
+	return true;
+}
+
 /* Writes .dat files and the .gp script, runs gnuplot; fills plots[] with
  * the PNG names that were drawn.  Returns the number drawn; *why explains
  * when none could be. */
@@ -397,21 +511,9 @@ draw_plots(bench_run *r, const char *dir, const char *prefix, const char *gnuplo
 		return 0;
 	}
 	char gp[600];
-	if (!find_gnuplot(gnuplot, gp, sizeof gp)) {
-		snprintf(why, why_cap,
-		    "gnuplot not found%s%s: plots not drawn (install it, e.g. apt-get install "
-		    "gnuplot-nox, and run again)",
-		    gnuplot ? " at " : " on PATH", gnuplot ? gnuplot : "");
-		bench_fact_set(r, "gnuplot", "not found");
+	const char *term;
+	if (!prepare_gnuplot(r, gnuplot, gp, sizeof gp, &term, why, why_cap))
 		return 0;
-	}
-	char ver[128], cmd[800];
-	snprintf(cmd, sizeof cmd, "'%s' --version 2>/dev/null", gp);
-	first_line_of_command(cmd, ver, sizeof ver);
-	bench_fact_set(r, "gnuplot", "%s", ver[0] ? ver : gp);
-	/* pngcairo draws nicer lines; plain png (libgd) is the fallback */
-	snprintf(cmd, sizeof cmd, "'%s' -e 'set terminal pngcairo' >/dev/null 2>&1", gp);
-	const char *term = system(cmd) == 0 ? "pngcairo size 1000,650" : "png size 1000,650";
 
 	char script[700];
 	snprintf(script, sizeof script, "%s/%s-plots.gp", dir, prefix);
@@ -459,7 +561,7 @@ draw_plots(bench_run *r, const char *dir, const char *prefix, const char *gnuplo
 		    "set grid\nset key bottom left\nset xrange [*:1.0]\n",
 		    term, plots[drawn], r->ds->name, r->k, counts[c], counts[c] == 1 ? "" : "s", r->k);
 		const char *styles[N_TARGETS] = {"lc rgb '#1f77b4' pt 7", "lc rgb '#d62728' pt 5",
-		    "lc rgb '#2ca02c' pt 9"};
+		    "lc rgb '#2ca02c' pt 9", "lc rgb '#ff7f0e' pt 11"};
 		fputs("plot ", g);
 		bool first = true;
 		for (int t = 0; t < N_TARGETS; t++) {
@@ -473,18 +575,81 @@ draw_plots(bench_run *r, const char *dir, const char *prefix, const char *gnuplo
 		drawn++;
 	}
 	fclose(g);
-	snprintf(cmd, sizeof cmd, "cd '%s' && '%s' '%s-plots.gp' 2>&1", dir, gp, prefix);
-	char out[300];
-	FILE *p = popen(cmd, "r");
-	size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
-	out[got] = '\0';
-	int rc = p ? pclose(p) : -1;
-	if (rc != 0) {
-		out[strcspn(out, "\n")] = '\0';
-		snprintf(why, why_cap, "gnuplot failed (%.100s): %.250s", gp, out);
+	char name[400];
+	snprintf(name, sizeof name, "%.300s-plots.gp", prefix);
+	if (!run_gnuplot(dir, gp, name, why, why_cap))
 		return 0;
-	}
 	return drawn;
+}
+
+/* The migrate workload's plot: every search's latency (and every upsert's)
+ * over time, seconds from the start of the move, with the move's phases
+ * as vertical lines.  Writes PREFIX-migrate-{searches,writes}.dat and
+ * PREFIX-migrate.gp; png receives the PNG's name ("" when not drawn, why
+ * then says why). */
+static void
+draw_migrate_plot(bench_run *r, const char *dir, const char *prefix, const char *gnuplot,
+    char *png, size_t png_cap, char *why, size_t why_cap)
+{
+	png[0] = why[0] = '\0';
+	const bench_timeline *tl = r->migrate_tl;
+	if (tl == NULL || tl->s_n == 0)
+		return;
+	char path[1200], gp[600];
+	const char *term;
+	snprintf(path, sizeof path, "%.800s/%.300s-migrate-searches.dat", dir, prefix);
+	FILE *d = fopen(path, "w");
+	if (d == NULL) {
+		snprintf(why, why_cap, "%.300s: %s", path, strerror(errno));
+		return;
+	}
+	fputs("# seconds_from_move_start search_latency_ms\n", d);
+	for (size_t i = 0; i < tl->s_n; i++)
+		fprintf(d, "%.4f %.4f\n", tl->s_t[i], tl->s_ms[i]);
+	fclose(d);
+	snprintf(path, sizeof path, "%.800s/%.300s-migrate-writes.dat", dir, prefix);
+	if ((d = fopen(path, "w")) == NULL) {
+		snprintf(why, why_cap, "%.300s: %s", path, strerror(errno));
+		return;
+	}
+	fputs("# seconds_from_move_start upsert_latency_ms\n", d);
+	for (size_t i = 0; i < tl->w_n; i++)
+		fprintf(d, "%.4f %.4f\n", tl->w_t[i], tl->w_ms[i]);
+	fclose(d);
+	if (!prepare_gnuplot(r, gnuplot, gp, sizeof gp, &term, why, why_cap))
+		return;
+	snprintf(path, sizeof path, "%.800s/%.300s-migrate.gp", dir, prefix);
+	FILE *g = fopen(path, "w");
+	if (g == NULL) {
+		snprintf(why, why_cap, "%.300s: %s", path, strerror(errno));
+		return;
+	}
+	char out_png[400];
+	snprintf(out_png, sizeof out_png, "%.300s-migrate-latency.png", prefix);
+	fprintf(g,
+	    "# drawn by shoal-bench; redraw with: cd %s && gnuplot %s-migrate.gp\n"
+	    "set terminal %s\nset termoption noenhanced\nset output '%s'\n"
+	    "set title \"%s: latency while a tenant moves (0 = move started)\"\n"
+	    "set xlabel 'seconds from the start of the move'\nset ylabel 'latency ms (log)'\n"
+	    "set logscale y\nset grid\nset key top left\n",
+	    dir, prefix, term, out_png, r->ds->name);
+	for (int i = 0; i < tl->n_phases; i++)
+		fprintf(g,
+		    "set arrow from %.3f, graph 0 to %.3f, graph 1 nohead lc rgb '#888888' dt 2\n"
+		    "set label '%s' at %.3f, graph 0.97 rotate by 90 right font ',9'\n",
+		    tl->phase_t[i], tl->phase_t[i], tl->phase[i], tl->phase_t[i]);
+	fprintf(g, "plot '%s-migrate-searches.dat' using 1:2 with points pt 7 ps 0.3 "
+	           "lc rgb '#1f77b4' title 'search'",
+	    prefix);
+	if (tl->w_n)
+		fprintf(g, ", '%s-migrate-writes.dat' using 1:2 with points pt 5 ps 0.5 "
+		           "lc rgb '#d62728' title 'upsert (10 points)'",
+		    prefix);
+	fputs("\nunset output\n", g);
+	fclose(g);
+	snprintf(path, sizeof path, "%.300s-migrate.gp", prefix);
+	if (run_gnuplot(dir, gp, path, why, why_cap))
+		snprintf(png, png_cap, "%s", out_png);
 }
 
 /* ===================================================================
@@ -520,10 +685,155 @@ best_at_recall(const bench_run *r, const char *target, uint32_t clients, double 
 	return best;
 }
 
+/* The lowest client count of ok results of workload (UINT32_MAX if none). */
+static uint32_t
+lowest_clients(const bench_run *r, const char *workload)
+{
+	uint32_t lowest = UINT32_MAX;
+	for (size_t i = 0; i < r->n_results; i++)
+		if (r->results[i].status == RES_OK && strcmp(r->results[i].workload, workload) == 0 &&
+		    r->results[i].clients < lowest)
+			lowest = r->results[i].clients;
+	return lowest;
+}
+
+/* The cheapest ok scatter point of shoal with layout and clients at
+ * recall >= min_recall: by server CPU when measured, else by mean latency. */
+static const bench_result *
+cheapest_scatter(const bench_run *r, const char *layout, uint32_t clients, double min_recall)
+{
+	const bench_result *best = NULL;
+	for (size_t i = 0; i < r->n_results; i++) {
+		const bench_result *x = &r->results[i];
+		if (x->status != RES_OK || strcmp(x->workload, "scatter") != 0 ||
+		    strcmp(x->target, "shoal") != 0 || strcmp(x->layout, layout) != 0 ||
+		    x->clients != clients || x->recall < min_recall)
+			continue;
+		double cost = isfinite(x->server_cpu_ms) ? x->server_cpu_ms : x->mean_ms;
+		double bcost = best == NULL ? INFINITY
+		    : isfinite(best->server_cpu_ms) ? best->server_cpu_ms
+		                                    : best->mean_ms;
+		if (cost < bcost)
+			best = x;
+	}
+	return best;
+}
+
+/* Goals of issues 3, 4 and 5 that the scatter, filter and migrate
+ * workloads measure.  Returns whether it wrote anything. */
+static bool
+md_goals_more(FILE *f, const bench_run *r)
+{
+	bool any = false;
+	/* issue 4: scatter over S shards at recall >= 0.99 costs <= 3x one index */
+	uint32_t lowest = lowest_clients(r, "scatter");
+	if (lowest != UINT32_MAX && find_ok(r, "shoal", "scatter")) {
+		const bench_result *sh = cheapest_scatter(r, "shared", lowest, 0.99);
+		const bench_result *de = cheapest_scatter(r, "dedicated", lowest, 0.99);
+		any = true;
+		fprintf(f, "- Scatter (issue 4), %u client%s: at recall@%u >= 0.99 ", lowest,
+		    lowest == 1 ? "" : "s", r->k);
+		if (sh == NULL || de == NULL) {
+			fprintf(f, "%s never reaches 0.99 in this sweep: **not evaluated**\n",
+			    sh == NULL ? "the shared-collection scatter" : "the dedicated collection");
+		} else {
+			bool cpu = isfinite(sh->server_cpu_ms) && isfinite(de->server_cpu_ms);
+			double a = cpu ? sh->server_cpu_ms : sh->mean_ms;
+			double b = cpu ? de->server_cpu_ms : de->mean_ms;
+			double ratio = a / b;
+			fprintf(f,
+			    "a search over %u shards costs %.3f ms of %s (ef %u), one index %.3f ms (ef "
+			    "%u): %.2fx; goal <= 3x: **%s**",
+			    sh->shards, a, cpu ? "server CPU" : "mean latency (CPU not measured)",
+			    sh->ef_search, b, de->ef_search, ratio, ratio <= 3.0 ? "met" : "missed");
+			if (ratio > 3.0)
+				fprintf(f, " (%.1fx the allowed cost)", ratio / 3.0);
+			fputs(" (Citus + pgvector, 32 shards: ~15 ms vs ~3 ms, 5x)\n", f);
+		}
+	}
+	/* issue 4: a key-routed search of a shared collection returns k rows
+	 * when k exist, at recall >= 0.99 */
+	for (size_t i = 0; i < r->n_results; i++) {
+		const bench_result *x = &r->results[i];
+		if (x->status != RES_OK || strcmp(x->workload, "scatter") != 0 ||
+		    strcmp(x->target, "shoal") != 0 || strcmp(x->layout, "shared+key") != 0)
+			continue;
+		bool met = x->recall >= 0.99 && x->complete_frac >= 1.0 && x->wrong_rows == 0;
+		any = true;
+		fprintf(f,
+		    "- Key-routed search of the shared collection (issue 4), %u client%s: recall@%u "
+		    "%.4f, %.1f%% of answers complete (%.2f rows on average), %llu wrong rows; goal "
+		    "recall >= 0.99 with every answer complete: **%s**",
+		    x->clients, x->clients == 1 ? "" : "s", r->k, x->recall, 100 * x->complete_frac,
+		    x->rows_mean, (unsigned long long)x->wrong_rows, met ? "met" : "missed");
+		if (x->recall < 0.99)
+			fprintf(f, " (recall short by %.4f)", 0.99 - x->recall);
+		fputs("\n", f);
+	}
+	/* issue 3: filtered recall >= 0.95 at any selectivity, complete answers */
+	if (find_ok(r, "shoal", "filter")) {
+		double worst = INFINITY, worst_sel = NAN, min_complete = INFINITY;
+		uint64_t wrong = 0;
+		for (size_t i = 0; i < r->n_results; i++) {
+			const bench_result *x = &r->results[i];
+			if (x->status != RES_OK || strcmp(x->workload, "filter") != 0 ||
+			    strcmp(x->target, "shoal") != 0)
+				continue;
+			if (x->recall < worst) {
+				worst = x->recall;
+				worst_sel = x->selectivity;
+			}
+			if (x->complete_frac < min_complete)
+				min_complete = x->complete_frac;
+			wrong += x->wrong_rows;
+		}
+		bool met = worst >= 0.95 && min_complete >= 1.0 && wrong == 0;
+		any = true;
+		fprintf(f,
+		    "- Filtered search (issue 3), every selectivity: shoal's lowest recall@%u %.4f (at "
+		    "%.2f%% matching), %.1f%% of answers complete at worst, %llu wrong rows; goal "
+		    "recall >= 0.95 with complete answers: **%s**",
+		    r->k, worst, 100 * worst_sel, 100 * min_complete, (unsigned long long)wrong,
+		    met ? "met" : "missed");
+		if (worst < 0.95)
+			fprintf(f, " (recall short by %.4f)", 0.95 - worst);
+		fputs("\n", f);
+		for (size_t i = 0; i < r->n_results; i++) {
+			const bench_result *x = &r->results[i];
+			if (x->status == RES_OK && strcmp(x->workload, "filter") == 0 &&
+			    strcmp(x->target, "pgvector") == 0 && x->clients == lowest_clients(r, "filter"))
+				fprintf(f, "  - pgvector `%s` (%.2f%%), %s: %.2f rows of %u on average, recall %.4f\n",
+				    x->filter, 100 * x->selectivity, x->filter_mode, x->rows_mean, r->k,
+				    x->recall);
+		}
+	}
+	/* issue 5: cutover write pause <= 100 ms, p99 during <= 1.5x before */
+	const bench_result *mg = find_ok(r, "shoal", "migrate");
+	if (mg) {
+		any = true;
+		fprintf(f,
+		    "- Tenant move (issue 5) of %llu points: write pause at cutover %.0f ms; goal <= "
+		    "100 ms: **%s**",
+		    (unsigned long long)mg->vectors, mg->write_pause_ms,
+		    mg->write_pause_ms <= 100 ? "met" : "missed");
+		if (mg->write_pause_ms > 100)
+			fprintf(f, " (%.0f ms over)", mg->write_pause_ms - 100);
+		double ratio = mg->p99_during / mg->p99_before;
+		fprintf(f,
+		    "; search p99 during the move %.3f ms vs %.3f ms before: %.2fx; goal <= 1.5x: "
+		    "**%s**",
+		    mg->p99_during, mg->p99_before, ratio, ratio <= 1.5 ? "met" : "missed");
+		if (ratio > 1.5)
+			fprintf(f, " (%.0f%% over the allowed)", (ratio / 1.5 - 1) * 100);
+		fprintf(f, "; copy %.1f MB/s, %.0f rows/s\n", mg->mb_per_s, mg->rows_per_s);
+	}
+	return any;
+}
+
 static void
 md_goals(FILE *f, const bench_run *r)
 {
-	fputs("## Goals of issue 7\n\n", f);
+	fputs("## Goals (issue 7; issues 3, 4, 5 where this run measures them)\n\n", f);
 	uint32_t counts[16];
 	int nc = client_counts(r, counts, 16);
 	bool any = false;
@@ -603,14 +913,148 @@ md_goals(FILE *f, const bench_run *r)
 			fprintf(f, " (%.0f%% below FAISS)", (1.0 - worst) * 100.0);
 		fputs("\n", f);
 	}
+	any |= md_goals_more(f, r);
 	if (!any)
 		fputs("Not evaluated: needs shoal together with pgvector or faiss results.\n", f);
 	fputs("\n", f);
 }
 
+static bool
+has_workload(const bench_run *r, const char *workload)
+{
+	for (size_t i = 0; i < r->n_results; i++)
+		if (strcmp(r->results[i].workload, workload) == 0)
+			return true;
+	return false;
+}
+
+/* A failed result as a table row: target, then the reason. */
+static void
+md_failed_row(FILE *f, const bench_result *x, int cols)
+{
+	fprintf(f, "| %s | %s: %s |", x->target, status_name(x->status), x->reason);
+	for (int i = 2; i < cols; i++)
+		fputs(" |", f);
+	fputs("\n", f);
+}
+
+static void
+md_scatter(FILE *f, const bench_run *r)
+{
+	if (!has_workload(r, "scatter"))
+		return;
+	fputs("## Scatter (one search over S shards vs one index over the same rows)\n\n"
+	      "shoal: a shared collection hash-distributed by key over S shards, searched without "
+	      "a key (scattered to every shard, top k merged), against a dedicated tenant's "
+	      "collection (one index) with the same rows and queries. Server CPU: utime + stime "
+	      "of the coordinator and the workers per search (--local only). shared+key: searches "
+	      "naming one key (one shard, one partition), recall among that key's points.\n\n"
+	      "| target | layout | shards | keys | clients | ef_search | recall | QPS | p50 ms | "
+	      "p99 ms | server CPU ms/query |\n"
+	      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+	    f);
+	for (size_t i = 0; i < r->n_results; i++) {
+		const bench_result *x = &r->results[i];
+		if (strcmp(x->workload, "scatter") != 0 || x->status == RES_UNSUPPORTED ||
+		    x->status == RES_SKIPPED)
+			continue;
+		if (x->status != RES_OK) {
+			md_failed_row(f, x, 11);
+			continue;
+		}
+		fprintf(f, "| %s | %s | %u | ", x->target, x->layout, x->shards);
+		if (x->keys)
+			fprintf(f, "%u", x->keys);
+		fprintf(f, " | %u | %u | %.4f | %.1f | %.3f | %.3f | ", x->clients, x->ef_search,
+		    x->recall, x->qps, x->p50_ms, x->p99_ms);
+		if (isfinite(x->server_cpu_ms))
+			fprintf(f, "%.3f", x->server_cpu_ms);
+		fputs(" |\n", f);
+	}
+	fputs("\n", f);
+}
+
+static void
+md_filter(FILE *f, const bench_run *r)
+{
+	if (!has_workload(r, "filter"))
+		return;
+	fprintf(f,
+	    "## Filter (payload filter at several selectivities)\n\n"
+	    "Recall@%u against the exact neighbours among the matching points; rows = mean rows "
+	    "returned (complete = answers holding min(k, matching) rows; wrong = rows that do not "
+	    "match the filter).\n\n"
+	    "| target | filter | matching | clients | ef_search | recall | rows | complete | wrong | "
+	    "QPS | p50 ms | p99 ms |\n"
+	    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+	    r->k);
+	for (size_t i = 0; i < r->n_results; i++) {
+		const bench_result *x = &r->results[i];
+		if (strcmp(x->workload, "filter") != 0 || x->status == RES_UNSUPPORTED ||
+		    x->status == RES_SKIPPED)
+			continue;
+		if (x->status != RES_OK) {
+			md_failed_row(f, x, 12);
+			continue;
+		}
+		fprintf(f,
+		    "| %s%s%s%s | `%s` | %.2f%% | %u | %u | %.4f | %.2f | %.1f%% | %llu | %.1f | %.3f | "
+		    "%.3f |\n",
+		    x->target, x->filter_mode[0] ? " (" : "", x->filter_mode,
+		    x->filter_mode[0] ? ")" : "", x->filter, 100 * x->selectivity, x->clients, x->ef_search, x->recall,
+		    x->rows_mean, 100 * x->complete_frac, (unsigned long long)x->wrong_rows, x->qps,
+		    x->p50_ms, x->p99_ms);
+	}
+	fputs("\n", f);
+}
+
+static void
+md_migrate(FILE *f, const bench_run *r, const char *png, const char *why)
+{
+	if (!has_workload(r, "migrate"))
+		return;
+	bool any = false;
+	for (size_t i = 0; i < r->n_results; i++) {
+		const bench_result *x = &r->results[i];
+		if (strcmp(x->workload, "migrate") != 0 || x->status == RES_SKIPPED ||
+		    x->status == RES_UNSUPPORTED)
+			continue;
+		if (!any)
+			fputs("## Migrate (search and writes while a tenant moves)\n\n"
+			      "| target | points | from -> to | move s | MB/s | rows/s | search p50 ms "
+			      "before / during | search p99 ms before / during | recall before / during | "
+			      "write pause at cutover ms | slowest upsert during ms | searches (failed) | "
+			      "upserts (failed) |\n"
+			      "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+			    f);
+		any = true;
+		if (x->status != RES_OK) {
+			md_failed_row(f, x, 13);
+			continue;
+		}
+		fprintf(f,
+		    "| %s | %llu | %s -> %s | %.1f | %.1f | %.0f | %.3f / %.3f | %.3f / %.3f | %.4f / "
+		    "%.4f | %.0f | %.1f | %llu (%llu) | %llu (%llu) |\n",
+		    x->target, (unsigned long long)x->vectors, x->move_from, x->move_to,
+		    x->move_seconds, x->mb_per_s, x->rows_per_s, x->p50_before, x->p50_during,
+		    x->p99_before, x->p99_during, x->recall_before, x->recall_during,
+		    x->write_pause_ms, x->write_max_ms, (unsigned long long)x->searches,
+		    (unsigned long long)x->search_errors, (unsigned long long)x->writes,
+		    (unsigned long long)x->write_errors);
+	}
+	if (!any)
+		return;
+	fputs("\n", f);
+	if (png && png[0])
+		fprintf(f, "![search latency during the move](%s)\n\n", png);
+	else if (why && why[0])
+		fprintf(f, "Plot: %s.\n\n", why);
+}
+
 static shoal_code
 write_markdown(const bench_run *r, const char *path, char plots[][300], const uint32_t *pc,
-    int n_plots, const char *plot_why, shoal_status *st)
+    int n_plots, const char *plot_why, const char *migrate_png, const char *migrate_why,
+    shoal_status *st)
 {
 	FILE *f = fopen(path, "w");
 	if (f == NULL)
@@ -725,12 +1169,20 @@ write_markdown(const bench_run *r, const char *path, char plots[][300], const ui
 		fputs("\n", f);
 	}
 
+	md_scatter(f, r);
+	md_filter(f, r);
+	md_migrate(f, r, migrate_png, migrate_why);
+	bench_import_markdown(f, r); /* wl_import.c */
+
 	/* everything not run, one line per workload and reason */
 	bool header = false;
 	for (size_t i = 0; i < r->n_results; i++) {
 		const bench_result *x = &r->results[i];
 		if (x->status == RES_OK || strcmp(x->workload, "search") == 0 ||
-		    strcmp(x->workload, "ingest") == 0 || strcmp(x->workload, "tenant") == 0)
+		    strcmp(x->workload, "ingest") == 0 || strcmp(x->workload, "tenant") == 0 ||
+		    ((strcmp(x->workload, "scatter") == 0 || strcmp(x->workload, "filter") == 0 ||
+		         strcmp(x->workload, "migrate") == 0) &&
+		        x->status == RES_FAILED))
 			continue;
 		bool done = false;
 		for (size_t j = 0; j < i && !done; j++)
@@ -776,13 +1228,21 @@ bench_write_outputs(bench_run *r, const char *dir, const char *prefix, const cha
 	char json[700], md[700];
 	snprintf(json, sizeof json, "%s/%s.json", dir, prefix);
 	snprintf(md, sizeof md, "%s/%s.md", dir, prefix);
+	char mpng[400], mwhy[400];
+	draw_migrate_plot(r, dir, prefix, gnuplot, mpng, sizeof mpng, mwhy, sizeof mwhy);
+	if (mwhy[0]) {
+		bench_progress_done();
+		fprintf(stderr, "shoal-bench: migrate plot: %s\n", mwhy);
+	}
 	if ((rv = write_json(r, json, st)) != SHOAL_OK)
 		return rv;
-	if ((rv = write_markdown(r, md, plots, pc, n_plots, why, st)) != SHOAL_OK)
+	if ((rv = write_markdown(r, md, plots, pc, n_plots, why, mpng, mwhy, st)) != SHOAL_OK)
 		return rv;
 	fprintf(stderr, "shoal-bench: wrote %s, %s", json, md);
 	for (int i = 0; i < n_plots; i++)
 		fprintf(stderr, ", %s/%s", dir, plots[i]);
+	if (mpng[0])
+		fprintf(stderr, ", %s/%s", dir, mpng);
 	fputs("\n", stderr);
 	return SHOAL_OK;
 }

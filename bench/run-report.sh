@@ -2,15 +2,22 @@
 # run-report.sh -- the full shoal-bench report into bench/results/.
 #
 #   bench/run-report.sh [--build DIR] [--pg DSN | --no-pg] [--out DIR] [--quick]
+#                       [--no-import-1m]
 #
 # Two runs, each against raw FAISS, a local shoal cluster (--local 2) and
-# PostgreSQL + pgvector, with every workload (those not built yet are
-# reported as such):
+# PostgreSQL + pgvector, with every workload (ingest, search, tenant;
+# scatter over 32 shards and 1,000 keys; filter at 50, 10, 1 and 0.1%;
+# migrate of a tenant of up to 100,000 points; import):
 #   1. 100,000 x 128 generated, clustered (low intrinsic dimension), l2,
 #      10,000 queries;
 #   2. Fashion-MNIST from Debian's dataset-fashion-mnist (60,000 x 784, l2,
 #      10,000 queries: ann-benchmarks' fashion-mnist-784-euclidean).
 # Each writes results/<name>.json, <name>.md and recall-vs-QPS PNGs.
+# Then, when there is a PostgreSQL (below), a third run of the import
+# workload alone (issue 6): 1,000,000 x 128 generated, clustered, shoal's
+# `shoal import pg` against pgvector's COPY + CREATE INDEX (results/
+# gen-clustered-1000000x128.*; the two runs above include it at their own
+# size).  It adds roughly 30-60 minutes on 2 cores; --no-import-1m skips it.
 #
 # PostgreSQL: --pg DSN (or $PG_DSN) uses that server.  Otherwise, when a
 # PostgreSQL server with pgvector is installed here (e.g. Debian's
@@ -33,8 +40,9 @@ out="$here/results"
 pg_dsn="${PG_DSN:-}"
 no_pg=0
 quick=0
+import_1m=1
 
-usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --build) build=${2:?--build needs a directory}; shift 2 ;;
@@ -42,6 +50,7 @@ while (($#)); do
     --no-pg) no_pg=1; shift ;;
     --out) out=${2:?--out needs a directory}; shift 2 ;;
     --quick) quick=1; shift ;;
+    --no-import-1m) import_1m=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run-report: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -119,7 +128,8 @@ targets=faiss,shoal
 common=(--local 2 --targets "$targets" "${pg_args[@]}" --workload all
         --m 16 --ef-construction 64 --k 10
         --ef 10,20,40,80,120,200,400,800 --clients 1,4 --min-time 3
-        --tenants 100 --out "$out")
+        --tenants 100 --shards 32 --scatter-keys 1000 --selectivity 50,10,1,0.1
+        --out "$out")
 
 if ((quick)); then
   gen=(--gen-clustered 20000,128 --queries 1000 --tenant-size 200)
@@ -132,6 +142,10 @@ fi
 set -x
 "$bench" "${gen[@]}" "${common[@]}"
 "$bench" "${fm[@]}" "${common[@]}"
+if ((import_1m && !quick && ${#pg_args[@]})); then
+  "$bench" --gen-clustered 1000000,128 --queries 1000 --local 2 --targets "${targets#faiss,}" \
+    "${pg_args[@]}" --workload import --m 16 --ef-construction 64 --out "$out"
+fi
 { set +x; } 2>/dev/null
 echo "run-report: reports in $out:" >&2
 ls -1 "$out"/*.md >&2

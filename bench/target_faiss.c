@@ -12,6 +12,12 @@
  * product on normalized vectors (both the added base vectors and every
  * query), which ranks exactly as 1 - cos does.
  *
+ * Filters (the filter workload): load_attr keeps each point's attribute
+ * beside the index; a filter view is a bitmap of the matching labels that
+ * shoal_faiss_hnsw_search tests during the graph search (pre-filtering,
+ * the same glue the worker uses).  No shared collections: create_shared
+ * is NULL and the scatter workload searches one index.
+ *
  * Threading: load() runs on one thread (FAISS itself uses every core for
  * adds of >= 1024 vectors); any number of sessions may search at once
  * (concurrent HNSW searches are safe; faiss_ext.h runs each in the calling
@@ -37,9 +43,13 @@ struct bench_target {
 };
 
 struct bench_coll {
-	FaissIndex *index;
+	FaissIndex *index;    /* a view borrows its collection's */
 	uint32_t dim;
 	int64_t first_id;
+	int64_t *attr;        /* load_attr: attr[label], owned (NULL in a view) */
+	size_t n;
+	uint8_t *bitmap;      /* a filter view: bit label set = matches, owned */
+	bool view;
 };
 
 struct bench_session {
@@ -132,6 +142,47 @@ faiss_load(bench_target *t, bench_coll *c, const float *v, size_t n, int64_t fir
 }
 
 static shoal_code
+faiss_load_attr(bench_target *t, bench_coll *c, const float *v, const int64_t *attr, size_t n,
+    int64_t first_id, const char *field, bench_load_times *times,
+    void (*progress)(void *, size_t), void *parg, shoal_status *st)
+{
+	(void)field;
+	shoal_code rv = faiss_load(t, c, v, n, first_id, times, progress, parg, st);
+	if (rv == SHOAL_OK) {
+		c->attr = xmalloc((n ? n : 1) * sizeof *c->attr);
+		memcpy(c->attr, attr, n * sizeof *attr);
+		c->n = n;
+	}
+	return rv;
+}
+
+/* FAISS's own pre-filter: a bitmap of the labels that match, tested on
+ * every candidate during the graph search (faiss_ext.h). */
+static shoal_code
+faiss_filter_view(bench_target *t, bench_coll *c, const char *field, int64_t below,
+    int mode, bench_coll **out, shoal_status *st)
+{
+	(void)t;
+	(void)mode;
+	(void)field;
+	if (c->attr == NULL)
+		return shoal_status_set(st, SHOAL_FAILED_PRECONDITION,
+		    "faiss: a filter view needs a collection loaded with load_attr");
+	bench_coll *v = xcalloc(1, sizeof *v);
+	v->index = c->index;
+	v->dim = c->dim;
+	v->first_id = c->first_id;
+	v->n = c->n;
+	v->view = true;
+	v->bitmap = xcalloc((c->n + 7) / 8 + 1, 1);
+	for (size_t i = 0; i < c->n; i++)
+		if (c->attr[i] < below)
+			v->bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
+	*out = v;
+	return SHOAL_OK;
+}
+
+static shoal_code
 faiss_session_open(bench_target *t, bench_session **out, shoal_status *st)
 {
 	(void)st;
@@ -175,8 +226,8 @@ faiss_search(bench_session *s, bench_coll *c, const float *q, uint32_t k, int64_
 		vecmath_normalize(s->qbuf, c->dim);
 		q = s->qbuf;
 	}
-	if (shoal_faiss_hnsw_search(c->index, 1, q, k, (int)s->ef, NULL, 0, NULL, NULL, s->dist,
-	        s->lab) != 0)
+	if (shoal_faiss_hnsw_search(c->index, 1, q, k, (int)s->ef, c->bitmap, c->bitmap ? c->n : 0,
+	        NULL, NULL, s->dist, s->lab) != 0)
 		return shoal_status_set(st, SHOAL_INTERNAL, "faiss search: %s", faiss_get_last_error());
 	size_t m = 0;
 	for (uint32_t i = 0; i < k; i++)
@@ -192,7 +243,10 @@ faiss_drop(bench_target *t, bench_coll *c)
 	(void)t;
 	if (c == NULL)
 		return;
-	faiss_Index_free(c->index);
+	if (!c->view)
+		faiss_Index_free(c->index);
+	free(c->attr);
+	free(c->bitmap);
 	free(c);
 }
 
@@ -214,4 +268,6 @@ const bench_target_ops bench_faiss_ops = {
 	.search = faiss_search,
 	.drop = faiss_drop,
 	.close = faiss_close,
+	.load_attr = faiss_load_attr,
+	.filter_view = faiss_filter_view,
 };

@@ -20,6 +20,12 @@
  *     small tenant tables where the planner might prefer an exact scan.
  *   The tenant workload gives every tenant its own table and index (the
  *   schema-per-tenant layout of Citus, on one server).
+ *   The filter workload adds a bigint column (load_attr) and searches
+ *   with WHERE col < X on the same HNSW index scan (filter_view): pgvector
+ *   filters the index scan's ef_search candidates afterwards, so a
+ *   selective filter returns fewer than k rows, which the workload
+ *   reports.  No shared collections here (Citus is not installed): the
+ *   scatter workload searches one table.
  *
  * Skipping: open() fails with FAILED_PRECONDITION when the server has no
  * pgvector (or one older than 0.5.0, the first with HNSW), and with
@@ -62,6 +68,9 @@ struct bench_coll {
 	uint32_t dim;
 	int64_t first_id;
 	int num;              /* prepared statement "q<num>" */
+	char where[96];       /* a filter view: "WHERE ..." of its searches */
+	bool view;            /* drop() frees only this handle */
+	bool iterative;       /* a filter view searched with hnsw.iterative_scan */
 };
 
 struct bench_session {
@@ -71,6 +80,7 @@ struct bench_session {
 	int n_prepared;
 	unsigned char *param; /* 4 + 4 * dim */
 	uint32_t param_dim;
+	bool iterative;       /* hnsw.iterative_scan is relaxed_order in this session */
 };
 
 char bench_pg_server_version[64];
@@ -340,15 +350,25 @@ copy_fail(PGconn *conn, const char *what, shoal_status *st)
 	return shoal_status_set(st, SHOAL_INTERNAL, "COPY %s: %s", what, msg);
 }
 
+/* load_attr, and load with attr NULL: (id, embedding) only, else also the
+ * bigint column `field` (added to the empty table first). */
 static shoal_code
-pg_load(bench_target *t, bench_coll *c, const float *v, size_t n, int64_t first_id,
-    bench_load_times *times, void (*progress)(void *, size_t), void *parg, shoal_status *st)
+copy_points(bench_target *t, bench_coll *c, const float *v, const int64_t *attr, size_t n,
+    int64_t first_id, const char *field, bench_load_times *times,
+    void (*progress)(void *, size_t), void *parg, shoal_status *st)
 {
-	char sql[400];
+	char sql[400], fld[40] = "";
 	c->first_id = first_id;
+	if (attr) {
+		ident_part(fld, sizeof fld, field);
+		snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s bigint", c->table, fld);
+		shoal_code rv = pg_exec(t->conn, sql, st);
+		if (rv != SHOAL_OK)
+			return rv;
+	}
 	double t0 = bench_now_s();
-	snprintf(sql, sizeof sql, "COPY %s (id, embedding) FROM STDIN WITH (FORMAT BINARY)",
-	    c->table);
+	snprintf(sql, sizeof sql, "COPY %s (id, embedding%s%s) FROM STDIN WITH (FORMAT BINARY)",
+	    c->table, attr ? ", " : "", fld);
 	PGresult *r = PQexec(t->conn, sql);
 	if (PQresultStatus(r) != PGRES_COPY_IN) {
 		PQclear(r);
@@ -356,7 +376,7 @@ pg_load(bench_target *t, bench_coll *c, const float *v, size_t n, int64_t first_
 	}
 	PQclear(r);
 
-	size_t row = 2 + 4 + 8 + 4 + 4 + 4 * (size_t)c->dim;
+	size_t row = 2 + 4 + 8 + 4 + 4 + 4 * (size_t)c->dim + (attr ? 4 + 8 : 0);
 	size_t cap = PG_COPY_FLUSH + row + 32;
 	unsigned char *buf = xmalloc(cap);
 	size_t len = 0;
@@ -369,13 +389,19 @@ pg_load(bench_target *t, bench_coll *c, const float *v, size_t n, int64_t first_
 	size_t last_progress = 0;
 	for (size_t i = 0; i < n && ok; i++) {
 		unsigned char *p = buf + len;
-		put_be16(p, 2);
+		put_be16(p, attr ? 3 : 2);
 		put_be32(p + 2, 8);
 		uint64_t id = (uint64_t)(first_id + (int64_t)i);
 		put_be32(p + 6, (uint32_t)(id >> 32));
 		put_be32(p + 10, (uint32_t)id);
 		put_be32(p + 14, 4 + 4 * c->dim);
 		put_vector(p + 18, v + i * c->dim, c->dim);
+		if (attr) {
+			unsigned char *a = p + 18 + 4 + 4 * (size_t)c->dim;
+			put_be32(a, 8);
+			put_be32(a + 4, (uint32_t)((uint64_t)attr[i] >> 32));
+			put_be32(a + 8, (uint32_t)(uint64_t)attr[i]);
+		}
 		len += row;
 		if (len >= PG_COPY_FLUSH) {
 			ok = PQputCopyData(t->conn, (const char *)buf, (int)len) == 1;
@@ -445,6 +471,43 @@ pg_load(bench_target *t, bench_coll *c, const float *v, size_t n, int64_t first_
 }
 
 static shoal_code
+pg_load(bench_target *t, bench_coll *c, const float *v, size_t n, int64_t first_id,
+    bench_load_times *times, void (*progress)(void *, size_t), void *parg, shoal_status *st)
+{
+	return copy_points(t, c, v, NULL, n, first_id, NULL, times, progress, parg, st);
+}
+
+/* The ways pgvector filters: mode 0 is WHERE on the HNSW index scan with
+ * pgvector's defaults (iterative scans off): the scan yields ef_search
+ * candidates and the WHERE is applied to them (post-filtering), so an
+ * answer may hold fewer than k rows.  Mode 1 (pgvector >= 0.8.0) sets
+ * hnsw.iterative_scan = relaxed_order, which resumes the index scan until
+ * k rows pass the filter (up to hnsw.max_scan_tuples, default 20,000). */
+static const char *const PG_FILTER_MODES[] = {"post-filter (iterative_scan off)",
+	"iterative_scan relaxed_order", NULL};
+
+static shoal_code
+pg_filter_view(bench_target *t, bench_coll *c, const char *field, int64_t below, int mode,
+    bench_coll **out, shoal_status *st)
+{
+	int maj = 0, min = 0;
+	sscanf(t->pgvector_version, "%d.%d", &maj, &min);
+	if (mode == 1 && maj == 0 && min < 8)
+		return shoal_status_set(st, SHOAL_FAILED_PRECONDITION,
+		    "pgvector %s has no iterative index scans (0.8.0 or later)", t->pgvector_version);
+	char fld[40];
+	ident_part(fld, sizeof fld, field);
+	bench_coll *v = xmalloc(sizeof *v);
+	*v = *c;
+	v->num = t->next_coll++;
+	v->view = true;
+	v->iterative = mode == 1;
+	snprintf(v->where, sizeof v->where, "WHERE %s < %lld", fld, (long long)below);
+	*out = v;
+	return SHOAL_OK;
+}
+
+static shoal_code
 pg_session_open(bench_target *t, bench_session **out, shoal_status *st)
 {
 	PGconn *c = pg_connect(t->cfg.pg_dsn, st);
@@ -493,10 +556,21 @@ pg_search(bench_session *s, bench_coll *c, const float *q, uint32_t k, int64_t *
 		memset(s->prepared + s->n_prepared, 0, (size_t)(n - s->n_prepared) * sizeof(bool));
 		s->n_prepared = n;
 	}
+	if (c->iterative != s->iterative) {
+		/* once per session and view: a session searches one view */
+		shoal_code rv = pg_exec(s->conn,
+		    c->iterative ? "SET hnsw.iterative_scan = relaxed_order"
+		                 : "SET hnsw.iterative_scan = off",
+		    st);
+		if (rv != SHOAL_OK)
+			return rv;
+		s->iterative = c->iterative;
+	}
 	if (!s->prepared[c->num]) {
 		char sql[300];
-		snprintf(sql, sizeof sql, "SELECT id FROM %s ORDER BY embedding %s $1::vector LIMIT $2",
-		    c->table, operator(s->t->cfg.metric));
+		snprintf(sql, sizeof sql,
+		    "SELECT id FROM %s %s ORDER BY embedding %s $1::vector LIMIT $2", c->table,
+		    c->where, operator(s->t->cfg.metric));
 		PGresult *r = PQprepare(s->conn, name, sql, 2, NULL);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			char msg[400];
@@ -549,7 +623,7 @@ pg_drop(bench_target *t, bench_coll *c)
 {
 	if (c == NULL)
 		return;
-	if (!t->cfg.keep) {
+	if (!t->cfg.keep && !c->view) {
 		char sql[128];
 		shoal_status st;
 		snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", c->table);
@@ -580,4 +654,7 @@ const bench_target_ops bench_pg_ops = {
 	.search = pg_search,
 	.drop = pg_drop,
 	.close = pg_close,
+	.load_attr = copy_points,
+	.filter_view = pg_filter_view,
+	.filter_modes = PG_FILTER_MODES,
 };

@@ -11,6 +11,14 @@
  * tenant with one collection.  Every tenant created is dropped at close
  * unless --keep, so repeated runs on a long-lived cluster leave nothing.
  *
+ * Payload, filters, shared collections: load_attr stores one int payload
+ * field per point; a filter view is the same collection searched with
+ * the payload filter "field < X" (shoal_search_params.filter);
+ * create_shared makes a cluster-level shared collection "<run_id>-NAME"
+ * (tenant "", hash-distributed by an int payload field), whose searches
+ * name no key and are therefore scattered to every shard; a key view
+ * searches it naming one key (shoal_search_ex with opts.key).
+ *
  * Ids: shoal point id = bench id + 1 (the bench's ids are 0-based and 0 is
  * the proto3 default, which a server may treat as "unset").
  *
@@ -45,9 +53,12 @@ struct bench_target {
 };
 
 struct bench_coll {
-	char tenant[SHOAL_NAME_MAX + 1];
+	char tenant[SHOAL_NAME_MAX + 1]; /* "" = a cluster-level (shared) collection */
 	char name[SHOAL_NAME_MAX + 1];
 	uint32_t dim;
+	char filter[96];      /* a filter view: the payload filter of its searches */
+	char key[24];         /* a key view: the distribution key its searches name */
+	bool view;            /* drop() frees only this handle */
 };
 
 struct bench_session {
@@ -124,6 +135,20 @@ ensure_tenant(bench_target *t, const char *tenant, shoal_status *st)
 	return SHOAL_OK;
 }
 
+/* The run's index parameters for a collection of dim. */
+static shoal_collection_params
+coll_params(const bench_target *t, uint32_t dim)
+{
+	return (shoal_collection_params){
+		.dim = dim,
+		.metric = t->cfg.metric == VECMATH_L2 ? SHOAL_METRIC_L2
+		    : t->cfg.metric == VECMATH_IP     ? SHOAL_METRIC_IP
+		                                      : SHOAL_METRIC_COSINE,
+		.m = t->cfg.m,
+		.ef_construction = t->cfg.ef_construction,
+	};
+}
+
 static shoal_code
 shoal_t_create(bench_target *t, const char *group, const char *name, uint32_t dim,
     bench_coll **out, shoal_status *st)
@@ -135,14 +160,7 @@ shoal_t_create(bench_target *t, const char *group, const char *name, uint32_t di
 		snprintf(c->tenant, sizeof c->tenant, "%s", t->cfg.run_id);
 	snprintf(c->name, sizeof c->name, "%s", name);
 	c->dim = dim;
-	shoal_collection_params p = {
-		.dim = dim,
-		.metric = t->cfg.metric == VECMATH_L2 ? SHOAL_METRIC_L2
-		    : t->cfg.metric == VECMATH_IP     ? SHOAL_METRIC_IP
-		                                      : SHOAL_METRIC_COSINE,
-		.m = t->cfg.m,
-		.ef_construction = t->cfg.ef_construction,
-	};
+	shoal_collection_params p = coll_params(t, dim);
 	shoal_code rv = ensure_tenant(t, c->tenant, st);
 	if (rv == SHOAL_OK && (rv = shoal_collection_create(t->c, c->tenant, c->name, &p, NULL, st)) !=
 	                          SHOAL_OK)
@@ -172,19 +190,28 @@ probe_searchable(bench_target *t, bench_coll *c, const float *v, uint64_t id)
 	return found;
 }
 
+/* load_attr, and load with attr NULL (no payload). */
 static shoal_code
-shoal_t_load(bench_target *t, bench_coll *c, const float *v, size_t n, int64_t first_id,
-    bench_load_times *times, void (*progress)(void *, size_t), void *parg, shoal_status *st)
+load_points(bench_target *t, bench_coll *c, const float *v, const int64_t *attr, size_t n,
+    int64_t first_id, const char *field, bench_load_times *times,
+    void (*progress)(void *, size_t), void *parg, shoal_status *st)
 {
 	uint32_t batch = t->cfg.batch ? t->cfg.batch : 1000;
 	uint64_t *ids = xmalloc(batch * sizeof *ids);
+	shoal_field *fields = attr ? xmalloc(batch * sizeof *fields) : NULL;
+	shoal_payload *payloads = attr ? xmalloc(batch * sizeof *payloads) : NULL;
 	double t0 = bench_now_s();
 	shoal_code rv = SHOAL_OK;
 	for (size_t i = 0; i < n && rv == SHOAL_OK; i += batch) {
 		size_t b = n - i < batch ? n - i : batch;
 		for (size_t j = 0; j < b; j++)
 			ids[j] = (uint64_t)(first_id + (int64_t)(i + j)) + 1;
-		shoal_batch sb = {.n = b, .dim = c->dim, .ids = ids, .vectors = v + i * c->dim};
+		for (size_t j = 0; attr && j < b; j++) {
+			fields[j] = (shoal_field){.key = field, .type = SHOAL_VALUE_INT, .i = attr[i + j]};
+			payloads[j] = (shoal_payload){.fields = &fields[j], .n_fields = 1};
+		}
+		shoal_batch sb = {.n = b, .dim = c->dim, .ids = ids, .vectors = v + i * c->dim,
+			.payloads = payloads};
 		uint32_t done = 0;
 		rv = shoal_upsert(t->c, c->tenant, c->name, &sb, &done, st);
 		if (rv != SHOAL_OK)
@@ -197,12 +224,23 @@ shoal_t_load(bench_target *t, bench_coll *c, const float *v, size_t n, int64_t f
 			progress(parg, i + b);
 	}
 	free(ids);
+	free(fields);
+	free(payloads);
 	double t1 = bench_now_s();
 	times->load_s = t1 - t0;
 	if (rv != SHOAL_OK)
 		return rv;
 
-	/* until searchable */
+	rv = bench_shoal_wait_searchable(t, c, v, n, first_id, st);
+	times->build_s = bench_now_s() - t1;
+	return rv;
+}
+
+shoal_code
+bench_shoal_wait_searchable(bench_target *t, bench_coll *c, const float *v, size_t n,
+    int64_t first_id, shoal_status *st)
+{
+	double t1 = bench_now_s();
 	uint64_t last_id = (uint64_t)(first_id + (int64_t)n - 1) + 1;
 	for (;;) {
 		uint64_t cnt = 0;
@@ -212,7 +250,7 @@ shoal_t_load(bench_target *t, bench_coll *c, const float *v, size_t n, int64_t f
 			return crv;
 		}
 		if (cnt == n && (n == 0 || probe_searchable(t, c, v + (n - 1) * c->dim, last_id)))
-			break;
+			return SHOAL_OK;
 		if (cnt > n)
 			return shoal_status_set(st, SHOAL_INTERNAL,
 			    "%s/%s counts %llu points after loading %zu", c->tenant, c->name,
@@ -223,8 +261,82 @@ shoal_t_load(bench_target *t, bench_coll *c, const float *v, size_t n, int64_t f
 			    c->name, SHOAL_SEARCHABLE_TIMEOUT_S, (unsigned long long)cnt, n);
 		util_sleep_ms(5);
 	}
-	times->build_s = bench_now_s() - t1;
+}
+
+shoal_client *
+bench_shoal_client(bench_target *t)
+{
+	return t->c;
+}
+
+static shoal_code
+shoal_t_load(bench_target *t, bench_coll *c, const float *v, size_t n, int64_t first_id,
+    bench_load_times *times, void (*progress)(void *, size_t), void *parg, shoal_status *st)
+{
+	return load_points(t, c, v, NULL, n, first_id, NULL, times, progress, parg, st);
+}
+
+static shoal_code
+shoal_t_filter_view(bench_target *t, bench_coll *c, const char *field, int64_t below,
+    int mode, bench_coll **out, shoal_status *st)
+{
+	(void)t;
+	(void)mode;
+	(void)st;
+	bench_coll *v = xmalloc(sizeof *v);
+	*v = *c;
+	v->view = true;
+	snprintf(v->filter, sizeof v->filter, "%s < %lld", field, (long long)below);
+	*out = v;
 	return SHOAL_OK;
+}
+
+static shoal_code
+shoal_t_key_view(bench_target *t, bench_coll *c, int64_t key, bench_coll **out,
+    shoal_status *st)
+{
+	(void)t;
+	(void)st;
+	bench_coll *v = xmalloc(sizeof *v);
+	*v = *c;
+	v->view = true;
+	/* an int key is addressed by its decimal text (shoal_client.h) */
+	snprintf(v->key, sizeof v->key, "%lld", (long long)key);
+	*out = v;
+	return SHOAL_OK;
+}
+
+static shoal_code
+shoal_t_create_shared(bench_target *t, const char *name, uint32_t dim, uint32_t shards,
+    const char *key_field, bench_coll **out, shoal_status *st)
+{
+	bench_coll *c = xcalloc(1, sizeof *c);
+	/* one namespace with the tenants: the run id keeps it unique */
+	snprintf(c->name, sizeof c->name, "%s-%s", t->cfg.run_id, name);
+	c->dim = dim;
+	shoal_collection_params p = coll_params(t, dim);
+	shoal_distribution d = {.placement = SHOAL_PLACEMENT_SHARED, .shards = shards,
+		.key_field = key_field};
+	shoal_code rv = shoal_collection_create_distributed(t->c, c->name, &p, &d, NULL, st);
+	if (rv != SHOAL_OK) {
+		shoal_status_prefix(st, "create shared collection %s", c->name);
+		free(c);
+		return rv;
+	}
+	*out = c;
+	return SHOAL_OK;
+}
+
+const char *
+bench_shoal_tenant(const bench_coll *c)
+{
+	return c->tenant;
+}
+
+const char *
+bench_shoal_collection(const bench_coll *c)
+{
+	return c->name;
 }
 
 static shoal_code
@@ -267,9 +379,10 @@ static shoal_code
 shoal_t_search(bench_session *s, bench_coll *c, const float *q, uint32_t k, int64_t *ids,
     size_t *n_ids, shoal_status *st)
 {
-	shoal_search_params sp = {.k = k, .ef_search = s->ef};
+	shoal_search_params sp = {.k = k, .ef_search = s->ef, .filter = c->filter[0] ? c->filter : NULL};
 	shoal_search_result *r = NULL;
-	shoal_code rv = shoal_search(s->c, c->tenant, c->name, q, c->dim, &sp, &r, st);
+	shoal_search_opts so = {.key = c->key[0] ? c->key : NULL};
+	shoal_code rv = shoal_search_ex(s->c, c->tenant, c->name, q, c->dim, &sp, &so, &r, st);
 	if (rv != SHOAL_OK)
 		return rv;
 	size_t m = r->n_hits < k ? r->n_hits : k;
@@ -290,7 +403,7 @@ shoal_t_drop(bench_target *t, bench_coll *c)
 {
 	if (c == NULL)
 		return;
-	if (!t->cfg.keep) {
+	if (!t->cfg.keep && !c->view) {
 		shoal_status st;
 		if (shoal_collection_drop(t->c, c->tenant, c->name, &st) != SHOAL_OK)
 			fprintf(stderr, "shoal-bench: warning: drop %s/%s: %s\n", c->tenant, c->name,
@@ -328,4 +441,8 @@ const bench_target_ops bench_shoal_ops = {
 	.search = shoal_t_search,
 	.drop = shoal_t_drop,
 	.close = shoal_t_close,
+	.load_attr = load_points,
+	.filter_view = shoal_t_filter_view,
+	.create_shared = shoal_t_create_shared,
+	.key_view = shoal_t_key_view,
 };

@@ -44,6 +44,7 @@ static struct {
 	const char *url;
 	uint32_t timeout_ms;
 	const char *token; /* --token; NULL = $SHOAL_TOKEN */
+	const char *tls_ca, *tls_cert, *tls_key; /* --tls-*; NULL = $SHOAL_TLS_* */
 	shoal_client *client;
 } g;
 
@@ -80,6 +81,9 @@ client(shoal_client **out, shoal_status *st)
 
 	if (g.client == NULL) {
 		o.auth_token = tok != NULL && tok[0] ? tok : NULL;
+		o.tls_ca_file = g.tls_ca != NULL ? g.tls_ca : getenv("SHOAL_TLS_CA");
+		o.tls_cert_file = g.tls_cert != NULL ? g.tls_cert : getenv("SHOAL_TLS_CERT");
+		o.tls_key_file = g.tls_key != NULL ? g.tls_key : getenv("SHOAL_TLS_KEY");
 		if (shoal_connect(g.url, &o, &g.client, st) != SHOAL_OK)
 			return -1;
 	}
@@ -88,11 +92,14 @@ client(shoal_client **out, shoal_status *st)
 }
 
 /* Options every command accepts (kept in each command's table). */
-enum { OPT_COORDINATOR = 1000, OPT_TIMEOUT, OPT_TOKEN };
+enum { OPT_COORDINATOR = 1000, OPT_TIMEOUT, OPT_TOKEN, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY };
 #define COMMON_LONGOPTS                                                      \
 	{"coordinator", required_argument, NULL, OPT_COORDINATOR},               \
 	    {"timeout", required_argument, NULL, OPT_TIMEOUT},                   \
 	    {"token", required_argument, NULL, OPT_TOKEN},                       \
+	    {"tls-ca", required_argument, NULL, OPT_TLS_CA},                     \
+	    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},                 \
+	    {"tls-key", required_argument, NULL, OPT_TLS_KEY},                   \
 	    {"help", no_argument, NULL, 'h'}
 
 #define COMMON_HELP                                                          \
@@ -101,6 +108,10 @@ enum { OPT_COORDINATOR = 1000, OPT_TIMEOUT, OPT_TOKEN };
 	"  --timeout MS        per-request timeout in milliseconds (default 30000)\n" \
 	"  --token TOKEN       admin or tenant API key (default $SHOAL_TOKEN, which\n" \
 	"                      is preferred: a flag is visible in ps)\n"           \
+	"  --tls-ca FILE       for a tls+tcp:// coordinator: the PEM CA that signed\n" \
+	"                      its certificate (default $SHOAL_TLS_CA)\n"          \
+	"  --tls-cert FILE     client certificate, for a coordinator that requires\n" \
+	"  --tls-key FILE      one, and its key ($SHOAL_TLS_CERT, $SHOAL_TLS_KEY)\n" \
 	"  -h, --help          show this help\n"
 
 /* Handles a common option, or getopt's '?' (unknown option) and ':'
@@ -115,6 +126,12 @@ common_opt(int opt, char **argv)
 		return 0;
 	case OPT_TOKEN:
 		g.token = optarg;
+		return 0;
+	case OPT_TLS_CA:
+	case OPT_TLS_CERT:
+	case OPT_TLS_KEY:
+		*(opt == OPT_TLS_CA ? &g.tls_ca : opt == OPT_TLS_CERT ? &g.tls_cert : &g.tls_key) =
+		    optarg;
 		return 0;
 	case OPT_TIMEOUT:
 		if (!util_parse_u32(optarg, &g.timeout_ms) || g.timeout_ms == 0)
@@ -673,13 +690,29 @@ move_wait(shoal_client *c, const char *id)
 	}
 }
 
+/* Options of 'tenant move' and 'shard move'. */
+static const struct option move_lo[] = {COMMON_LONGOPTS,
+    {"to", required_argument, NULL, OPT_MV_TO},
+    {"max-mbps", required_argument, NULL, OPT_MV_MBPS},
+    {"no-wait", no_argument, NULL, OPT_MV_NOWAIT}, {0}};
+
+/* After a move started: prints it (--no-wait) or follows it to its end. */
+static int
+move_follow(shoal_client *c, const shoal_move_info *m, bool no_wait)
+{
+	if (no_wait) {
+		move_print(m);
+		return 0;
+	}
+	char id[sizeof m->id];
+	snprintf(id, sizeof id, "%s", m->id);
+	return move_wait(c, id);
+}
+
 static int
 tenant_move(int argc, char **argv)
 {
-	static const struct option lo[] = {COMMON_LONGOPTS,
-	    {"to", required_argument, NULL, OPT_MV_TO},
-	    {"max-mbps", required_argument, NULL, OPT_MV_MBPS},
-	    {"no-wait", no_argument, NULL, OPT_MV_NOWAIT}, {0}};
+	const struct option *lo = move_lo;
 	move_opts o = {0};
 	shoal_client *c;
 	shoal_status st;
@@ -693,11 +726,66 @@ tenant_move(int argc, char **argv)
 	const char *name = argv[optind];
 	if (client(&c, &st) != 0 || shoal_move_start(c, name, o.to, o.max_mbps, &m, &st) != SHOAL_OK)
 		return fail(&st);
-	if (o.no_wait) {
-		move_print(&m);
-		return 0;
+	return move_follow(c, &m, o.no_wait);
+}
+
+static const char help_shard[] =
+    "usage: shoal shard move ID --to WORKER [--max-mbps N] [--no-wait]\n"
+    "\n"
+    "Shards of shared collections ('shoal collection show NAME' lists them\n"
+    "with their ids and workers).\n"
+    "\n"
+    "  move ID         move shard ID's group -- that shard and the shard with\n"
+    "                  the same index of every collection colocated with its\n"
+    "                  collection -- to another worker while it serves reads\n"
+    "                  and writes (copy, verify, short write pause at the\n"
+    "                  cutover, which flips the whole group at once); prints\n"
+    "                  progress until it is done.  The move's id is shard:N\n"
+    "                  (N: the group's shard in the map's first collection)\n"
+    "    --to WORKER   the worker to move to (required)\n"
+    "    --max-mbps N  throttle the copy to N MB/s (default: unlimited)\n"
+    "    --no-wait     return once the move is recorded ('shoal move status')\n"
+    "\n"
+    "A tenant's shards move with 'shoal tenant move'; reference replicas do\n"
+    "not move.\n"
+    "\n"
+    "Options:\n" COMMON_HELP;
+
+static int
+cmd_shard(int argc, char **argv)
+{
+	const struct option *lo = move_lo;
+	move_opts o = {0};
+	shoal_client *c;
+	shoal_status st;
+	shoal_move_info m;
+
+	g_cmd = "shard";
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			fputs(help_shard, stdout);
+			return 0;
+		}
+		return usage_error("missing subcommand: move");
 	}
-	return move_wait(c, name);
+	if (strcmp(argv[1], "move") != 0)
+		return usage_error("unknown subcommand '%s', expected move", argv[1]);
+	argc--;
+	argv++;
+	PARSE_OR_RETURN(parse_opts(argc, argv, ":h", lo, help_shard, move_opt, &o));
+	if (argc - optind != 1)
+		return usage_error("'shard move' takes exactly one shard ID");
+	if (o.to == NULL)
+		return usage_error("'shard move' needs --to WORKER");
+	char *end;
+	errno = 0;
+	unsigned long long id = strtoull(argv[optind], &end, 10);
+	if (errno != 0 || *end != '\0' || end == argv[optind] || id == 0 || argv[optind][0] == '-')
+		return usage_error("a shard ID is a number above 0, got '%s'", argv[optind]);
+	if (client(&c, &st) != 0 ||
+	    shoal_shard_move_start(c, (uint64_t)id, o.to, o.max_mbps, &m, &st) != SHOAL_OK)
+		return fail(&st);
+	return move_follow(c, &m, o.no_wait);
 }
 
 static const char help_move[] =
@@ -705,8 +793,8 @@ static const char help_move[] =
     "       shoal move status ID [--wait]\n"
     "       shoal move cancel ID\n"
     "\n"
-    "Online moves of tenants between workers ('shoal tenant move' starts one;\n"
-    "a move's ID is its tenant's name).\n"
+    "Online moves between workers ('shoal tenant move' and 'shoal shard move'\n"
+    "start one; a move's ID is its tenant's name, or shard:N for a shard group).\n"
     "\n"
     "  list        every move the coordinator knows, running and finished\n"
     "  status ID   one move's state and progress (rows, MB, rate, ETA, the\n"
@@ -791,11 +879,12 @@ static void
 rebalance_print_plan(const shoal_rebalance_info *ri)
 {
 	if (ri->n_moves == 0) {
-		printf("%s\n", ri->drain[0] ? "nothing to move: the worker holds no tenant"
+		printf("%s\n", ri->drain[0] ? "nothing to move: the worker holds no tenant or shard"
 		                            : "balanced: nothing to move");
 		return;
 	}
-	printf("%-3s %-24s %-20s %-20s %10s %10s\n", "#", "TENANT", "FROM", "TO", "POINTS", "MB");
+	printf("%-3s %-24s %-20s %-20s %10s %10s\n", "#", "TENANT/SHARD", "FROM", "TO", "POINTS",
+	    "MB");
 	for (size_t i = 0; i < ri->n_moves; i++) {
 		const shoal_planned_move *m = &ri->moves[i];
 		printf("%-3zu %-24s %-20s %-20s %10" PRIu64 " %10.1f\n", i + 1, m->tenant,
@@ -810,8 +899,12 @@ rebalance_print_plan(const shoal_rebalance_info *ri)
 static void
 rebalance_print_status(const shoal_rebalance_info *ri)
 {
-	printf("rebalance%s%s: %s, %zu of %zu moves done (%.1fs)\n", ri->drain[0] ? " draining " : "",
+	printf("rebalance%s%s: %s, %zu of %zu moves done (%.1fs", ri->drain[0] ? " draining " : "",
 	    ri->drain, ri->state_name, ri->done, ri->n_moves, (double)ri->elapsed_ms / 1000.0);
+	if (ri->restarts > 0)
+		printf("; resumed after %u coordinator restart%s", ri->restarts,
+		    ri->restarts == 1 ? "" : "s");
+	printf(")\n");
 	if (ri->has_move) {
 		printf("  [%zu/%zu] ", ri->current + 1, ri->n_moves);
 		move_print(&ri->move);
@@ -849,9 +942,11 @@ static const char help_rebalance[] =
     "       shoal rebalance --status\n"
     "       shoal rebalance --cancel\n"
     "\n"
-    "Evens out the load (estimated bytes of the tenants' vectors) over the\n"
-    "workers that are up, with few moves: prints the plan, then moves the\n"
-    "tenants one at a time online ('shoal tenant move'), with progress.\n"
+    "Evens out the load (estimated bytes of the vectors) over the workers that\n"
+    "are up, with few moves of tenants and of shared collections' shard groups:\n"
+    "prints the plan, then moves them one at a time online ('shoal tenant\n"
+    "move', 'shoal shard move'), with progress.  The plan is stored: if the\n"
+    "coordinator restarts, the rebalance resumes where it was.\n"
     "\n"
     "  --dry-run      print the plan only\n"
     "  --max-mbps N   throttle each move's copy to N MB/s (default: unlimited)\n"
@@ -973,7 +1068,8 @@ static const char help_node[] =
     "  add URL        wait until the worker started at URL has registered and\n"
     "                 is up (default 30000 ms), and print its name; then\n"
     "                 'shoal rebalance' gives it load\n"
-    "  drain NAME     move every tenant off the worker, online, one at a time\n"
+    "  drain NAME     move every tenant and shared shard group off the worker,\n"
+    "                 online, one at a time\n"
     "                 (like rebalance: --dry-run, --max-mbps N, --no-wait)\n"
     "  remove NAME    forget a worker that is stopped and holds nothing\n"
     "                 (refused while it holds tenants, shards or replicas)\n"
@@ -1984,7 +2080,7 @@ static const char help_get[] =
     "reference collection.\n"
     "\n"
     "  --key V         shared collections: the points' key (looks in one shard\n"
-    "                  instead of all)\n"
+    "                  instead of all; a point of another key is not found)\n"
     "  --full          print every component of the vector\n"
     "\n"
     "Options:\n" COMMON_HELP;
@@ -1997,7 +2093,8 @@ static const char help_delete[] =
     "collection.\n"
     "\n"
     "  --key V         shared collections: the points' key (one shard instead\n"
-    "                  of a tombstone in every shard)\n"
+    "                  of a tombstone in every shard; a point of another key\n"
+    "                  is left alone)\n"
     "\n"
     "Options:\n" COMMON_HELP;
 
@@ -2864,10 +2961,11 @@ static const char help_main[] =
     "  status                        cluster state: workers, tenants, epoch\n"
     "  tenant create|list|drop|move  manage tenants; move one to another worker\n"
     "                                online\n"
+    "  shard move ID --to WORKER     move a shared shard's group online\n"
     "  move list|status|cancel       online moves in progress and done\n"
     "  node list|add|drain|remove    workers: list, wait for a new one, move\n"
     "                                everything off one, forget an empty one\n"
-    "  rebalance [--dry-run]         even out the load with online tenant moves\n"
+    "  rebalance [--dry-run]         even out the load with online moves\n"
     "  collection create|list|show|drop\n"
     "                                manage collections: a tenant's (dedicated),\n"
     "                                shared (hash-distributed by key) or reference\n"
@@ -2886,7 +2984,8 @@ static const char help_main[] =
     "Options (also accepted after the command):\n" COMMON_HELP
     "  --version           print the client library version\n"
     "\n"
-    "Environment: SHOAL_COORDINATOR (default URL), SHOAL_TOKEN (auth token).\n"
+    "Environment: SHOAL_COORDINATOR (default URL), SHOAL_TOKEN (auth token),\n"
+    "SHOAL_TLS_CA, SHOAL_TLS_CERT, SHOAL_TLS_KEY (the --tls-* files).\n"
     "Exit status: 0 success, 1 the request failed (message on stderr),\n"
     "2 usage error.\n";
 
@@ -2901,6 +3000,7 @@ static const struct {
     {"backup", cmd_backup},
     {"import", cmd_import},
     {"move", cmd_move},
+    {"shard", cmd_shard},
     {"node", cmd_node},
     {"rebalance", cmd_rebalance},
 };

@@ -129,7 +129,11 @@ shoal_code
 shoal_connect(const char *url, const shoal_connect_opts *opts, shoal_client **out,
     shoal_status *st)
 {
-	rpc_client_opts ro = {0};
+	/* fail fast when the coordinator goes away: a crash shows up as
+	 * UNAVAILABLE at once rather than as a wait for the deadline (and a
+	 * resend to whichever coordinator answers next) */
+	rpc_client_opts ro = {.fail_on_disconnect = true};
+	rpc_tls_options tls = {0};
 	shoal_client *c;
 	shoal_code rv;
 
@@ -141,6 +145,11 @@ shoal_connect(const char *url, const shoal_connect_opts *opts, shoal_client **ou
 	if (opts != NULL) {
 		ro.timeout_ms = opts->timeout_ms;
 		ro.auth_token = opts->auth_token;
+		tls.ca_file = opts->tls_ca_file;
+		tls.cert_file = opts->tls_cert_file;
+		tls.key_file = opts->tls_key_file;
+		tls.server_name = opts->tls_server_name;
+		ro.tls = &tls;
 	}
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return oom(st);
@@ -1670,26 +1679,50 @@ move_info_copy(const Shoal__MoveInfo *in, shoal_move_info *out)
 	snprintf(out->error, sizeof out->error, "%s", in->error ? in->error : "");
 }
 
-shoal_code
-shoal_move_start(shoal_client *c, const char *tenant, const char *to, double max_mbps,
+/* StartMove with req (tenant or shard_id set). */
+static shoal_code
+start_move(shoal_client *c, Shoal__StartMoveRequest *req, const char *to, double max_mbps,
     shoal_move_info *out, shoal_status *st)
 {
-	Shoal__StartMoveRequest req = SHOAL__START_MOVE_REQUEST__INIT;
 	rpc_result res = {0};
 	shoal_code rv;
 
-	if ((rv = check_name("tenant", tenant, st)) != SHOAL_OK ||
-	    (rv = check_name("worker", to, st)) != SHOAL_OK)
+	if ((rv = check_name("worker", to, st)) != SHOAL_OK)
 		return rv;
-	req.tenant = (char *)tenant;
-	req.to_worker = (char *)to;
-	req.max_mbps = max_mbps;
-	RPC_INVOKE(shoal__coordinator__start_move, c->svc, &req, &res);
+	req->to_worker = (char *)to;
+	req->max_mbps = max_mbps;
+	RPC_INVOKE(shoal__coordinator__start_move, c->svc, req, &res);
 	if ((rv = finish(&res, st)) != SHOAL_OK)
 		return rv;
 	move_info_copy((const Shoal__MoveInfo *)res.reply, out);
 	rpc_result_free(&res);
 	return SHOAL_OK;
+}
+
+shoal_code
+shoal_move_start(shoal_client *c, const char *tenant, const char *to, double max_mbps,
+    shoal_move_info *out, shoal_status *st)
+{
+	Shoal__StartMoveRequest req = SHOAL__START_MOVE_REQUEST__INIT;
+	shoal_code rv;
+
+	if ((rv = check_name("tenant", tenant, st)) != SHOAL_OK)
+		return rv;
+	req.tenant = (char *)tenant;
+	return start_move(c, &req, to, max_mbps, out, st);
+}
+
+shoal_code
+shoal_shard_move_start(shoal_client *c, uint64_t shard_id, const char *to, double max_mbps,
+    shoal_move_info *out, shoal_status *st)
+{
+	Shoal__StartMoveRequest req = SHOAL__START_MOVE_REQUEST__INIT;
+
+	if (shard_id == 0)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "shard ids start at 1");
+	req.tenant = (char *)"";
+	req.shard_id = shard_id;
+	return start_move(c, &req, to, max_mbps, out, st);
 }
 
 static shoal_code
@@ -1775,6 +1808,7 @@ rebalance_finish(rpc_result *res, shoal_rebalance_info **out, shoal_status *st)
 	snprintf(ri->drain, sizeof ri->drain, "%s", in->drain ? in->drain : "");
 	snprintf(ri->error, sizeof ri->error, "%s", in->error ? in->error : "");
 	ri->elapsed_ms = in->elapsed_ms;
+	ri->restarts = in->restarts;
 	ri->current = in->current;
 	ri->done = in->done;
 	ri->n_moves = in->n_moves;

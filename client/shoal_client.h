@@ -37,7 +37,13 @@
  *   NOT_FOUND          unknown tenant or collection
  *   ALREADY_EXISTS     creating a tenant or collection that exists
  *   UNAVAILABLE        the coordinator (or the worker behind it) cannot be
- *                      reached; retrying later may succeed
+ *                      reached; retrying later may succeed.  A call in
+ *                      flight when the connection to the coordinator drops
+ *                      (e.g. it crashed) fails at once ("connection lost
+ *                      while waiting for the Search reply"), and a call
+ *                      made while that connection is down waits at most
+ *                      250 ms for it to come back, instead of waiting for
+ *                      the timeout
  *   DEADLINE_EXCEEDED  no reply within the timeout (the request may still
  *                      have been applied: writes are idempotent, so resend)
  *   RESOURCE_EXHAUSTED out of memory here, or a request larger than the
@@ -114,6 +120,16 @@ typedef struct shoal_connect_opts {
 	uint32_t timeout_ms;    /* per call (each request of a split upsert);
 	                           0 = 30000 */
 	const char *auth_token; /* sent with every call; copied; NULL = none */
+	/* tls+tcp:// URLs (read at connect, not kept): the PEM CA that signed
+	 * the coordinator's certificate (required: the server is always
+	 * verified, chain and name), and optionally a client certificate and
+	 * its key (both or neither) for a coordinator started with
+	 * tls-require-client-cert.  The name checked is tls_server_name, or
+	 * NULL for the URL's host.  Ignored for other URLs. */
+	const char *tls_ca_file;
+	const char *tls_cert_file;
+	const char *tls_key_file;
+	const char *tls_server_name;
 } shoal_connect_opts;
 
 /* Opens a client for the coordinator at url ("tcp://host:port",
@@ -121,7 +137,11 @@ typedef struct shoal_connect_opts {
  * Connecting happens in the background and is retried, so an unreachable
  * coordinator is reported by the first call (UNAVAILABLE), not here.
  * On success *out is a client to release with shoal_close().
- * Errors: INVALID_ARGUMENT for a malformed url, RESOURCE_EXHAUSTED. */
+ * Errors: INVALID_ARGUMENT for a malformed url or, for tls+tcp://, a
+ * missing CA or a bad certificate/key/CA file (the message names it);
+ * RESOURCE_EXHAUSTED.  A failing TLS handshake (wrong CA, wrong name, a
+ * required client certificate missing) is UNAVAILABLE on the first call,
+ * saying so. */
 SHOAL_API shoal_code shoal_connect(const char *url, const shoal_connect_opts *opts,
     shoal_client **out, shoal_status *st);
 
@@ -571,7 +591,8 @@ SHOAL_API shoal_code shoal_search_ex(shoal_client *c, const char *tenant,
     shoal_search_result **out, shoal_status *st);
 
 /* shoal_get() / shoal_delete() for a shared collection's points of one
- * key (key NULL = look in every shard). */
+ * key (key NULL = look in every shard): an id that lives under another
+ * key is not returned / not deleted (and not counted in *deleted). */
 SHOAL_API shoal_code shoal_get_ex(shoal_client *c, const char *tenant,
     const char *collection, const char *key, const uint64_t *ids, size_t n,
     bool with_vector, shoal_get_result **out, shoal_status *st);
@@ -739,7 +760,7 @@ SHOAL_API void shoal_backup_info_free(shoal_backup_info *info);
  * =================================================================== */
 
 typedef struct shoal_move_info {
-	char id[64];            /* the move's id: the tenant's name */
+	char id[64];            /* the move's id: the tenant's name, or "shard:N" */
 	char tenant[64];
 	char from_worker[64];
 	char to_worker[64];
@@ -767,6 +788,14 @@ typedef struct shoal_move_info {
  * ALREADY_EXISTS (already moving). */
 SHOAL_API shoal_code shoal_move_start(shoal_client *c, const char *tenant, const char *to,
     double max_mbps, shoal_move_info *out, shoal_status *st);
+/* Starts moving the shard group of shared shard `shard_id` (shard i of
+ * its collection and of every collection colocated with it) to worker
+ * `to`, as shoal_move_start; out->id is the move's id ("shard:N").
+ * Errors: NOT_FOUND (not a shared collection's shard, unknown worker),
+ * FAILED_PRECONDITION (already there, a reference replica),
+ * ALREADY_EXISTS (already moving). */
+SHOAL_API shoal_code shoal_shard_move_start(shoal_client *c, uint64_t shard_id, const char *to,
+    double max_mbps, shoal_move_info *out, shoal_status *st);
 /* The move's state and progress.  NOT_FOUND for an unknown id. */
 SHOAL_API shoal_code shoal_move_get(shoal_client *c, const char *id, shoal_move_info *out,
     shoal_status *st);
@@ -782,7 +811,7 @@ SHOAL_API shoal_code shoal_move_list(shoal_client *c, shoal_move_info **out, siz
 /* ---- rebalance, drain, remove a worker ---- */
 
 typedef struct shoal_planned_move {
-	char tenant[64];
+	char tenant[64];        /* the tenant, or "shard:N" (a shared shard group) */
 	char from_worker[64];
 	char to_worker[64];
 	uint64_t points;
@@ -812,6 +841,7 @@ typedef struct shoal_rebalance_info {
 	shoal_worker_load *workers;
 	bool has_move;          /* running: the current move's progress */
 	shoal_move_info move;
+	uint32_t restarts;      /* times the run resumed after a coordinator restart */
 } shoal_rebalance_info;
 
 /* Plans moves of tenants that even out the load (drain NULL) or empty

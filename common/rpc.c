@@ -19,6 +19,8 @@
  *
  * Error mapping at this boundary (nng -> shoal):
  *   send not handed to any connection before the deadline -> UNAVAILABLE
+ *     (saying when the dialer's attempts failed in the TLS handshake or
+ *     were closed during it: dial_failed_handshake)
  *   no reply before the deadline                          -> DEADLINE_EXCEEDED
  *   socket closed                                         -> CANCELLED
  *   malformed reply envelope                              -> INTERNAL
@@ -39,6 +41,7 @@
 #include <nng/transport/tcp/tcp.h>
 
 #include "log.h"
+#include "rpc_tls.h"
 #include "shoal.pb-c.h"
 #include "util.h"
 
@@ -442,9 +445,16 @@ rpc_server_start(const char *url, ProtobufCService *service, const rpc_server_op
 	if (!rpc_url_valid(url))
 		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
 		    "invalid listen URL '%s' (expected tcp://HOST:PORT)", url ? url : "");
+	nng_tls_config *tls = NULL;
+	if (rpc_url_is_tls(url) &&
+	    rpc_tls_config_new(opts ? opts->tls : NULL, true, url, &tls, st) != SHOAL_OK)
+		return st->code;
 	srv = calloc(1, sizeof *srv);
-	if (srv == NULL)
+	if (srv == NULL) {
+		if (tls)
+			nng_tls_config_free(tls);
 		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
+	}
 	srv->service = service;
 	if (opts)
 		srv->opts = *opts;
@@ -454,19 +464,30 @@ rpc_server_start(const char *url, ProtobufCService *service, const rpc_server_op
 		srv->opts.max_msg = RPC_DEFAULT_MAX_MSG;
 	srv->port = -1;
 
+	srv->opts.tls = NULL; /* not kept (the caller's) */
 	if ((rv = nng_rep0_open(&srv->sock)) != 0) {
 		free(srv);
+		if (tls)
+			nng_tls_config_free(tls);
 		return nng_to_status(rv, "cannot open socket for", url, st);
 	}
 	/* allow a little more than max_msg so an oversized request gets an
 	 * error reply rather than a silently dropped connection */
 	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, srv->opts.max_msg + RPC_TRANSPORT_SLACK);
 	if ((rv = nng_listener_create(&srv->lst, srv->sock, url)) != 0 ||
+	    (tls && (rv = nng_listener_set_ptr(srv->lst, NNG_OPT_TLS_CONFIG, tls)) != 0) ||
 	    (rv = nng_listener_start(srv->lst, 0)) != 0) {
 		nng_close(srv->sock);
 		free(srv);
+		if (tls)
+			nng_tls_config_free(tls);
 		return nng_to_status(rv, "cannot listen on", url, st);
 	}
+	if (tls)
+		nng_tls_config_free(tls); /* the listener holds its own reference */
+	else if (!rpc_url_is_loopback(url))
+		log_warn("listening on %s without TLS: requests, data and the cluster secret travel "
+		    "in clear text; use tls+tcp:// (docs/security.md) beyond a private network", url);
 	int port;
 	if (nng_listener_get_int(srv->lst, NNG_OPT_TCP_BOUND_PORT, &port) == 0)
 		srv->port = port;
@@ -570,6 +591,7 @@ struct rpc_client {
 	int pipes;
 	bool was_connected;      /* a connection was up, and closed since */
 	struct rpc_pending *inflight;
+	bool tls;                /* a tls+tcp:// URL */
 };
 
 /* One call in flight.  The send's completion callback issues the receive
@@ -665,9 +687,17 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *desc,
 	if (!rpc_url_valid(url))
 		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
 		    "invalid URL '%s' (expected tcp://HOST:PORT)", url ? url : "");
+	nng_tls_config *tls = NULL;
+	if (rpc_url_is_tls(url) &&
+	    rpc_tls_config_new(opts ? opts->tls : NULL, false, url, &tls, st) != SHOAL_OK)
+		return st->code;
 	c = calloc(1, sizeof *c);
-	if (c == NULL)
+	if (c == NULL) {
+		if (tls)
+			nng_tls_config_free(tls);
 		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	c->tls = tls != NULL;
 	c->service.descriptor = desc;
 	c->service.invoke = client_invoke;
 	c->service.destroy = client_destroy;
@@ -684,6 +714,8 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *desc,
 		free(c->url);
 		free(c->token);
 		free(c);
+		if (tls)
+			nng_tls_config_free(tls);
 		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
 	}
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
@@ -691,6 +723,8 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *desc,
 		free(c->url);
 		free(c->token);
 		free(c);
+		if (tls)
+			nng_tls_config_free(tls);
 		return nng_to_status(rv, "cannot open socket for", url, st);
 	}
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, c->max_msg + RPC_TRANSPORT_SLACK);
@@ -704,14 +738,19 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *desc,
 	/* non-blocking dial: an absent server is retried in the background and
 	 * shows up as UNAVAILABLE on a call, not as a failure to open */
 	if ((rv = nng_dialer_create(&c->dialer, c->sock, url)) != 0 ||
+	    (tls && (rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, tls)) != 0) ||
 	    (rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK)) != 0) {
 		nng_close(c->sock);
 		pthread_mutex_destroy(&c->mu);
 		free(c->url);
 		free(c->token);
 		free(c);
+		if (tls)
+			nng_tls_config_free(tls);
 		return nng_to_status(rv, "cannot dial", url, st);
 	}
+	if (tls)
+		nng_tls_config_free(tls); /* the dialer holds its own reference */
 	*out = c;
 	return SHOAL_OK;
 }
@@ -884,6 +923,62 @@ rpc_client_start(rpc_client *c, unsigned method_index, const ProtobufCMessage *i
 	return p;
 }
 
+/* The statistics scope of dialer d in snap, or NULL.  (nng 1.5.2's
+ * nng_stat_find_dialer returns the first dialer's scope whatever d is.) */
+static nng_stat *
+find_dialer_stats(nng_stat *snap, nng_dialer d)
+{
+	for (nng_stat *s = nng_stat_child(snap); s != NULL; s = nng_stat_next(s)) {
+		if (nng_stat_type(s) != NNG_STAT_SCOPE || strcmp(nng_stat_name(s), "dialer") != 0)
+			continue;
+		nng_stat *id = nng_stat_find(s, "id");
+		if (id != NULL && nng_stat_value(id) == (uint64_t)nng_dialer_id(d))
+			return s;
+	}
+	return NULL;
+}
+
+/* A call that found no connection: when the dialer's attempts reached a
+ * server but failed in the handshake (nng counts the causes in the
+ * dialer's statistics, the only place it keeps them), say why in st and
+ * return true; false when nothing connected at all (refused, unreachable:
+ * the caller's generic message). */
+static bool
+dial_failed_handshake(rpc_client *c, uint64_t t0_us, shoal_status *st)
+{
+	nng_stat *snap = NULL;
+	uint64_t auth = 0, other = 0;
+	if (nng_stats_get(&snap) != 0)
+		return false;
+	nng_stat *d = find_dialer_stats(snap, c->dialer);
+	nng_stat *x;
+	if (d != NULL && (x = nng_stat_find(d, "auth")) != NULL)
+		auth = nng_stat_value(x);
+	/* proto: a peer speaking something else; disconnect: reset during the
+	 * handshake; other: closed during it (a TLS server dialed as tcp://)
+	 * -- or unreachable, which the message allows for */
+	static const char *const others[] = {"proto", "disconnect", "other"};
+	for (size_t i = 0; d != NULL && i < sizeof others / sizeof others[0]; i++)
+		if ((x = nng_stat_find(d, others[i])) != NULL)
+			other += nng_stat_value(x);
+	nng_stats_free(snap);
+	if (c->tls && auth > 0)
+		shoal_status_set(st, SHOAL_UNAVAILABLE,
+		    "%s is unavailable: the TLS handshake failed (%llu attempts): the server's "
+		    "certificate is not signed by the CA in tls-ca or does not name the host, or the "
+		    "server requires a client certificate (tls-cert/tls-key) it accepts",
+		    c->url, (unsigned long long)auth);
+	else if (auth + other > 0)
+		shoal_status_set(st, SHOAL_UNAVAILABLE,
+		    "%s is unavailable: no connection within %u ms; %llu attempts were closed before "
+		    "the handshake completed or could not reach it (%s)", c->url,
+		    (unsigned)((util_mono_us() - t0_us) / 1000), (unsigned long long)(auth + other),
+		    c->tls ? "a plain tcp:// server, or one that requires a client certificate "
+		             "(tls-cert/tls-key) signed by its CA?"
+		           : "if it serves tls+tcp://, dial it with a tls+tcp:// URL and tls-ca");
+	return auth + other > 0;
+}
+
 shoal_code
 rpc_pending_finish(struct rpc_pending *p, rpc_result *res)
 {
@@ -927,6 +1022,8 @@ rpc_pending_finish(struct rpc_pending *p, rpc_result *res)
 		if (aborted)
 			shoal_status_set(st, SHOAL_UNAVAILABLE,
 			    "%s is unavailable: connection lost before the request was sent", c->url);
+		else if (rv == NNG_ETIMEDOUT && dial_failed_handshake(c, p->t0_us, st))
+			;
 		else if (rv == NNG_ETIMEDOUT)
 			shoal_status_set(st, SHOAL_UNAVAILABLE,
 			    "%s is unavailable: no connection within %u ms", c->url,

@@ -50,6 +50,21 @@
  *
  * Calls are synchronous and thread-safe: each call uses its own nng
  * context on the shared socket, so many threads may call one client at once.
+ *
+ * TLS.  A `tls+tcp://HOST:PORT` URL (server or client) runs the same
+ * protocol inside TLS 1.2+ (nng's TLS transport over mbedTLS), configured
+ * by an rpc_tls_options given as opts->tls: a server needs its certificate
+ * and key, and with require_client_cert also the CA that signs client
+ * certificates; a client needs the CA that signed the server's certificate
+ * and always verifies it (chain and name), and may present a certificate
+ * of its own.  Files are checked when the server starts / the client opens
+ * (INVALID_ARGUMENT naming the file); a handshake that fails later (wrong
+ * CA, wrong name, no client certificate, a plain tcp:// peer) surfaces on
+ * the call that found no connection as UNAVAILABLE saying so ("URL is
+ * unavailable: the TLS handshake failed ...", read from the dialer's
+ * statistics, since nng retries dials silently).  opts->tls is ignored
+ * for other URLs, and a plain tcp:// server bound beyond loopback logs a
+ * warning at start (traffic and the cluster secret travel in clear).
  */
 #ifndef SHOAL_RPC_H
 #define SHOAL_RPC_H
@@ -67,6 +82,43 @@
 #define RPC_DEFAULT_TIMEOUT_MS 30000u
 #define RPC_RECONNECT_GRACE_MS 250u  /* fail_on_disconnect, see rpc_client_opts */
 #define RPC_SPARE_CONTEXTS 4  /* rpc_server_opts.max_concurrent */
+
+/* ===================================================================
+ * TLS (see the header comment)
+ * =================================================================== */
+
+typedef struct rpc_tls_options {
+	const char *cert_file;    /* PEM certificate (then any intermediates) */
+	const char *key_file;     /* its unencrypted PEM private key */
+	const char *ca_file;      /* PEM CA certificate(s) that verify the peer */
+	const char *server_name;  /* client: name the server's certificate must
+	                           * carry; NULL = the URL's host */
+	bool require_client_cert; /* server: refuse clients without a
+	                           * certificate signed by ca_file */
+} rpc_tls_options;
+
+/* Checks tls for a server (server = true: cert and key required) or a
+ * client (CA required; cert and key optional, together): every file given
+ * is readable, parses, is in its validity period, and the key belongs to
+ * the certificate.  INVALID_ARGUMENT naming the option and the file
+ * otherwise.  Strings are not kept.  rpc_server_start / rpc_client_open
+ * run this for tls+tcp:// URLs; daemons call it at start to fail early. */
+shoal_code rpc_tls_check(const rpc_tls_options *tls, bool server, shoal_status *st);
+
+/* For a daemon's start, before it listens or dials: its TLS settings
+ * against its listen URL.  A tls+tcp:// listen URL needs the server's
+ * files (rpc_tls_check(tls, true)); require_client_cert needs a tls+tcp://
+ * listen URL; a CA file given is checked as a client's (the daemon dials
+ * tls+tcp:// peers with it).  INVALID_ARGUMENT saying what is wrong. */
+shoal_code rpc_tls_check_daemon(const char *listen, const rpc_tls_options *tls,
+    shoal_status *st);
+
+/* True for a tls+tcp:// URL. */
+bool rpc_url_is_tls(const char *url);
+
+/* True when url only reaches this host: a 127.x.y.z, localhost or ::1
+ * host, or an ipc:// / inproc:// URL. */
+bool rpc_url_is_loopback(const char *url);
 
 /* ===================================================================
  * Server
@@ -117,14 +169,18 @@ typedef struct rpc_server_opts {
 	void (*observe)(void *arg, unsigned method, const char *name, shoal_code code,
 	    uint64_t micros);
 	void *observe_arg;
+	/* Required for a tls+tcp:// URL (cert_file, key_file), ignored for
+	 * others; read at start, not kept. */
+	const rpc_tls_options *tls;
 } rpc_server_opts;
 
 #define RPC_NO_METHOD 0xffffffffu
 
 /* Listens on url and starts serving `service` (not copied: it must outlive
  * the server).  On success *out is the server; stop it with
- * rpc_server_stop().  Fails with INVALID_ARGUMENT for a bad URL and
- * UNAVAILABLE when the address cannot be bound. */
+ * rpc_server_stop().  Fails with INVALID_ARGUMENT for a bad URL or bad
+ * TLS options/files (rpc_tls_check) and UNAVAILABLE when the address
+ * cannot be bound. */
 shoal_code rpc_server_start(const char *url, ProtobufCService *service,
     const rpc_server_opts *opts, rpc_server **out, shoal_status *st);
 
@@ -179,6 +235,9 @@ typedef struct rpc_client_opts {
 	 * connection it had was lost and has not come back). */
 	bool fail_on_disconnect;
 	uint32_t connect_timeout_ms;
+	/* Required for a tls+tcp:// URL (ca_file), ignored for others; read at
+	 * open, not kept. */
+	const rpc_tls_options *tls;
 } rpc_client_opts;
 
 typedef struct rpc_result {
@@ -197,8 +256,10 @@ typedef struct rpc_call_opts {
 } rpc_call_opts;
 
 /* Opens a client for `desc` (e.g. &shoal__worker__descriptor) at url.
- * Dialing is non-blocking: an unreachable server shows up as UNAVAILABLE
- * on the first call, not here.  Fails only on a malformed URL. */
+ * Dialing is non-blocking: an unreachable server (or a failing TLS
+ * handshake) shows up as UNAVAILABLE on the first call, not here.  Fails
+ * only on a malformed URL or, for tls+tcp://, bad TLS options/files
+ * (INVALID_ARGUMENT, rpc_tls_check). */
 shoal_code rpc_client_open(const char *url, const ProtobufCServiceDescriptor *desc,
     const rpc_client_opts *opts, rpc_client **out, shoal_status *st);
 

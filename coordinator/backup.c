@@ -144,8 +144,8 @@ write_manifest(const char *dir, const Shoal__BackupInfo *b, shoal_status *st)
 }
 
 shoal_code
-backup_run(catalog *cat, const char *auth_token, const char *dir, uint32_t timeout_ms,
-    Shoal__BackupInfo *out, shoal_status *st)
+backup_run(catalog *cat, const char *auth_token, const rpc_tls_options *tls, const char *dir,
+    uint32_t timeout_ms, Shoal__BackupInfo *out, shoal_status *st)
 {
 	const ProtobufCMethodDescriptor *m =
 	    protobuf_c_service_descriptor_get_method_by_name(&shoal__worker__descriptor, "Backup");
@@ -193,7 +193,7 @@ backup_run(catalog *cat, const char *auth_token, const char *dir, uint32_t timeo
 	res = xcalloc(nw ? nw : 1, sizeof *res);
 	for (size_t i = 0; i < nw; i++) {
 		rpc_client_opts co = {.auth_token = auth_token, .fail_on_disconnect = true,
-		    .connect_timeout_ms = CONNECT_TIMEOUT_MS};
+		    .connect_timeout_ms = CONNECT_TIMEOUT_MS, .tls = tls};
 		Shoal__WorkerBackupRequest req = SHOAL__WORKER_BACKUP_REQUEST__INIT;
 		char wdir[4200];
 		uint64_t now = util_mono_ms();

@@ -46,19 +46,20 @@
 #include <stdint.h>
 
 #include "catalog.h"
+#include "rpc.h"
 #include "shoal.pb-c.h"
 #include "status.h"
 
 #define BACKUP_FORMAT 1
 
 /* Takes a backup into dir (absolute; must not exist).  Calls every
- * worker registered in cat (Worker.Backup, token sent as auth) within
- * timeout_ms.  Fills *out (free its fields with backup_info_clear).  One
+ * worker registered in cat (Worker.Backup, token sent as auth; tls for
+ * workers at tls+tcp:// URLs, may be NULL otherwise) within timeout_ms.  Fills *out (free its fields with backup_info_clear).  One
  * backup at a time: FAILED_PRECONDITION while another runs; also when dir
  * exists or is relative.  UNAVAILABLE naming the workers that failed; the
  * partial directory is then removed. */
-shoal_code backup_run(catalog *cat, const char *auth_token, const char *dir,
-    uint32_t timeout_ms, Shoal__BackupInfo *out, shoal_status *st);
+shoal_code backup_run(catalog *cat, const char *auth_token, const rpc_tls_options *tls,
+    const char *dir, uint32_t timeout_ms, Shoal__BackupInfo *out, shoal_status *st);
 
 /* Frees what backup_run allocated in out. */
 void backup_info_clear(Shoal__BackupInfo *out);

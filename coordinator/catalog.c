@@ -103,6 +103,7 @@ static shoal_code load_dist_record(catalog *cat, const char *k, size_t kl,
     const unsigned char *v, size_t vl, shoal_status *st);
 static shoal_code check_dist(catalog *cat, shoal_status *st);
 static bool dcoll_exists(const catalog *cat, const char *name);
+static bool opaque_prefix(char prefix);
 static void free_dist(catalog *cat);
 
 /* ===================================================================
@@ -304,8 +305,8 @@ load_record(catalog *cat, const char *k, size_t kl, const unsigned char *v, size
 				cat->v_limit = util_get_be64(v);
 			return SHOAL_OK;
 		}
-	} else if ((k[0] == CATALOG_IMPORT_PREFIX || k[0] == CATALOG_MOVE_PREFIX) && kl > 1) {
-		return SHOAL_OK; /* import jobs, moves: read by catalog_scan_imports/moves() */
+	} else if (opaque_prefix(k[0]) && kl > 1) {
+		return SHOAL_OK; /* import jobs, moves, plan: read by catalog_scan_opaque() */
 	} else if (k[0] == CATALOG_KEY_PREFIX && vl == KEY_VAL_LEN && v[0] == RECORD_V1) {
 		const char *nul = memchr(k + 1, '\0', kl - 1);
 		size_t lt = nul ? (size_t)(nul - (k + 1)) : 0, li = nul ? kl - 2 - lt : 0;
@@ -989,139 +990,116 @@ catalog_next_versions(catalog *cat, uint64_t n, uint64_t *first, shoal_status *s
 }
 
 /* ===================================================================
- * Import jobs (coordinator/pg_import.c): opaque records under "j" id.
- * Independent of the in-memory catalog: no lock beyond RocksDB's own.
+ * Opaque records under a one-byte prefix: import jobs ("j", pg_import.c),
+ * moves ("m", move.c), the rebalance plan ("r", rebalance.c).  Written
+ * durably, not loaded into memory at open (their owner scans them at
+ * start).  Independent of the in-memory catalog: no lock beyond RocksDB's
+ * own.
  * =================================================================== */
 
+static bool
+opaque_prefix(char prefix)
+{
+	return prefix == CATALOG_IMPORT_PREFIX || prefix == CATALOG_MOVE_PREFIX ||
+	    prefix == CATALOG_REBALANCE_PREFIX;
+}
+
 static shoal_code
-import_key(char *buf, size_t cap, const char *id, size_t *kl, shoal_status *st)
+opaque_key(char prefix, char *buf, size_t cap, const char *id, size_t *kl, shoal_status *st)
 {
 	size_t n = id ? strlen(id) : 0;
+	if (!opaque_prefix(prefix))
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "catalog: '%c' is not a prefix of opaque records", prefix);
 	if (n == 0 || n + 1 > cap)
-		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "bad import job id");
-	buf[0] = CATALOG_IMPORT_PREFIX;
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "bad record id (1..%d bytes)",
+		    CATALOG_NAME_MAX - 1);
+	buf[0] = prefix;
 	memcpy(buf + 1, id, n);
 	*kl = n + 1;
 	return SHOAL_OK;
+}
+
+shoal_code
+catalog_put_opaque(catalog *cat, char prefix, const char *id, const void *val, size_t len,
+    shoal_status *st)
+{
+	char key[CATALOG_NAME_MAX + 1];
+	size_t kl = 0;
+	shoal_code rv;
+
+	if ((rv = opaque_key(prefix, key, sizeof key, id, &kl, st)) != SHOAL_OK)
+		return rv;
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+	if (val != NULL)
+		rocksdb_writebatch_put(b, key, kl, val, len);
+	else
+		rocksdb_writebatch_delete(b, key, kl);
+	rv = write_batch(cat, b, "record", st);
+	rocksdb_writebatch_destroy(b);
+	return rv;
+}
+
+shoal_code
+catalog_scan_opaque(catalog *cat, char prefix, catalog_import_fn fn, void *arg,
+    shoal_status *st)
+{
+	if (!opaque_prefix(prefix))
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "catalog: '%c' is not a prefix of opaque records", prefix);
+	rocksdb_iterator_t *it = rocksdb_create_iterator(cat->db, cat->ropts);
+	shoal_code rv = SHOAL_OK;
+	char *err = NULL;
+
+	for (rocksdb_iter_seek(it, &prefix, 1); rv == SHOAL_OK && rocksdb_iter_valid(it);
+	    rocksdb_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		const char *v = rocksdb_iter_value(it, &vl);
+		if (kl < 2 || k[0] != prefix)
+			break;
+		char id[CATALOG_NAME_MAX];
+		if (kl - 1 >= sizeof id) {
+			rv = shoal_status_set(st, SHOAL_DATA_LOSS,
+			    "catalog %s: '%c' record key of %zu bytes", cat->path, prefix, kl);
+			break;
+		}
+		memcpy(id, k + 1, kl - 1);
+		id[kl - 1] = '\0';
+		rv = fn(arg, id, v, vl, st);
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err != NULL) {
+		shoal_status_set(st, SHOAL_INTERNAL, "catalog %s: read failed: %s", cat->path, err);
+		rocksdb_free(err);
+		return SHOAL_INTERNAL;
+	}
+	return rv;
 }
 
 shoal_code
 catalog_put_import(catalog *cat, const char *id, const void *val, size_t len, shoal_status *st)
 {
-	char key[CATALOG_NAME_MAX + 1];
-	size_t kl = 0;
-	shoal_code rv;
-
-	if ((rv = import_key(key, sizeof key, id, &kl, st)) != SHOAL_OK)
-		return rv;
-	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-	rocksdb_writebatch_put(b, key, kl, val, len);
-	rv = write_batch(cat, b, "import job", st);
-	rocksdb_writebatch_destroy(b);
-	return rv;
+	return catalog_put_opaque(cat, CATALOG_IMPORT_PREFIX, id, val ? val : "", len, st);
 }
 
 shoal_code
 catalog_scan_imports(catalog *cat, catalog_import_fn fn, void *arg, shoal_status *st)
 {
-	rocksdb_iterator_t *it = rocksdb_create_iterator(cat->db, cat->ropts);
-	const char prefix = CATALOG_IMPORT_PREFIX;
-	shoal_code rv = SHOAL_OK;
-	char *err = NULL;
-
-	for (rocksdb_iter_seek(it, &prefix, 1); rv == SHOAL_OK && rocksdb_iter_valid(it);
-	    rocksdb_iter_next(it)) {
-		size_t kl, vl;
-		const char *k = rocksdb_iter_key(it, &kl);
-		const char *v = rocksdb_iter_value(it, &vl);
-		if (kl < 2 || k[0] != prefix)
-			break;
-		char id[CATALOG_NAME_MAX];
-		if (kl - 1 >= sizeof id) {
-			rv = shoal_status_set(st, SHOAL_DATA_LOSS,
-			    "catalog %s: import job key of %zu bytes", cat->path, kl);
-			break;
-		}
-		memcpy(id, k + 1, kl - 1);
-		id[kl - 1] = '\0';
-		rv = fn(arg, id, v, vl, st);
-	}
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	if (err != NULL) {
-		shoal_status_set(st, SHOAL_INTERNAL, "catalog %s: read failed: %s", cat->path, err);
-		rocksdb_free(err);
-		return SHOAL_INTERNAL;
-	}
-	return rv;
-}
-
-/* ===================================================================
- * Moves (coordinator/move.c): opaque records under "m" id, and the
- * tenant flip that commits a move's cutover together with its record.
- * =================================================================== */
-
-static shoal_code
-move_key(char *buf, size_t cap, const char *id, size_t *kl, shoal_status *st)
-{
-	size_t n = id ? strlen(id) : 0;
-	if (n == 0 || n + 1 > cap)
-		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "bad move id");
-	buf[0] = CATALOG_MOVE_PREFIX;
-	memcpy(buf + 1, id, n);
-	*kl = n + 1;
-	return SHOAL_OK;
+	return catalog_scan_opaque(cat, CATALOG_IMPORT_PREFIX, fn, arg, st);
 }
 
 shoal_code
 catalog_put_move(catalog *cat, const char *id, const void *val, size_t len, shoal_status *st)
 {
-	char key[CATALOG_NAME_MAX + 1];
-	size_t kl = 0;
-	shoal_code rv;
-
-	if ((rv = move_key(key, sizeof key, id, &kl, st)) != SHOAL_OK)
-		return rv;
-	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-	rocksdb_writebatch_put(b, key, kl, val, len);
-	rv = write_batch(cat, b, "move", st);
-	rocksdb_writebatch_destroy(b);
-	return rv;
+	return catalog_put_opaque(cat, CATALOG_MOVE_PREFIX, id, val ? val : "", len, st);
 }
 
 shoal_code
 catalog_scan_moves(catalog *cat, catalog_import_fn fn, void *arg, shoal_status *st)
 {
-	rocksdb_iterator_t *it = rocksdb_create_iterator(cat->db, cat->ropts);
-	const char prefix = CATALOG_MOVE_PREFIX;
-	shoal_code rv = SHOAL_OK;
-	char *err = NULL;
-
-	for (rocksdb_iter_seek(it, &prefix, 1); rv == SHOAL_OK && rocksdb_iter_valid(it);
-	    rocksdb_iter_next(it)) {
-		size_t kl, vl;
-		const char *k = rocksdb_iter_key(it, &kl);
-		const char *v = rocksdb_iter_value(it, &vl);
-		if (kl < 2 || k[0] != prefix)
-			break;
-		char id[CATALOG_NAME_MAX];
-		if (kl - 1 >= sizeof id) {
-			rv = shoal_status_set(st, SHOAL_DATA_LOSS,
-			    "catalog %s: move key of %zu bytes", cat->path, kl);
-			break;
-		}
-		memcpy(id, k + 1, kl - 1);
-		id[kl - 1] = '\0';
-		rv = fn(arg, id, v, vl, st);
-	}
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	if (err != NULL) {
-		shoal_status_set(st, SHOAL_INTERNAL, "catalog %s: read failed: %s", cat->path, err);
-		rocksdb_free(err);
-		return SHOAL_INTERNAL;
-	}
-	return rv;
+	return catalog_scan_opaque(cat, CATALOG_MOVE_PREFIX, fn, arg, st);
 }
 
 shoal_code
@@ -1136,7 +1114,8 @@ catalog_move_tenant(catalog *cat, const char *name, const char *worker, const ch
 
 	if (!name_ok(name) || !name_ok(worker))
 		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "bad tenant or worker name");
-	if (move_id != NULL && (rv = move_key(mkey, sizeof mkey, move_id, &mkl, st)) != SHOAL_OK)
+	if (move_id != NULL &&
+	    (rv = opaque_key(CATALOG_MOVE_PREFIX, mkey, sizeof mkey, move_id, &mkl, st)) != SHOAL_OK)
 		return rv;
 	wl = strlen(worker);
 	pthread_mutex_lock(&cat->wmu);
@@ -1842,13 +1821,23 @@ shoal_code
 catalog_move_shard(catalog *cat, uint64_t group, uint32_t index, const char *worker,
     uint64_t *epoch, shoal_status *st)
 {
-	char key[2 + CATALOG_NAME_MAX + 8];
+	return catalog_move_shard_rec(cat, group, index, worker, NULL, NULL, 0, epoch, st);
+}
+
+shoal_code
+catalog_move_shard_rec(catalog *cat, uint64_t group, uint32_t index, const char *worker,
+    const char *move_id, const void *val, size_t len_rec, uint64_t *epoch, shoal_status *st)
+{
+	char key[2 + CATALOG_NAME_MAX + 8], mkey[CATALOG_NAME_MAX + 1];
 	shoal_code rv;
 	bool found;
-	size_t gi, len;
+	size_t gi, len, mkl = 0;
 
 	if (!name_ok(worker))
 		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "bad worker name");
+	if (move_id != NULL &&
+	    (rv = opaque_key(CATALOG_MOVE_PREFIX, mkey, sizeof mkey, move_id, &mkl, st)) != SHOAL_OK)
+		return rv;
 	pthread_mutex_lock(&cat->wmu);
 	gi = group_find(cat, group, &found);
 	if (!found || index >= cat->groups[gi].n) {
@@ -1865,6 +1854,8 @@ catalog_move_shard(catalog *cat, uint64_t group, uint32_t index, const char *wor
 	unsigned char *v = group_val(&g, &len);
 	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
 	rocksdb_writebatch_put(b, key, group_key(key, group), (const char *)v, len);
+	if (move_id != NULL)
+		rocksdb_writebatch_put(b, mkey, mkl, val, len_rec);
 	batch_put_u64(b, "E", cat->epoch + 1);
 	rv = write_batch(cat, b, "move shard", st);
 	rocksdb_writebatch_destroy(b);

@@ -250,6 +250,12 @@ shoal_code catalog_drop_dcoll(catalog *cat, const char *name, catalog_queued *q,
  * for an index out of range or a bad worker name. */
 shoal_code catalog_move_shard(catalog *cat, uint64_t group, uint32_t index, const char *worker,
     uint64_t *epoch, shoal_status *st);
+/* The same, storing move move_id's record (val, len) in the same durable
+ * write when move_id is not NULL (a shard-group move's cutover: the flip
+ * and the record's state change together or not at all). */
+shoal_code catalog_move_shard_rec(catalog *cat, uint64_t group, uint32_t index,
+    const char *worker, const char *move_id, const void *val, size_t len, uint64_t *epoch,
+    shoal_status *st);
 
 /* ---- queued requests (catch-up of reference replicas) ----------------- */
 
@@ -278,6 +284,27 @@ size_t catalog_queue_count(catalog *cat, const char *worker, uint64_t shard_id);
  * the reservation cannot be written (nothing handed out then). */
 shoal_code catalog_next_versions(catalog *cat, uint64_t n, uint64_t *first, shoal_status *st);
 
+/* ---- opaque records under a prefix ----------------------------------- */
+
+/* Import jobs ('j'), moves ('m') and the rebalance plan ('r') are opaque
+ * bytes owned by their module, stored under key prefix id, written durably
+ * (sync) but not loaded into memory at open: the owner scans them at
+ * start.  Ids are 1..CATALOG_NAME_MAX-1 bytes. */
+#define CATALOG_REBALANCE_PREFIX 'r'
+
+typedef shoal_code (*catalog_import_fn)(void *arg, const char *id, const void *val, size_t len,
+    shoal_status *st);
+
+/* Stores (replaces) record prefix id; val NULL deletes it.
+ * INVALID_ARGUMENT for a prefix not listed above or a bad id, INTERNAL
+ * when the write fails. */
+shoal_code catalog_put_opaque(catalog *cat, char prefix, const char *id, const void *val,
+    size_t len, shoal_status *st);
+/* Calls fn for each record under prefix in id order; val is valid during
+ * the call only.  Stops at, and returns, fn's first non-OK code. */
+shoal_code catalog_scan_opaque(catalog *cat, char prefix, catalog_import_fn fn, void *arg,
+    shoal_status *st);
+
 /* ---- import jobs (coordinator/pg_import.c) ---------------------------- */
 
 /* Records under key "j" id hold import jobs: opaque bytes owned by
@@ -291,8 +318,6 @@ shoal_code catalog_put_import(catalog *cat, const char *id, const void *val, siz
 
 /* Calls fn for each job record in id order; val is valid during the call
  * only.  Stops at, and returns, fn's first non-OK code. */
-typedef shoal_code (*catalog_import_fn)(void *arg, const char *id, const void *val, size_t len,
-    shoal_status *st);
 shoal_code catalog_scan_imports(catalog *cat, catalog_import_fn fn, void *arg, shoal_status *st);
 
 /* ---- moves (coordinator/move.c) -------------------------------------- */

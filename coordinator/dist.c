@@ -18,7 +18,14 @@
  *    version (one block for the batch, in batch order) and partition = its
  *    key.  OK only when every shard acknowledged; on error the shards that
  *    did keep their points (resending the batch is safe: versions).
- *  - Get / Delete with a key: the key's shard; without: every shard.
+ *    Upserts and deletes pass each shard's move gate (shared_write,
+ *    move.h): a shard group being moved is dual-written, and a write held
+ *    at its cutover fence goes to the new placement.
+ *  - Get / Delete with a key: the key's shard, and there only the key's
+ *    partition (an id of another key is not returned / not deleted);
+ *    without: every shard.  Upserts carry keep_partition: a point whose id
+ *    is live under another key in its shard refuses the batch
+ *    (FAILED_PRECONDITION) -- a point's key does not change.
  *    Count: the sum over the shards.
  *  - Every call carries its shard's placement epoch; a routing refusal
  *    re-reads the shard map and resends to the new placement (at most
@@ -53,6 +60,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "move.h"
 #include "placement.h"
 #include "router_int.h"
 #include "shardmap.h"
@@ -269,6 +277,90 @@ queued_clear(catalog_queued *q, size_t n)
 }
 
 /* ===================================================================
+ * Crash-safe drops (decision 63)
+ *
+ * A drop's DropShard requests are queued durably BEFORE (dedicated:
+ * dist_queue_drops) or WITH (cluster-level: catalog_drop_dcoll) the
+ * catalog commit that removes the collection, then sent at once and
+ * dequeued when applied (dist_drops_done).  A crash after the commit
+ * leaves them queued: the catch-up thread replays them, so the shards go.
+ * A crash before the commit leaves queued DropShards of shards the
+ * catalog still names: the catch-up thread discards those (shard_named),
+ * so the collection stays whole.  Never a catalog entry without its shard.
+ * =================================================================== */
+
+/* Whether the catalog places shard `shard` on `worker`. */
+static bool
+shard_named(router *r, const char *worker, uint64_t shard)
+{
+	catalog_collection *cc = NULL;
+	catalog_dcoll *dc = NULL;
+	bool named = false;
+	size_t n = catalog_list_collections(r->cat, NULL, &cc);
+	for (size_t i = 0; i < n && !named; i++)
+		named = cc[i].shard_id == shard && strcmp(cc[i].worker, worker) == 0;
+	free(cc);
+	n = named ? 0 : catalog_list_dcolls(r->cat, &dc);
+	for (size_t i = 0; i < n && !named; i++)
+		for (uint32_t j = 0; j < dc[i].nplaces && !named; j++)
+			named = (dc[i].kind == CATALOG_REFERENCE ? dc[i].first_shard
+			                                         : dc[i].first_shard + j) == shard &&
+			    strcmp(dc[i].places[j].worker, worker) == 0;
+	catalog_dcolls_free(dc, n);
+	return named;
+}
+
+shoal_code
+dist_queue_drops(router *r, const char *worker, const uint64_t *shards, size_t n,
+    catalog_queued **out, shoal_status *st)
+{
+	catalog_queued *q = xcalloc(n ? n : 1, sizeof *q);
+	for (size_t i = 0; i < n; i++) {
+		Shoal__DropShardRequest req = SHOAL__DROP_SHARD_REQUEST__INIT;
+		req.shard_id = shards[i];
+		queued_init(&q[i], worker, shards[i], "DropShard", &req.base);
+	}
+	shoal_code rv = n > 0 ? catalog_queue_add(r->cat, q, n, st) : SHOAL_OK;
+	if (rv != SHOAL_OK) {
+		queued_clear(q, n);
+		free(q);
+		q = NULL;
+	}
+	*out = q;
+	return rv;
+}
+
+void
+dist_drops_done(router *r, catalog_queued *q, const bool *applied, size_t n, bool requeue)
+{
+	shoal_status st;
+	bool kick = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (applied[i]) {
+			if (catalog_queue_remove(r->cat, q[i].worker, &q[i].seq, 1, &st) != SHOAL_OK)
+				log_warn("worker %s: cannot dequeue DropShard of shard %" PRIu64 ": %s",
+				    q[i].worker, q[i].shard_id, st.msg);
+			continue;
+		}
+		/* requeue: the catch-up thread may have discarded the first copy
+		 * while the commit was pending (a duplicate is harmless) */
+		catalog_queued again = q[i];
+		if (requeue && catalog_queue_add(r->cat, &again, 1, &st) != SHOAL_OK)
+			log_warn("worker %s: cannot requeue DropShard of shard %" PRIu64 ": %s",
+			    q[i].worker, q[i].shard_id, st.msg);
+		log_warn("worker %s: shard %" PRIu64 " of a dropped collection is not dropped yet; "
+			 "the drop stays queued and is replayed when the worker is up", q[i].worker,
+		    q[i].shard_id);
+		kick = true;
+	}
+	queued_clear(q, n);
+	free(q);
+	if (kick)
+		dist_kick(r);
+}
+
+/* ===================================================================
  * DDL
  * =================================================================== */
 
@@ -449,6 +541,8 @@ create_shared(router *r, const Shoal__CollectionSpec *in, catalog_dcoll *c, void
 			    "one", co.name);
 			goto out;
 		}
+		if ((rv = move_check_group(r->mv, co.group, st)) != SHOAL_OK)
+			goto out;
 		if (in->shards != 0 && in->shards != co.nshards) {
 			rv = shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
 			    "colocated collections have the same shard count: '%s' has %u, not %u",
@@ -751,12 +845,28 @@ dist_drop_collection(router *r, const Shoal__DropCollectionRequest *in,
 	}
 	router_ddl_lock(r, in->name);
 	rv = catalog_get_dcoll(r->cat, in->name, &c, &st);
+	if (rv == SHOAL_OK && c.kind == CATALOG_SHARED)
+		rv = move_check_group(r->mv, c.group, &st);
+	/* a shared collection's workers must be up (reference replicas that
+	 * are down get their drop when they return, as before) */
+	for (uint32_t i = 0; rv == SHOAL_OK && c.kind == CATALOG_SHARED && i < c.nplaces; i++) {
+		router_health h;
+		router_worker_health(r, c.places[i].worker, &h);
+		if (h.seen && !h.up)
+			rv = shoal_status_set(&st, SHOAL_UNAVAILABLE,
+			    "dropping '%s': worker %s (shard %u) is down: last heartbeat %" PRIu64
+			    " ms ago; nothing was dropped", c.name, c.places[i].worker, i, h.ago_ms);
+	}
 	if (rv == SHOAL_OK) {
-		/* shared: shard i on places[i]; reference: the one shard everywhere */
+		/* shared: shard i on places[i]; reference: the one shard everywhere.
+		 * Every DropShard is queued in the commit itself (crash-safe drops,
+		 * above), then sent at once and dequeued when applied. */
 		size_t n = c.nplaces;
 		router_call *calls = xcalloc(n ? n : 1, sizeof *calls);
 		Shoal__DropShardRequest *reqs = xcalloc(n ? n : 1, sizeof *reqs);
+		bool *applied = xcalloc(n ? n : 1, sizeof *applied);
 		bool reference = c.kind == CATALOG_REFERENCE;
+		q = xcalloc(n ? n : 1, sizeof *q);
 		for (size_t i = 0; i < n; i++) {
 			shoal__drop_shard_request__init(&reqs[i]);
 			reqs[i].shard_id = reference ? c.first_shard : c.first_shard + i;
@@ -764,44 +874,41 @@ dist_drop_collection(router *r, const Shoal__DropCollectionRequest *in,
 			calls[i].method = r->m_drop_shard;
 			calls[i].in = &reqs[i].base;
 			calls[i].epoch = c.places[i].epoch;
+			queued_init(&q[i], c.places[i].worker, reqs[i].shard_id, "DropShard",
+			    &reqs[i].base);
 		}
-		router_call_all(r, cd, calls, n, 0, reference);
-		q = xcalloc(n ? n : 1, sizeof *q);
-		for (size_t i = 0; i < n; i++) {
-			/* a shard the worker does not have counts as dropped (a drop
-			 * repeated after a crash), as for dedicated collections */
-			if (calls[i].rv == SHOAL_OK || calls[i].rv == SHOAL_NOT_FOUND ||
-			    router_is_reroute(calls[i].rv, calls[i].res.epoch))
-				continue;
-			if (reference) {
-				queued_init(&q[nq++], c.places[i].worker, c.first_shard, "DropShard",
-				    &reqs[i].base);
-			} else if (rv == SHOAL_OK) {
-				st = calls[i].st;
-				shoal_status_prefix(&st, "dropping shard %zu (id %" PRIu64 ") of '%s'", i,
-				    reqs[i].shard_id, c.name);
-				rv = st.code;
+		nq = n;
+		rv = catalog_drop_dcoll(r->cat, in->name, q, nq, &st);
+		if (rv == SHOAL_OK) {
+			router_call_all(r, cd, calls, n, 0, reference);
+			for (size_t i = 0; i < n; i++) {
+				/* a shard the worker does not have counts as dropped */
+				applied[i] = calls[i].rv == SHOAL_OK || calls[i].rv == SHOAL_NOT_FOUND;
+				if (!applied[i])
+					log_warn("dropping shard %zu (id %" PRIu64 ") of '%s' on %s: %s", i,
+					    reqs[i].shard_id, c.name, c.places[i].worker, calls[i].st.msg);
 			}
+			dist_drops_done(r, q, applied, n, false);
+		} else {
+			queued_clear(q, nq);
+			free(q);
 		}
+		q = NULL;
+		nq = 0;
 		router_calls_free(calls, n);
 		free(calls);
 		free(reqs);
+		free(applied);
 	}
-	if (rv == SHOAL_OK)
-		rv = catalog_drop_dcoll(r->cat, in->name, q, nq, &st);
 	router_ddl_unlock(r, in->name);
-	queued_clear(q, nq);
-	free(q);
 	if (rv != SHOAL_OK) {
 		catalog_dcoll_clear(&c);
 		reply_fail(cd, &st);
 		done(NULL, cd);
 		return;
 	}
-	if (nq > 0)
-		dist_kick(r);
-	log_info("%s collection %s dropped (%u shard%s%s)", kind_name(c.kind), c.name, c.nshards,
-	    c.nshards == 1 ? "" : "s", nq ? ", drop queued for replicas that are down" : "");
+	log_info("%s collection %s dropped (%u shard%s)", kind_name(c.kind), c.name, c.nshards,
+	    c.nshards == 1 ? "" : "s");
 	catalog_dcoll_clear(&c);
 	Shoal__Empty out = SHOAL__EMPTY__INIT;
 	done(&out, cd);
@@ -879,6 +986,50 @@ shared_calls(router *r, void *cd, catalog_dcoll *c, router_call *calls, const ui
 	free(todo);
 	free(round);
 	free(map);
+	return rv;
+}
+
+/* A write's per-shard calls (shared_calls) through the move gate
+ * (move.h): each shard index touched enters its shard group's gate, and
+ * when one was gated the placement is read again after entering (a write
+ * held at a cutover fence must go to the new placement).  A shard group
+ * being copied gets the same request dual-written to the move's target;
+ * a target that did not apply it makes the move roll back. */
+static shoal_code
+shared_write(router *r, void *cd, catalog_dcoll *c, router_call *calls, const uint32_t *idx,
+    size_t n, shoal_status *st)
+{
+	move_write *mw = xcalloc(n ? n : 1, sizeof *mw);
+	bool gated = false;
+	for (size_t i = 0; i < n; i++) {
+		char key[CATALOG_NAME_MAX];
+		move_shard_key(key, sizeof key, c->group, idx[i]);
+		move_write_enter(r->mv, key, &mw[i]);
+		gated = gated || mw[i].gated;
+	}
+	shoal_code rv = SHOAL_OK;
+	if (gated) {
+		catalog_dcoll fresh;
+		if ((rv = resolve_dcoll(r, c->name, &fresh, st)) == SHOAL_OK &&
+		    fresh.first_shard != c->first_shard)
+			rv = shoal_status_set(st, SHOAL_NOT_FOUND,
+			    "collection '%s' was dropped and created again meanwhile", c->name);
+		if (rv == SHOAL_OK) {
+			catalog_dcoll_clear(c);
+			*c = fresh;
+		} else {
+			catalog_dcoll_clear(&fresh);
+		}
+	}
+	if (rv == SHOAL_OK)
+		rv = shared_calls(r, cd, c, calls, idx, n, st);
+	for (size_t i = 0; i < n; i++) {
+		bool ok = true;
+		if (mw[i].dual && calls[i].rv == SHOAL_OK)
+			ok = move_write_dual(r, cd, &mw[i], calls[i].method, calls[i].in);
+		move_write_exit(r->mv, &mw[i], ok);
+	}
+	free(mw);
 	return rv;
 }
 
@@ -1070,6 +1221,7 @@ dist_upsert(router *r, const Shoal__UpsertRequest *in, Shoal__UpsertReply_Closur
 			if (count[s] == 0)
 				continue;
 			shoal__shard_upsert_request__init(&reqs[m]);
+			reqs[m].keep_partition = true; /* a point's key does not change */
 			reqs[m].shard_id = c.first_shard + s;
 			reqs[m].n_points = count[s];
 			reqs[m].points = &ptrs[start[s]];
@@ -1077,7 +1229,7 @@ dist_upsert(router *r, const Shoal__UpsertRequest *in, Shoal__UpsertReply_Closur
 			calls[m].in = &reqs[m].base;
 			idx[m++] = s;
 		}
-		shoal_code rv = shared_calls(r, cd, &c, calls, idx, m, &st);
+		shoal_code rv = shared_write(r, cd, &c, calls, idx, m, &st);
 		router_calls_free(calls, m);
 		free(calls);
 		free(reqs);
@@ -1150,6 +1302,7 @@ dist_get(router *r, const Shoal__GetRequest *in, Shoal__GetReply_Closure done, v
 	req.n_ids = in->n_ids;
 	req.ids = in->ids;
 	req.with_vector = in->with_vector;
+	req.partition = in->key != NULL ? in->key : (char *)""; /* with a key: its points only */
 	if (c.kind == CATALOG_REFERENCE) {
 		req.shard_id = c.first_shard;
 		if (reference_read(r, cd, &c, r->m_get, &req.base, &res, &st) != SHOAL_OK)
@@ -1229,6 +1382,7 @@ dist_delete(router *r, const Shoal__DeleteRequest *in, Shoal__DeleteReply_Closur
 	req.ids = in->ids;
 	req.n_versions = in->n_ids;
 	req.versions = versions;
+	req.partition = in->key != NULL ? in->key : (char *)""; /* with a key: its points only */
 	if (c.kind == CATALOG_REFERENCE) {
 		router_call *calls = NULL;
 		size_t napplied;
@@ -1253,7 +1407,7 @@ dist_delete(router *r, const Shoal__DeleteRequest *in, Shoal__DeleteReply_Closur
 			calls[i].method = r->m_delete;
 			calls[i].in = &reqs[i].base;
 		}
-		rv = shared_calls(r, cd, &c, calls, idx, m, &st);
+		rv = shared_write(r, cd, &c, calls, idx, m, &st);
 		for (size_t i = 0; rv == SHOAL_OK && i < m; i++)
 			deleted += ((const Shoal__DeleteReply *)calls[i].res.reply)->deleted;
 		router_calls_free(calls, m);
@@ -1349,6 +1503,13 @@ repair_worker(router *r, const char *worker)
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
+		if (strcmp(q[i].method, "DropShard") == 0 && shard_named(r, worker, q[i].shard_id)) {
+			log_info("worker %s: queued DropShard of shard %" PRIu64 " discarded: the "
+				 "catalog still places the shard there (a drop that did not commit)",
+			    worker, q[i].shard_id);
+			seqs[ndone++] = q[i].seq;
+			continue;
+		}
 		const ProtobufCMethodDescriptor *m =
 		    protobuf_c_service_descriptor_get_method_by_name(&shoal__worker__descriptor,
 			q[i].method);

@@ -10,8 +10,12 @@
  *  - A tenant key of tenant T: Upsert, Search, Get, Delete, Count and
  *    ListCollections of T's own collections (request field tenant == T).
  *    On cluster-level collections (tenant ""): reads (Search, Get, Count)
- *    of a REFERENCE collection, and Search of a SHARED collection with
- *    key == T (its own distribution-key value).  Nothing else.
+ *    of a REFERENCE collection; in a SHARED collection, only its own
+ *    distribution-key value: Search, Get and Delete with key == T (dist.c
+ *    restricts a keyed get/delete to that key's partition), and Upsert
+ *    when every point's key is T (one that is not refuses the whole
+ *    request, nothing written).  Nothing else (no Count: it is not kept
+ *    per key).
  *  - Anything else: UNAUTHENTICATED (no token, unknown token) or
  *    PERMISSION_DENIED (a valid tenant key asking for more).
  * Refusals are counted by the rpc observer like any status
@@ -34,6 +38,7 @@
 #include "log.h"
 #include "pgcopy.h"
 #include "router_int.h"
+#include "shardmap.h"
 #include "util.h"
 
 #define KEY_PREFIX "shoal_tk_"
@@ -59,6 +64,33 @@ is_one_of(const char *method, const char *const *list)
 	return false;
 }
 
+/* An Upsert into shared collection coll through tenant k's key: every
+ * point's distribution key (payload field key_field) must be k's tenant.
+ * One point without it or with another refuses the whole request. */
+static shoal_code
+own_key_points(const catalog_tenant_key *k, const char *coll, const char *key_field,
+    const Shoal__UpsertRequest *in, shoal_status *st)
+{
+	for (size_t i = 0; i < in->n_points; i++) {
+		char buf[SHARDMAP_KEY_MAX + 1], what[48];
+		const char *key;
+		shoal_status ign;
+		snprintf(what, sizeof what, "point %zu", i);
+		if (shardmap_point_key(in->points[i], key_field, what, buf, sizeof buf, &key, &ign) !=
+		    SHOAL_OK)
+			return shoal_status_set(st, SHOAL_PERMISSION_DENIED,
+			    "Upsert refused: point %zu has no distribution key ('%s'); in shared "
+			    "collection '%s' the key of tenant '%s' may only write '%s' = '%s'",
+			    i, key_field, coll, k->tenant, key_field, k->tenant);
+		if (strcmp(key, k->tenant) != 0)
+			return shoal_status_set(st, SHOAL_PERMISSION_DENIED,
+			    "Upsert refused: point %zu has '%s' = '%s'; in shared collection '%s' the "
+			    "key of tenant '%s' may only write '%s' = '%s'",
+			    i, key_field, key, coll, k->tenant, key_field, k->tenant);
+	}
+	return SHOAL_OK;
+}
+
 static shoal_code
 tenant_key_allows(keys_auth *a, const catalog_tenant_key *k, const char *method,
     const ProtobufCMessage *input, shoal_status *st)
@@ -66,6 +98,7 @@ tenant_key_allows(keys_auth *a, const catalog_tenant_key *k, const char *method,
 	static const char *const data[] = {"Upsert", "Search", "Get", "Delete", "Count",
 	    "ListCollections", NULL};
 	static const char *const reads[] = {"Search", "Get", "Count", NULL};
+	static const char *const keyed[] = {"Search", "Get", "Delete", NULL};
 
 	if (!is_one_of(method, data))
 		return shoal_status_set(st, SHOAL_PERMISSION_DENIED,
@@ -89,16 +122,26 @@ tenant_key_allows(keys_auth *a, const catalog_tenant_key *k, const char *method,
 		return shoal_status_set(st, SHOAL_PERMISSION_DENIED,
 		    "%s refused: the key of tenant '%s' may not reach tenant ''", method, k->tenant);
 	catalog_kind kind = dc.kind;
-	catalog_dcoll_clear(&dc);
-	if (kind == CATALOG_REFERENCE && is_one_of(method, reads))
+	if (kind == CATALOG_REFERENCE && is_one_of(method, reads)) {
+		catalog_dcoll_clear(&dc);
 		return SHOAL_OK;
-	if (kind == CATALOG_SHARED && strcmp(method, "Search") == 0) {
+	}
+	if (kind == CATALOG_SHARED && strcmp(method, "Upsert") == 0) {
+		shoal_code rv = own_key_points(k, coll, dc.key_field,
+		    (const Shoal__UpsertRequest *)(const void *)input, st);
+		catalog_dcoll_clear(&dc);
+		return rv;
+	}
+	catalog_dcoll_clear(&dc);
+	if (kind == CATALOG_SHARED && is_one_of(method, keyed)) {
+		/* dist.c restricts a get / delete with a key to that key's
+		 * partition, so key = T reaches only T's points */
 		const char *key = str_field(input, "key");
 		if (key != NULL && strcmp(key, k->tenant) == 0)
 			return SHOAL_OK;
 		return shoal_status_set(st, SHOAL_PERMISSION_DENIED,
-		    "Search refused: in shared collection '%s' the key of tenant '%s' may only "
-		    "search with key = '%s'", coll, k->tenant, k->tenant);
+		    "%s refused: in shared collection '%s' the key of tenant '%s' needs key = '%s'",
+		    method, coll, k->tenant, k->tenant);
 	}
 	return shoal_status_set(st, SHOAL_PERMISSION_DENIED,
 	    "%s refused: a tenant key may not %s %s collection '%s' (admin key needed)", method,

@@ -10,7 +10,8 @@
  * Signals are blocked before any thread starts, so every thread (ours and
  * nng's) inherits the mask and only the main thread's sigwait() sees them.
  *
- * Exit codes: 0 clean stop, 1 runtime failure (catalog, listen), 2 bad flags.
+ * Exit codes: 0 clean stop, 1 runtime failure (catalog, listen), 2 bad flags
+ * (and bad TLS certificate, key or CA files, checked before anything starts).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -70,6 +71,15 @@ usage(FILE *f)
 	    "                          sends $SHOAL_TOKEN), else UNAUTHENTICATED\n"
 	    "                          (docs/security.md).  Without it the coordinator is\n"
 	    "                          open to anyone (development)\n"
+	    "  --tls-cert FILE         PEM certificate for a tls+tcp:// --listen URL, also\n"
+	    "                          presented to workers that require client\n"
+	    "                          certificates (deploy/make-certs.sh makes test ones)\n"
+	    "  --tls-key FILE          its unencrypted PEM private key\n"
+	    "  --tls-ca FILE           PEM CA that verifies workers at tls+tcp:// URLs (and,\n"
+	    "                          with --tls-require-client-cert, client certificates)\n"
+	    "  --tls-require-client-cert[=BOOL]\n"
+	    "                          refuse TLS connections (clients, workers) without a\n"
+	    "                          certificate signed by --tls-ca (default off)\n"
 	    "  --max-concurrent N      serve at most N requests at once (instead of\n"
 	    "                          --threads) and answer more at once with\n"
 	    "                          RESOURCE_EXHAUSTED \"too many concurrent requests\"\n"
@@ -157,6 +167,10 @@ static const config_key coordinator_config_keys[] = {
     {"max-k", CONFIG_INT, 1, ROUTER_MAX_K, NULL},
     {"max-ef-search", CONFIG_INT, 1, 1000000, NULL},
     {"max-dim", CONFIG_INT, 1, ROUTER_MAX_DIM, NULL},
+    {"tls-cert", CONFIG_STRING, 0, 0, NULL},
+    {"tls-key", CONFIG_STRING, 0, 0, NULL},
+    {"tls-ca", CONFIG_STRING, 0, 0, NULL},
+    {"tls-require-client-cert", CONFIG_BOOL, 0, 0, NULL},
 };
 
 /* Everything a client request passes before its handler: who may call
@@ -202,6 +216,7 @@ main(int argc, char **argv)
 	char *secret = NULL, *admin_key = NULL;
 	reqlimits lim = {.max_batch = REQLIMITS_DEFAULT_MAX_BATCH, .max_k = ROUTER_MAX_K,
 	    .max_ef_search = REQLIMITS_DEFAULT_MAX_EF_SEARCH, .max_dim = ROUTER_MAX_DIM};
+	rpc_tls_options tls = {0}; /* strings point into merged_argv */
 	shoal_status st;
 
 	int crc = config_merge_args("shoal-coordinator", argc, argv, "coordinator",
@@ -227,6 +242,15 @@ main(int argc, char **argv)
 		}
 		if (strncmp(a, "--", 2) != 0)
 			return bad_flag("unexpected argument '%s'%s", a, "");
+		/* the one boolean flag: bare (as config_to_args writes a true
+		 * one) or --flag=BOOL */
+		if (strncmp(a, "--tls-require-client-cert", 25) == 0 && (a[25] == '\0' || a[25] == '=')) {
+			tls.require_client_cert = true;
+			if (a[25] == '=' && !config_parse_bool(a + 26, &tls.require_client_cert))
+				return bad_flag("--tls-require-client-cert '%s' is not true or false%s",
+				    a + 26, "");
+			continue;
+		}
 		/* --flag=value or --flag value */
 		if (eq != NULL) {
 			snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
@@ -295,6 +319,16 @@ main(int argc, char **argv)
 			if (v[0] == '\0')
 				return bad_flag("--ready-file must not be empty%s%s", "", "");
 			ready = v;
+		} else if (strcmp(name, "--tls-cert") == 0 || strcmp(name, "--tls-key") == 0 ||
+		    strcmp(name, "--tls-ca") == 0) {
+			if (v[0] == '\0')
+				return bad_flag("%s must not be empty%s", name, "");
+			if (strcmp(name, "--tls-cert") == 0)
+				tls.cert_file = v;
+			else if (strcmp(name, "--tls-key") == 0)
+				tls.key_file = v;
+			else
+				tls.ca_file = v;
 		} else {
 			return bad_flag("unknown flag '%s'%s", name, "");
 		}
@@ -324,6 +358,13 @@ main(int argc, char **argv)
 	}
 
 	log_init("coordinator", (log_level)level);
+	/* certificate files: checked now, so a bad one stops the start (exit 2)
+	 * instead of failing every handshake later */
+	if (rpc_tls_check_daemon(listen, &tls, &st) != SHOAL_OK) {
+		log_error("%s", st.msg);
+		config_free_merged(merged_argc, merged_argv);
+		return 2;
+	}
 	if (secret_file != NULL) {
 		bool loose = false;
 		if (auth_read_secret_file(secret_file, "cluster secret", &secret, &loose, &st) !=
@@ -395,7 +436,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	gate.auth.cat = cat;
-	router_opts ro = {.worker_timeout_ms = worker_timeout, .auth_token = secret};
+	router_opts ro = {.worker_timeout_ms = worker_timeout, .auth_token = secret, .tls = &tls};
 	if (router_create(cat, &ro, &rt, &st) != SHOAL_OK) {
 		log_error("%s", st.msg);
 		goto out;
@@ -416,7 +457,7 @@ main(int argc, char **argv)
 	overview_register_metrics(ov, metrics);
 	rpc_server_opts so = {.threads = threads, .max_concurrent = max_concurrent,
 	    .observe = obs_rpc_observe, .observe_arg = orpc,
-	    .authorize_request = gate_request, .authorize_arg = &gate};
+	    .authorize_request = gate_request, .authorize_arg = &gate, .tls = &tls};
 	if (rpc_server_start(listen, router_service(rt), &so, &srv, &st) != SHOAL_OK) {
 		log_error("cannot listen on %s: %s", listen, st.msg);
 		goto out;

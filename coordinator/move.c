@@ -1,7 +1,9 @@
-/* move.c -- online moves of dedicated tenants (see move.h for the state
- * machine, the gate and the crash argument).
+/* move.c -- online moves of shard groups: a dedicated tenant's, or a
+ * shared shard map's shard i (see move.h for the state machine, the gate
+ * and the crash argument).
  *
- * One job per tenant (id = tenant name), kept in memory for the life of
+ * One job per move id (the tenant's name, or "shard:N"), kept in memory
+ * for the life of
  * the coordinator and durably in the catalog ("m" records).  A job's
  * thread drives it; rpc handlers only read or flag it.  Worker calls from
  * job threads go through the router's connections with timeouts of their
@@ -32,8 +34,11 @@
 #define MOVE_BATCH_ROWS 1000u
 
 typedef struct mjob {
-	char id[CATALOG_NAME_MAX]; /* = tenant */
+	char id[CATALOG_NAME_MAX]; /* the tenant, or "shard:N" (move_shard_key) */
 	char from[CATALOG_NAME_MAX], to[CATALOG_NAME_MAX];
+	bool shard;                /* a shared shard group, not a tenant */
+	uint64_t group;            /* shard: the shard map */
+	uint32_t index;            /* shard: the shard's index in it */
 	int state;                 /* Shoal__MoveState */
 	catalog_collection *colls; /* the shard group (specs for CreateShard) */
 	size_t ncolls;
@@ -67,7 +72,7 @@ struct move_mgr {
 	mjob **jobs;
 	size_t n, cap;
 	bool stop;
-	unsigned m_scan, m_cksum;
+	unsigned m_scan, m_cksum, m_export, m_import;
 };
 
 const char *
@@ -109,7 +114,7 @@ job_info(const mjob *j, Shoal__MoveInfo *info, uint64_t **shards)
 {
 	shoal__move_info__init(info);
 	info->id = (char *)j->id;
-	info->tenant = (char *)j->id;
+	info->tenant = (char *)(j->shard ? "" : j->id);
 	info->from_worker = (char *)j->from;
 	info->to_worker = (char *)j->to;
 	info->state = (Shoal__MoveState)j->state;
@@ -249,13 +254,13 @@ fence_down(move_mgr *m, mjob *j)
 }
 
 void
-move_write_enter(move_mgr *m, const char *tenant, move_write *w)
+move_write_enter(move_mgr *m, const char *id, move_write *w)
 {
 	memset(w, 0, sizeof *w);
 	if (m == NULL)
 		return;
 	pthread_mutex_lock(&m->mu);
-	mjob *j = job_find(m, tenant);
+	mjob *j = job_find(m, id);
 	if (j != NULL && j->active) {
 		while (j->fenced)
 			pthread_cond_wait(&m->cv, &m->mu);
@@ -265,7 +270,7 @@ move_write_enter(move_mgr *m, const char *tenant, move_write *w)
 		w->gated = true;
 		w->dual = j->dual;
 		snprintf(w->target, sizeof w->target, "%s", j->to);
-		snprintf(w->tenant, sizeof w->tenant, "%s", tenant);
+		snprintf(w->id, sizeof w->id, "%s", id);
 	}
 	pthread_mutex_unlock(&m->mu);
 }
@@ -276,7 +281,7 @@ move_write_exit(move_mgr *m, move_write *w, bool target_ok)
 	if (m == NULL || !w->gated)
 		return;
 	pthread_mutex_lock(&m->mu);
-	mjob *j = job_find(m, w->tenant);
+	mjob *j = job_find(m, w->id);
 	if (j != NULL) {
 		j->inflight--;
 		j->inflight_gen[w->gen]--;
@@ -329,8 +334,14 @@ enum { STEP_OK, STEP_STOP, STEP_FAIL };
 static void
 job_error(move_mgr *m, mjob *j, const char *fmt, const char *msg)
 {
+	/* msg may itself fill a status message: format in full, then cut
+	 * explicitly to the record's field (a long error loses its tail) */
+	char full[1024];
+	snprintf(full, sizeof full, fmt, msg);
+	size_t n = strnlen(full, sizeof j->error - 1);
 	pthread_mutex_lock(&m->mu);
-	snprintf(j->error, sizeof j->error, fmt, msg);
+	memcpy(j->error, full, n);
+	j->error[n] = '\0';
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -398,6 +409,85 @@ step_create(move_mgr *m, mjob *j)
 		}
 	}
 	return STEP_OK;
+}
+
+/* Carries shard's HNSW indexes from the source to the target
+ * (worker/index_move.h), chunk by chunk, after its rows: the target
+ * installs them and replays only the rows newer than each graph, instead
+ * of rebuilding the graphs from the rows.  A cache, so best effort: any
+ * failure is logged and the target builds the indexes from the rows as
+ * without it.  Returns STEP_OK, or STEP_STOP / STEP_FAIL from job_check. */
+static int
+carry_index(move_mgr *m, mjob *j, uint64_t shard)
+{
+	uint64_t off = 0, total = 0, xid = 0, t0 = util_mono_ms();
+	uint32_t parts = 0;
+	shoal_status st;
+
+	for (;;) {
+		int c = job_check(m, j);
+		if (c != STEP_OK)
+			return c;
+		Shoal__ExportIndexRequest xq = SHOAL__EXPORT_INDEX_REQUEST__INIT;
+		Shoal__ImportIndexRequest iq = SHOAL__IMPORT_INDEX_REQUEST__INIT;
+		rpc_result xr, ir;
+		xq.shard_id = shard;
+		xq.offset = off;
+		xq.export_id = xid;
+		if (wcall(m, j->from, m->m_export, &xq.base, 0, &xr, &st) != SHOAL_OK) {
+			log_warn("move %s: shard %" PRIu64 ": index not carried (export: %s); the "
+				 "target builds it from the rows",
+			    j->id, shard, st.msg);
+			return STEP_OK;
+		}
+		const Shoal__ExportIndexReply *x = (const Shoal__ExportIndexReply *)xr.reply;
+		if (off == 0) {
+			total = x->total_bytes;
+			xid = x->export_id;
+			parts = x->partitions;
+		}
+		if (parts == 0 || x->data.len == 0 || x->export_id != xid) {
+			rpc_result_free(&xr);
+			if (parts > 0)
+				log_warn("move %s: shard %" PRIu64 ": index export ended at %" PRIu64
+					 " of %" PRIu64 " bytes; the target builds it from the rows",
+				    j->id, shard, off, total);
+			return STEP_OK;
+		}
+		iq.shard_id = shard;
+		iq.offset = off;
+		iq.total_bytes = total;
+		iq.data = x->data;
+		shoal_code rv = wcall(m, j->to, m->m_import, &iq.base, 0, &ir, &st);
+		off += x->data.len;
+		rpc_result_free(&xr);
+		if (rv != SHOAL_OK) {
+			log_warn("move %s: shard %" PRIu64 ": index not carried (import: %s); the "
+				 "target builds it from the rows",
+			    j->id, shard, st.msg);
+			return STEP_OK;
+		}
+		const Shoal__ImportIndexReply *y = (const Shoal__ImportIndexReply *)ir.reply;
+		bool complete = y->complete;
+		if (complete)
+			log_info("move %s: shard %" PRIu64 ": index carried: %u of %u partitions "
+				 "installed on %s (%u rebuilt from rows), %" PRIu64 " bytes in %" PRIu64
+				 " ms",
+			    j->id, shard, y->installed, parts, j->to, y->failed, total,
+			    util_mono_ms() - t0);
+		rpc_result_free(&ir);
+		if (complete || off >= total)
+			return STEP_OK;
+		pthread_mutex_lock(&m->mu);
+		double mbps = j->max_mbps;
+		pthread_mutex_unlock(&m->mu);
+		if (mbps > 0) { /* the copy's throttle holds for these bytes too */
+			double due_ms = (double)off / (mbps * 1e6) * 1000.0;
+			double el = (double)(util_mono_ms() - t0);
+			if (due_ms > el && !nap(m, (uint32_t)(due_ms - el)))
+				return STEP_STOP;
+		}
+	}
 }
 
 /* Applies one ScanShard reply on the target. */
@@ -499,6 +589,9 @@ step_copy(move_mgr *m, mjob *j)
 				break;
 			start = next;
 		}
+		int c = carry_index(m, j, shard);
+		if (c != STEP_OK)
+			return c;
 	}
 	return STEP_OK;
 }
@@ -668,6 +761,36 @@ fence_check(move_mgr *m, mjob *j, uint64_t shard, const uint64_t *u, size_t nu)
 	return STEP_OK;
 }
 
+/* Shard moves: the shared collections on j's shard map must still be the
+ * ones whose shards were copied (a collection created on the map, or
+ * dropped from it, since the move started would be left behind or
+ * missing on the target).  DDL refuses both during a move
+ * (move_check_group); this closes the window before the move was
+ * registered.  False with j->error set. */
+static bool
+group_unchanged(move_mgr *m, mjob *j)
+{
+	catalog_dcoll *dc;
+	size_t n = catalog_list_dcolls(m->r->cat, &dc), same = 0;
+	bool ok = true;
+	for (size_t i = 0; i < n && ok; i++) {
+		if (dc[i].kind != CATALOG_SHARED || dc[i].group != j->group)
+			continue;
+		bool found = false;
+		for (size_t k = 0; k < j->ncolls && !found; k++)
+			found = j->colls[k].shard_id == dc[i].first_shard + j->index;
+		ok = found;
+		same++;
+	}
+	catalog_dcolls_free(dc, n);
+	if (!ok || same != j->ncolls) {
+		job_error(m, j, "%s", "the collections on the shard map changed during the move; it "
+		    "was rolled back (start it again)");
+		return false;
+	}
+	return true;
+}
+
 /* Verify, then flip under the fence.  STEP_OK = flipped.
  *
  * The expensive comparison runs before the fence: a version cut V is
@@ -707,6 +830,8 @@ step_cutover(move_mgr *m, mjob *j)
 	if (r == STEP_OK) {
 		fence_up(m, j);
 		r = job_check(m, j);
+		if (r == STEP_OK && j->shard && !group_unchanged(m, j))
+			r = STEP_FAIL;
 		for (size_t i = 0; r == STEP_OK && i < j->ncolls; i++) {
 			bool whole = nu[i] > MOVE_RECHECK_MAX;
 			uint64_t none = 0;
@@ -729,7 +854,10 @@ step_cutover(move_mgr *m, mjob *j)
 	pthread_mutex_unlock(&m->mu);
 	uint8_t *buf = job_pack(m, j, &len);
 	uint64_t epoch = 0;
-	shoal_code rv = catalog_move_tenant(m->r->cat, j->id, j->to, j->id, buf, len, &epoch, &st);
+	shoal_code rv = j->shard
+	    ? catalog_move_shard_rec(m->r->cat, j->group, j->index, j->to, j->id, buf, len, &epoch,
+		  &st)
+	    : catalog_move_tenant(m->r->cat, j->id, j->to, j->id, buf, len, &epoch, &st);
 	free(buf);
 	if (rv != SHOAL_OK) {
 		pthread_mutex_lock(&m->mu);
@@ -903,8 +1031,27 @@ job_free(mjob *j)
 	free(j);
 }
 
-/* Collections of tenant whose shards are in the record (a resume must move
- * exactly the recorded group). */
+/* Shard `index` of shared collection c as a catalog_collection (the spec
+ * CreateShard needs; tenant ""). */
+static void
+dcoll_shard(const catalog_dcoll *c, uint32_t index, catalog_collection *out)
+{
+	memset(out, 0, sizeof *out);
+	snprintf(out->name, sizeof out->name, "%s", c->name);
+	out->dim = c->dim;
+	out->metric = c->metric;
+	out->m = c->m;
+	out->ef_construction = c->ef_construction;
+	out->shard_id = c->first_shard + index;
+	if (index < c->nplaces) {
+		snprintf(out->worker, sizeof out->worker, "%s", c->places[index].worker);
+		out->epoch = c->places[index].epoch;
+	}
+}
+
+/* The job of a record: the collections (or shared collections' shards)
+ * whose shards are in it (a resume must move exactly the recorded
+ * group). */
 static mjob *
 job_from_record(move_mgr *m, const Shoal__MoveInfo *in)
 {
@@ -924,9 +1071,24 @@ job_from_record(move_mgr *m, const Shoal__MoveInfo *in)
 	j->epoch = in->epoch;
 	j->attempts = in->attempts;
 	j->cancel = in->cancel;
+	j->colls = xcalloc(in->n_shards ? in->n_shards : 1, sizeof *j->colls);
+	if (strncmp(j->id, MOVE_SHARD_PREFIX, strlen(MOVE_SHARD_PREFIX)) == 0) {
+		catalog_dcoll *dc;
+		size_t nd = catalog_list_dcolls(m->r->cat, &dc);
+		j->shard = true;
+		for (size_t k = 0; k < in->n_shards; k++)
+			for (size_t i = 0; i < nd; i++)
+				if (dc[i].kind == CATALOG_SHARED && in->shards[k] >= dc[i].first_shard &&
+				    in->shards[k] < dc[i].first_shard + dc[i].nshards) {
+					j->group = dc[i].group;
+					j->index = (uint32_t)(in->shards[k] - dc[i].first_shard);
+					dcoll_shard(&dc[i], j->index, &j->colls[j->ncolls++]);
+				}
+		catalog_dcolls_free(dc, nd);
+		return j;
+	}
 	catalog_collection *cc;
 	size_t nc = catalog_list_collections(m->r->cat, j->id, &cc);
-	j->colls = xcalloc(in->n_shards ? in->n_shards : 1, sizeof *j->colls);
 	for (size_t k = 0; k < in->n_shards; k++) {
 		for (size_t i = 0; i < nc; i++)
 			if (cc[i].shard_id == in->shards[k])
@@ -970,6 +1132,8 @@ move_create(router *r, move_mgr **out, shoal_status *st)
 	pthread_cond_init(&m->cv, NULL);
 	m->m_scan = worker_method("ScanShard");
 	m->m_cksum = worker_method("ShardChecksum");
+	m->m_export = worker_method("ExportIndex");
+	m->m_import = worker_method("ImportIndex");
 	shoal_code rv = catalog_scan_moves(r->cat, load_one, m, st);
 	if (rv != SHOAL_OK) {
 		move_destroy(m);
@@ -1036,7 +1200,8 @@ reply_job(move_mgr *m, const char *id_in, Shoal__MoveInfo_Closure done, void *cd
 	snprintf(to, sizeof to, "%s", j->to);
 	snprintf(err, sizeof err, "%s", j->error);
 	pthread_mutex_unlock(&m->mu);
-	info.id = info.tenant = id;
+	info.id = id;
+	info.tenant = info.tenant[0] ? id : (char *)"";
 	info.from_worker = from;
 	info.to_worker = to;
 	info.error = err;
@@ -1044,68 +1209,43 @@ reply_job(move_mgr *m, const char *id_in, Shoal__MoveInfo_Closure done, void *cd
 	free(shards);
 }
 
-shoal_code
-move_start(move_mgr *m, const char *tenant, const char *to, double max_mbps, shoal_status *st)
+/* Names nj (id, from, to, max_mbps), records it (the record first: once it
+ * is durable, a crash resumes the move), puts it in the table in place of
+ * a finished move with its id, and starts its thread.  ALREADY_EXISTS when
+ * a move with its id is active.  Takes nj (freed on error).  Caller holds
+ * the DDL lock of id. */
+static shoal_code
+job_register(move_mgr *m, mjob *nj, const char *id, const char *from, const char *to,
+    double max_mbps, shoal_status *st)
 {
-	router *r = m->r;
-	catalog_tenant t;
-	catalog_collection *cc = NULL;
-	size_t nc = 0;
-	mjob *j = NULL;
-	shoal_code rv;
-
-	if ((rv = util_check_name("tenant", tenant, st)) != SHOAL_OK ||
-	    (rv = util_check_name("worker", to, st)) != SHOAL_OK)
-		return rv;
-	if (!(max_mbps >= 0) || max_mbps > 1e6)
-		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
-		    "max_mbps must be between 0 (unlimited) and 1000000, got %g", max_mbps);
-	router_ddl_lock(r, tenant);
-	if ((rv = catalog_get_tenant(r->cat, tenant, &t, st)) != SHOAL_OK ||
-	    (rv = router_check_worker_up(r, to, st)) != SHOAL_OK)
-		goto fail_unlock;
-	if (strcmp(t.worker, to) == 0) {
-		rv = shoal_status_set(st, SHOAL_FAILED_PRECONDITION,
-		    "tenant '%s' is already on worker %s", t.name, t.worker);
-		goto fail_unlock;
-	}
+	snprintf(nj->id, sizeof nj->id, "%s", id);
+	snprintf(nj->from, sizeof nj->from, "%s", from);
+	snprintf(nj->to, sizeof nj->to, "%s", to);
+	nj->max_mbps = max_mbps;
 	pthread_mutex_lock(&m->mu);
-	j = job_find(m, tenant);
+	mjob *j = job_find(m, nj->id);
 	if (j != NULL && j->active) {
-		rv = shoal_status_set(st, SHOAL_ALREADY_EXISTS,
-		    "tenant '%s' is already moving (%s -> %s, %s)", t.name, j->from, j->to,
+		shoal_status_set(st, SHOAL_ALREADY_EXISTS, "%s '%s' is already moving (%s -> %s, %s)",
+		    nj->shard ? "shard group" : "tenant", nj->id, j->from, j->to,
 		    move_state_name(j->state));
 		pthread_mutex_unlock(&m->mu);
-		j = NULL;
-		goto fail_unlock;
+		job_free(nj);
+		return SHOAL_ALREADY_EXISTS;
 	}
 	pthread_mutex_unlock(&m->mu);
-	nc = catalog_list_collections(r->cat, t.name, &cc);
-
-	mjob *nj = xcalloc(1, sizeof *nj);
-	snprintf(nj->id, sizeof nj->id, "%s", t.name);
-	snprintf(nj->from, sizeof nj->from, "%s", t.worker);
-	snprintf(nj->to, sizeof nj->to, "%s", to);
-	nj->colls = cc;
-	nj->ncolls = nc;
-	cc = NULL;
 	nj->state = SHOAL__MOVE_STATE__MOVE_CREATING;
 	nj->started_ms = util_now_ms();
-	nj->max_mbps = max_mbps;
-	/* The record first: once it is durable, a crash resumes the move. */
-	{
-		size_t len;
-		uint8_t *buf = job_pack(m, nj, &len);
-		rv = catalog_put_move(r->cat, nj->id, buf, len, st);
-		free(buf);
-		if (rv != SHOAL_OK) {
-			job_free(nj);
-			goto fail_unlock;
-		}
+	size_t len;
+	uint8_t *buf = job_pack(m, nj, &len);
+	shoal_code rv = catalog_put_move(m->r->cat, nj->id, buf, len, st);
+	free(buf);
+	if (rv != SHOAL_OK) {
+		job_free(nj);
+		return rv;
 	}
 	pthread_mutex_lock(&m->mu);
 	mjob *old = job_find(m, nj->id);
-	if (old != NULL) { /* a finished earlier move of the tenant: replaced */
+	if (old != NULL) { /* a finished earlier move with this id: replaced */
 		if (old->has_thread)
 			pthread_join(old->tid, NULL);
 		for (size_t i = 0; i < m->n; i++)
@@ -1123,12 +1263,151 @@ move_start(move_mgr *m, const char *tenant, const char *to, double max_mbps, sho
 	log_info("move %s: %s -> %s started (%zu shards, max %.1f MB/s)", nj->id, nj->from, nj->to,
 	    nj->ncolls, nj->max_mbps);
 	pthread_mutex_unlock(&m->mu);
-	router_ddl_unlock(r, tenant);
 	return SHOAL_OK;
-fail_unlock:
+}
+
+static shoal_code
+check_target(move_mgr *m, const char *to, double max_mbps, shoal_status *st)
+{
+	shoal_code rv;
+	if ((rv = util_check_name("worker", to, st)) != SHOAL_OK)
+		return rv;
+	if (!(max_mbps >= 0) || max_mbps > 1e6)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "max_mbps must be between 0 (unlimited) and 1000000, got %g", max_mbps);
+	return router_check_worker_up(m->r, to, st);
+}
+
+shoal_code
+move_start(move_mgr *m, const char *tenant, const char *to, double max_mbps, shoal_status *st)
+{
+	router *r = m->r;
+	catalog_tenant t;
+	shoal_code rv;
+
+	if ((rv = util_check_name("tenant", tenant, st)) != SHOAL_OK)
+		return rv;
+	router_ddl_lock(r, tenant);
+	if ((rv = catalog_get_tenant(r->cat, tenant, &t, st)) != SHOAL_OK ||
+	    (rv = check_target(m, to, max_mbps, st)) != SHOAL_OK)
+		goto out;
+	if (strcmp(t.worker, to) == 0) {
+		rv = shoal_status_set(st, SHOAL_FAILED_PRECONDITION,
+		    "tenant '%s' is already on worker %s", t.name, t.worker);
+		goto out;
+	}
+	mjob *nj = xcalloc(1, sizeof *nj);
+	nj->ncolls = catalog_list_collections(r->cat, t.name, &nj->colls);
+	rv = job_register(m, nj, t.name, t.worker, to, max_mbps, st);
+out:
 	router_ddl_unlock(r, tenant);
-	free(cc);
 	return rv;
+}
+
+void
+move_shard_key(char *buf, size_t cap, uint64_t group, uint32_t index)
+{
+	snprintf(buf, cap, MOVE_SHARD_PREFIX "%" PRIu64, group + index);
+}
+
+shoal_code
+move_start_shard(move_mgr *m, uint64_t shard_id, const char *to, double max_mbps, char *id,
+    size_t cap, shoal_status *st)
+{
+	router *r = m->r;
+	catalog_dcoll *dc;
+	size_t nd = catalog_list_dcolls(r->cat, &dc), at = nd;
+	shoal_code rv;
+
+	for (size_t i = 0; i < nd && at == nd; i++)
+		if (shard_id >= dc[i].first_shard && shard_id < dc[i].first_shard + dc[i].nshards)
+			at = i;
+	if (at == nd || dc[at].kind != CATALOG_SHARED) {
+		rv = shoal_status_set(st, at == nd ? SHOAL_NOT_FOUND : SHOAL_FAILED_PRECONDITION,
+		    at == nd ? "shard %" PRIu64 " is not a shard of a shared collection (a "
+			       "tenant's shards move with 'shoal tenant move')"
+			     : "shard %" PRIu64 " is a reference collection's replica; replicas do not "
+			       "move", shard_id);
+		catalog_dcolls_free(dc, nd);
+		return rv;
+	}
+	uint64_t group = dc[at].group;
+	uint32_t index = (uint32_t)(shard_id - dc[at].first_shard);
+	move_shard_key(id, cap, group, index);
+	catalog_dcolls_free(dc, nd);
+
+	router_ddl_lock(r, id);
+	if ((rv = check_target(m, to, max_mbps, st)) != SHOAL_OK)
+		goto out;
+	/* Re-read under the lock: every shared collection on the map, its
+	 * shard `index` (they move together). */
+	nd = catalog_list_dcolls(r->cat, &dc);
+	mjob *nj = xcalloc(1, sizeof *nj);
+	nj->colls = xcalloc(nd ? nd : 1, sizeof *nj->colls);
+	for (size_t i = 0; i < nd; i++)
+		if (dc[i].kind == CATALOG_SHARED && dc[i].group == group && index < dc[i].nplaces)
+			dcoll_shard(&dc[i], index, &nj->colls[nj->ncolls++]);
+	catalog_dcolls_free(dc, nd);
+	if (nj->ncolls == 0) {
+		job_free(nj);
+		rv = shoal_status_set(st, SHOAL_NOT_FOUND, "shard %" PRIu64 " was dropped", shard_id);
+		goto out;
+	}
+	if (strcmp(nj->colls[0].worker, to) == 0) {
+		rv = shoal_status_set(st, SHOAL_FAILED_PRECONDITION,
+		    "shard %" PRIu64 " (shard group %s) is already on worker %s", shard_id, id, to);
+		job_free(nj);
+		goto out;
+	}
+	nj->shard = true;
+	nj->group = group;
+	nj->index = index;
+	rv = job_register(m, nj, id, nj->colls[0].worker, to, max_mbps, st);
+out:
+	router_ddl_unlock(r, id);
+	return rv;
+}
+
+shoal_code
+move_check_group(move_mgr *m, uint64_t group, shoal_status *st)
+{
+	if (m == NULL || group == 0)
+		return SHOAL_OK;
+	pthread_mutex_lock(&m->mu);
+	mjob *j = NULL;
+	for (size_t i = 0; i < m->n && j == NULL; i++)
+		if (m->jobs[i]->active && m->jobs[i]->shard && m->jobs[i]->group == group)
+			j = m->jobs[i];
+	char id[CATALOG_NAME_MAX] = "";
+	int s = 0;
+	if (j != NULL) {
+		snprintf(id, sizeof id, "%s", j->id);
+		s = j->state;
+	}
+	pthread_mutex_unlock(&m->mu);
+	if (id[0] != '\0')
+		return shoal_status_set(st, SHOAL_FAILED_PRECONDITION,
+		    "shard group %s of this shard map is being moved (%s); collections on the map "
+		    "cannot be created or dropped until the move ends (shoal move status %s, or "
+		    "shoal move cancel %s)", id, move_state_name(s), id, id);
+	return SHOAL_OK;
+}
+
+bool
+move_write_dual(router *r, void *cd, const move_write *mw, unsigned method,
+    const ProtobufCMessage *in)
+{
+	rpc_result res;
+	shoal_status st;
+
+	if (!mw->dual)
+		return true;
+	if (router_worker_call(r, cd, mw->target, method, in, 0, 0, &res, &st) != SHOAL_OK) {
+		log_warn("move %s: dual write to %s failed: %s", mw->id, mw->target, st.msg);
+		return false;
+	}
+	rpc_result_free(&res);
+	return true;
 }
 
 void
@@ -1136,12 +1415,23 @@ move_rpc_start(move_mgr *m, const Shoal__StartMoveRequest *in, Shoal__MoveInfo_C
     void *cd)
 {
 	shoal_status st;
-	if (move_start(m, in->tenant, in->to_worker, in->max_mbps, &st) != SHOAL_OK) {
+	char id[CATALOG_NAME_MAX];
+	shoal_code rv;
+	if (in->shard_id != 0 && in->tenant != NULL && in->tenant[0] != '\0')
+		rv = shoal_status_set(&st, SHOAL_INVALID_ARGUMENT,
+		    "a move names a tenant or a shard, not both");
+	else if (in->shard_id != 0)
+		rv = move_start_shard(m, in->shard_id, in->to_worker, in->max_mbps, id, sizeof id, &st);
+	else {
+		rv = move_start(m, in->tenant, in->to_worker, in->max_mbps, &st);
+		snprintf(id, sizeof id, "%s", in->tenant ? in->tenant : "");
+	}
+	if (rv != SHOAL_OK) {
 		router_fail(cd, &st);
 		done(NULL, cd);
 		return;
 	}
-	reply_job(m, in->tenant, done, cd);
+	reply_job(m, id, done, cd);
 }
 
 bool
@@ -1165,11 +1455,35 @@ move_snapshot(move_mgr *m, const char *id, Shoal__MoveInfo *out, char *strs, siz
 	snprintf(strs + 2 * q, q, "%s", j->to);
 	snprintf(strs + 3 * q, q, "%s", j->error);
 	pthread_mutex_unlock(&m->mu);
-	out->id = out->tenant = strs;
+	out->tenant = out->tenant[0] ? strs : (char *)"";
+	out->id = strs;
 	out->from_worker = strs + q;
 	out->to_worker = strs + 2 * q;
 	out->error = strs + 3 * q;
 	return true;
+}
+
+bool
+move_item_worker(move_mgr *m, const char *id, char *worker)
+{
+	size_t pl = strlen(MOVE_SHARD_PREFIX);
+	worker[0] = '\0';
+	if (strncmp(id, MOVE_SHARD_PREFIX, pl) != 0) {
+		catalog_tenant t;
+		if (catalog_get_tenant(m->r->cat, id, &t, NULL) != SHOAL_OK)
+			return false;
+		snprintf(worker, CATALOG_NAME_MAX, "%s", t.worker);
+		return true;
+	}
+	uint64_t sid = strtoull(id + pl, NULL, 10);
+	catalog_dcoll *dc;
+	size_t nd = catalog_list_dcolls(m->r->cat, &dc);
+	for (size_t i = 0; i < nd && worker[0] == '\0'; i++)
+		if (dc[i].kind == CATALOG_SHARED && sid >= dc[i].first_shard &&
+		    sid - dc[i].first_shard < dc[i].nplaces)
+			snprintf(worker, CATALOG_NAME_MAX, "%s", dc[i].places[sid - dc[i].first_shard].worker);
+	catalog_dcolls_free(dc, nd);
+	return worker[0] != '\0';
 }
 
 void
@@ -1205,7 +1519,8 @@ move_rpc_list(move_mgr *m, Shoal__ListMovesReply_Closure done, void *cd)
 		strs[4 * i + 1] = xstrdup(m->jobs[i]->from);
 		strs[4 * i + 2] = xstrdup(m->jobs[i]->to);
 		strs[4 * i + 3] = xstrdup(m->jobs[i]->error);
-		infos[i].id = infos[i].tenant = strs[4 * i];
+		infos[i].tenant = infos[i].tenant[0] ? strs[4 * i] : (char *)"";
+		infos[i].id = strs[4 * i];
 		infos[i].from_worker = strs[4 * i + 1];
 		infos[i].to_worker = strs[4 * i + 2];
 		infos[i].error = strs[4 * i + 3];

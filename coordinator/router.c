@@ -31,10 +31,12 @@
  *    worker (idempotent) -> catalog commit.  A crash before the commit
  *    leaves an unused shard on the worker, never a catalog entry without
  *    a shard; its id is never reused (catalog invariant 3).
- *  - DropCollection / DropTenant: DropShard on the worker -> catalog
- *    commit.  A crash in between leaves catalog entries whose shard is
- *    gone; data calls then fail with the worker's NOT_FOUND and repeating
- *    the drop finishes it (a drop of an unknown shard counts as done).
+ *  - DropCollection / DropTenant: DropShard queued durably -> catalog
+ *    commit -> DropShard on the worker -> dequeued (dist.c, "crash-safe
+ *    drops").  A crash before the commit leaves the collection whole (the
+ *    catch-up thread discards a queued drop of a shard the catalog still
+ *    names); after it, the queued drop is replayed once the worker is up.
+ *    A drop of an unknown shard counts as done.
  *  - Upsert / Delete: validate everything -> allocate versions (durable
  *    reservation) -> forward.  Versions increase in batch order, so the
  *    last of duplicate ids in a batch wins on the worker.
@@ -183,7 +185,7 @@ conn_acquire(router *r, const char *worker, wconn **out, char *url, bool *up,
 		 * connection is up waits for one at most as long as a down
 		 * worker gets. */
 		rpc_client_opts o = {.auth_token = r->auth_token, .fail_on_disconnect = true,
-		    .connect_timeout_ms = DOWN_WORKER_TIMEOUT_MS};
+		    .connect_timeout_ms = DOWN_WORKER_TIMEOUT_MS, .tls = r->tls};
 		rpc_client *cl;
 		rv = rpc_client_open(w->url, &shoal__worker__descriptor, &o, &cl, st);
 		if (rv == SHOAL_OK) {
@@ -562,6 +564,15 @@ h_register_worker(Shoal__Coordinator_Service *svc, const Shoal__RegisterWorkerRe
 		    in->url ? in->url : "", CATALOG_URL_MAX);
 		goto out_fail;
 	}
+	/* a worker this coordinator could not verify would be registered and
+	 * then fail every call: refuse it now, saying why (the worker logs it) */
+	if (rpc_url_is_tls(in->url) &&
+	    (r->tls == NULL || r->tls->ca_file == NULL || r->tls->ca_file[0] == '\0')) {
+		shoal_status_set(&st, SHOAL_FAILED_PRECONDITION,
+		    "worker url '%s' is tls+tcp:// but this coordinator has no tls-ca to verify "
+		    "workers with", in->url);
+		goto out_fail;
+	}
 	if (catalog_put_worker(r->cat, in->name, in->url, &changed, &st) != SHOAL_OK)
 		goto out_fail;
 
@@ -867,6 +878,22 @@ drop_shard(router *r, void *cd, const char *worker, uint64_t shard, shoal_status
 	return rv;
 }
 
+/* A drop needs the worker holding the shards up (a drop is not accepted
+ * for a worker known to be down: its data would stay on it until it
+ * returns).  A worker not heard from since this coordinator started is
+ * tried. */
+static shoal_code
+worker_must_be_up(router *r, const char *worker, shoal_status *st)
+{
+	router_health h;
+	router_worker_health(r, worker, &h);
+	if (h.seen && !h.up)
+		return shoal_status_set(st, SHOAL_UNAVAILABLE,
+		    "worker %s is down: last heartbeat %llu ms ago; nothing was dropped", worker,
+		    (unsigned long long)h.ago_ms);
+	return SHOAL_OK;
+}
+
 static void
 h_drop_tenant(Shoal__Coordinator_Service *svc, const Shoal__DropTenantRequest *in,
     Shoal__Empty_Closure done, void *cd)
@@ -889,14 +916,31 @@ h_drop_tenant(Shoal__Coordinator_Service *svc, const Shoal__DropTenantRequest *i
 		rv = move_check_ddl(r->mv, in->name, &st);
 	if (rv == SHOAL_OK)
 		nc = catalog_list_collections(r->cat, in->name, &cc);
-	for (size_t i = 0; rv == SHOAL_OK && i < nc; i++) {
-		rv = drop_shard(r, cd, t.worker, cc[i].shard_id, &st);
-		if (rv != SHOAL_OK)
-			shoal_status_prefix(&st, "dropping collection '%s' (shard %llu) of tenant '%s'",
-			    cc[i].name, (unsigned long long)cc[i].shard_id, t.name);
+	if (rv == SHOAL_OK && nc > 0)
+		rv = worker_must_be_up(r, t.worker, &st);
+	if (rv == SHOAL_OK) {
+		/* crash-safe: drops queued, commit, then sent (dist.c) */
+		uint64_t *ids = xcalloc(nc ? nc : 1, sizeof *ids);
+		bool *applied = xcalloc(nc ? nc : 1, sizeof *applied);
+		catalog_queued *q = NULL;
+		for (size_t i = 0; i < nc; i++)
+			ids[i] = cc[i].shard_id;
+		rv = dist_queue_drops(r, t.worker, ids, nc, &q, &st);
+		if (rv == SHOAL_OK) {
+			rv = catalog_drop_tenant(r->cat, in->name, &st);
+			for (size_t i = 0; i < nc; i++) {
+				shoal_status dst;
+				applied[i] = rv != SHOAL_OK ||
+				    drop_shard(r, cd, t.worker, cc[i].shard_id, &dst) == SHOAL_OK;
+				if (!applied[i])
+					log_warn("tenant %s: dropping collection %s (shard %llu): %s", t.name,
+					    cc[i].name, (unsigned long long)cc[i].shard_id, dst.msg);
+			}
+			dist_drops_done(r, q, applied, nc, true);
+		}
+		free(applied);
+		free(ids);
 	}
-	if (rv == SHOAL_OK)
-		rv = catalog_drop_tenant(r->cat, in->name, &st);
 	ddl_unlock(r, in->name);
 	free(cc);
 	if (rv != SHOAL_OK) {
@@ -1116,14 +1160,22 @@ h_drop_collection(Shoal__Coordinator_Service *svc, const Shoal__DropCollectionRe
 	rv = catalog_get_collection(r->cat, in->tenant, in->name, &c, &st);
 	if (rv == SHOAL_OK)
 		rv = move_check_ddl(r->mv, in->tenant, &st);
-	if (rv == SHOAL_OK) {
-		rv = drop_shard(r, cd, c.worker, c.shard_id, &st);
-		if (rv != SHOAL_OK)
-			shoal_status_prefix(&st, "dropping shard %llu of collection '%s'",
-			    (unsigned long long)c.shard_id, c.name);
-	}
 	if (rv == SHOAL_OK)
+		rv = worker_must_be_up(r, c.worker, &st);
+	catalog_queued *q = NULL;
+	if (rv == SHOAL_OK)
+		rv = dist_queue_drops(r, c.worker, &c.shard_id, 1, &q, &st);
+	if (rv == SHOAL_OK) {
+		/* crash-safe: drop queued, commit, then sent (dist.c) */
 		rv = catalog_drop_collection(r->cat, in->tenant, in->name, &st);
+		shoal_status dst;
+		bool applied = rv != SHOAL_OK || drop_shard(r, cd, c.worker, c.shard_id, &dst) ==
+		    SHOAL_OK;
+		if (!applied)
+			log_warn("collection %s/%s: dropping shard %llu: %s", c.tenant, c.name,
+			    (unsigned long long)c.shard_id, dst.msg);
+		dist_drops_done(r, q, &applied, 1, true);
+	}
 	ddl_unlock(r, in->tenant);
 	if (rv != SHOAL_OK) {
 		fail(cd, &st);
@@ -1175,29 +1227,6 @@ dedicated_call(router *r, void *cd, catalog_collection *c, unsigned method,
 	}
 }
 
-/* During a move's copy (mw->dual), the write the source applied goes to
- * the target too, same shard and versions, no routing epoch (the target's
- * shards are not placed yet).  False when the target did not apply it: the
- * move then aborts (move.h).  The client's write is acknowledged either
- * way: the source, which serves, has it. */
-static bool
-dual_write(router *r, void *cd, const move_write *mw, unsigned method,
-    const ProtobufCMessage *in)
-{
-	rpc_result res;
-	shoal_status st;
-
-	if (!mw->dual)
-		return true;
-	if (router_worker_call(r, cd, mw->target, method, in, 0, 0, &res, &st) != SHOAL_OK) {
-		log_warn("move of tenant %s: dual write to %s failed: %s", mw->tenant, mw->target,
-		    st.msg);
-		return false;
-	}
-	rpc_result_free(&res);
-	return true;
-}
-
 static void
 h_upsert(Shoal__Coordinator_Service *svc, const Shoal__UpsertRequest *in,
     Shoal__UpsertReply_Closure done, void *cd)
@@ -1247,7 +1276,7 @@ h_upsert(Shoal__Coordinator_Service *svc, const Shoal__UpsertRequest *in,
 	if (dedicated_call(r, cd, &c, r->m_upsert, &req.base, &res, &st) != SHOAL_OK)
 		goto out_fail;
 	rpc_result_free(&res);
-	move_write_exit(r->mv, &mw, dual_write(r, cd, &mw, r->m_upsert, &req.base));
+	move_write_exit(r->mv, &mw, move_write_dual(r, cd, &mw, r->m_upsert, &req.base));
 	free(ptrs);
 	free(copies);
 
@@ -1355,7 +1384,7 @@ h_delete(Shoal__Coordinator_Service *svc, const Shoal__DeleteRequest *in,
 	req.versions = versions;
 	if (dedicated_call(r, cd, &c, r->m_delete, &req.base, &res, &st) != SHOAL_OK)
 		goto out_fail;
-	move_write_exit(r->mv, &mw, dual_write(r, cd, &mw, r->m_delete, &req.base));
+	move_write_exit(r->mv, &mw, move_write_dual(r, cd, &mw, r->m_delete, &req.base));
 	free(versions);
 	done((const Shoal__DeleteReply *)res.reply, cd);
 	rpc_result_free(&res);
@@ -1469,7 +1498,7 @@ h_create_backup(Shoal__Coordinator_Service *svc, const Shoal__CreateBackupReques
 	Shoal__BackupInfo out;
 	shoal_status st;
 
-	if (backup_run(r->cat, r->auth_token, in->dir, rpc_call_remaining_ms(cd), &out, &st) !=
+	if (backup_run(r->cat, r->auth_token, r->tls, in->dir, rpc_call_remaining_ms(cd), &out, &st) !=
 	    SHOAL_OK) {
 		fail(cd, &st);
 		done(NULL, cd);
@@ -1642,6 +1671,7 @@ router_create(catalog *cat, const router_opts *opts, router **out, shoal_status 
 	r->worker_timeout_ms = opts && opts->worker_timeout_ms ? opts->worker_timeout_ms
 							       : ROUTER_DEFAULT_WORKER_TIMEOUT_MS;
 	r->auth_token = opts && opts->auth_token ? xstrdup(opts->auth_token) : NULL;
+	r->tls = opts ? opts->tls : NULL;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_mutex_init(&r->ddl_mu, NULL);
 	pthread_cond_init(&r->ddl_cv, NULL);

@@ -17,6 +17,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "catalog.h"
+#include "rpc.h"
 #include "status.h"
 
 #define ROUTER_DEFAULT_WORKER_TIMEOUT_MS 6000u
@@ -38,6 +39,11 @@ typedef struct router_opts {
 	uint32_t worker_timeout_ms;
 	/* Token sent on calls to workers (copied); NULL = none. */
 	const char *auth_token;
+	/* TLS for workers at tls+tcp:// URLs (CA to verify them; cert and key
+	 * to present to workers that require client certificates).  Borrowed:
+	 * must outlive the router.  NULL = none (tls+tcp workers then fail
+	 * with INVALID_ARGUMENT naming tls-ca). */
+	const rpc_tls_options *tls;
 } router_opts;
 
 /* Creates a router over cat (borrowed: it must outlive the router).  opts

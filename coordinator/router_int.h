@@ -47,6 +47,7 @@ struct router {
 	catalog *cat;
 	uint32_t worker_timeout_ms;
 	char *auth_token;
+	const rpc_tls_options *tls; /* router_opts.tls (borrowed) */
 	uint64_t started; /* util_mono_ms() at router_create */
 
 	pthread_mutex_t mu; /* guards ws */
@@ -223,6 +224,20 @@ void dist_worker_placements(router *r, const char *worker, uint32_t *shards,
  * since start) and nothing queued for its shard.  Fills out (nplaces
  * entries) with indexes into c->places, best first; returns how many. */
 size_t dist_readable_replicas(router *r, const catalog_dcoll *c, size_t *out);
+
+/* Crash-safe drops of dedicated collections (dist.c, decision 63): queues
+ * a DropShard of each of shards[0..n) on worker durably (*out: the entries
+ * with their seqs, for dist_drops_done) -- BEFORE the catalog commit that
+ * removes them.  The catch-up thread discards a queued DropShard whose
+ * shard the catalog still places on that worker (the commit did not
+ * happen) and replays the others. */
+shoal_code dist_queue_drops(router *r, const char *worker, const uint64_t *shards, size_t n,
+    catalog_queued **out, shoal_status *st);
+/* After the drop: dequeues q[i] when applied[i] (sent and acknowledged,
+ * or the commit failed: nothing to drop); the others stay queued (and are
+ * queued again when requeue: the catch-up thread may have discarded them
+ * before the commit) and the catch-up thread is woken.  Frees q. */
+void dist_drops_done(router *r, catalog_queued *q, const bool *applied, size_t n, bool requeue);
 
 /* The catch-up thread (queued requests to reference replicas). */
 void dist_start(router *r);

@@ -78,6 +78,8 @@ typedef struct plan {
 	Shoal__WorkerExplain *wx;
 	size_t n_wx, cap_wx;
 	uint32_t retries;
+	uint32_t scatter;          /* shards of a keyless scatter (per-shard ef
+	                            * on the workers: worker/shard_graph.h); 0 */
 	char plan_line[400];
 } plan;
 
@@ -199,6 +201,7 @@ plan_make(router *r, plan *p, shoal_status *st)
 		} else {
 			size_t nw = 0;
 			p->n = p->d.nshards;
+			p->scatter = p->d.nshards;
 			p->t = xcalloc(p->n, sizeof *p->t);
 			for (uint32_t s = 0; s < p->d.nshards; s++) {
 				bool dup = false;
@@ -305,6 +308,7 @@ run_round(router *r, void *cd, plan *p, bool explain)
 			s->exact = in->exact;
 			s->filter = in->filter;
 			s->partition = (char *)t->partition;
+			s->scatter_shards = p->scatter;
 			calls[j].method = r->m_search;
 			calls[j].in = &s->base;
 			calls[j].epoch = t->epoch;
@@ -332,6 +336,7 @@ run_round(router *r, void *cd, plan *p, bool explain)
 			m->with_vector = in->with_vector;
 			m->exact = in->exact;
 			m->filter = in->filter;
+			m->scatter_shards = p->scatter;
 			calls[j].method = r->m_multi_search;
 			calls[j].in = &m->base;
 		}

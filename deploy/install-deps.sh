@@ -7,7 +7,11 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config
       libfaiss-dev libopenblas-dev librocksdb-dev libnng-dev
-      libprotobuf-c-dev protobuf-c-compiler libpq-dev)
+      libprotobuf-c-dev protobuf-c-compiler libpq-dev
+      libmbedtls-dev openssl)
+# libmbedtls-dev: common/rpc_tls.c checks certificate files with mbedTLS,
+# the TLS engine of Debian's libnng (libnng-dev pulls it in already).
+# openssl: deploy/make-certs.sh (and the TLS tests, which run it).
 if [[ "${1:-}" == "--test" ]]; then
   # chromium: the status page test (it_status_page) renders the page in
   # headless Chromium; installing it took 16 s here (122 MB download).

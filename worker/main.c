@@ -27,7 +27,8 @@
  * nng's) inherits the mask and only the main thread's sigwait() sees them.
  *
  * Exit codes: 0 clean stop, 1 runtime failure (data dir, rowstore, listen),
- * 2 bad flags (including a --name that contradicts the stored identity).
+ * 2 bad flags (including a --name that contradicts the stored identity, and
+ * bad TLS certificate, key or CA files, checked before anything starts).
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -81,6 +82,7 @@ typedef struct worker_cfg {
 	const char *secret_file; /* --cluster-secret-file; NULL = none (dev) */
 	int max_concurrent;      /* --max-concurrent; 0 = off */
 	uint64_t min_free;       /* --min-free-space; bytes */
+	rpc_tls_options tls;     /* --tls-*: listen and the coordinator's URL */
 } worker_cfg;
 
 /* State shared with the background threads. */
@@ -89,6 +91,7 @@ typedef struct worker {
 	char *url; /* advertised */
 	const char *coordinator;
 	const char *secret; /* cluster secret (auth.h); NULL = none */
+	const rpc_tls_options *tls; /* for a tls+tcp:// coordinator */
 	shard_service *svc;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -137,6 +140,16 @@ usage(FILE *f)
 	    "                       on every daemon): requests without it are refused with\n"
 	    "                       UNAUTHENTICATED and heartbeats carry it (docs/security.md).\n"
 	    "                       Without it the worker accepts any request (development)\n"
+	    "  --tls-cert FILE      PEM certificate for a tls+tcp:// --listen URL, also\n"
+	    "                       presented to a tls+tcp:// coordinator that requires\n"
+	    "                       client certificates (deploy/make-certs.sh)\n"
+	    "  --tls-key FILE       its unencrypted PEM private key\n"
+	    "  --tls-ca FILE        PEM CA that verifies a tls+tcp:// --coordinator (and,\n"
+	    "                       with --tls-require-client-cert, client certificates)\n"
+	    "  --tls-require-client-cert[=BOOL]\n"
+	    "                       refuse TLS connections without a certificate signed by\n"
+	    "                       --tls-ca: only the coordinator (given one) may connect\n"
+	    "                       (default off; docs/security.md)\n"
 	    "  --restore BACKUP     offline: restore this worker's part of a cluster backup\n"
 	    "                       (BACKUP = the backup's workers/NAME directory) into\n"
 	    "                       --data DIR, which must not hold a worker yet, then exit\n"
@@ -238,6 +251,10 @@ static const config_key worker_config_keys[] = {
     {"cluster-secret-file", CONFIG_STRING, 0, 0, NULL},
     {"max-concurrent", CONFIG_INT, 0, 100000, NULL},
     {"min-free-space", CONFIG_STRING, 0, 0, cfg_size_ok},
+    {"tls-cert", CONFIG_STRING, 0, 0, NULL},
+    {"tls-key", CONFIG_STRING, 0, 0, NULL},
+    {"tls-ca", CONFIG_STRING, 0, 0, NULL},
+    {"tls-require-client-cert", CONFIG_BOOL, 0, 0, NULL},
 };
 
 /* The merged argument vector (file settings, then flags): the strings in
@@ -250,7 +267,8 @@ static int
 parse_flags(int argc, char **argv, worker_cfg *cfg)
 {
 	enum { O_LISTEN = 256, O_DATA, O_COORD, O_NAME, O_ADVERTISE, O_THREADS, O_SYNC, O_LOG,
-		O_READY, O_HELP, O_VERSION, O_BUDGET, O_HTTP, O_RESTORE, O_SECRET, O_MAXCONC, O_MINFREE };
+		O_READY, O_HELP, O_VERSION, O_BUDGET, O_HTTP, O_RESTORE, O_SECRET, O_MAXCONC, O_MINFREE,
+		O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_TLS_REQ };
 	static const struct option opts[] = {
 	    {"listen", required_argument, NULL, O_LISTEN},
 	    {"data", required_argument, NULL, O_DATA},
@@ -267,6 +285,10 @@ parse_flags(int argc, char **argv, worker_cfg *cfg)
 	    {"cluster-secret-file", required_argument, NULL, O_SECRET},
 	    {"max-concurrent", required_argument, NULL, O_MAXCONC},
 	    {"min-free-space", required_argument, NULL, O_MINFREE},
+	    {"tls-cert", required_argument, NULL, O_TLS_CERT},
+	    {"tls-key", required_argument, NULL, O_TLS_KEY},
+	    {"tls-ca", required_argument, NULL, O_TLS_CA},
+	    {"tls-require-client-cert", optional_argument, NULL, O_TLS_REQ},
 	    {"help", no_argument, NULL, O_HELP},
 	    {"version", no_argument, NULL, O_VERSION},
 	    {NULL, 0, NULL, 0},
@@ -297,6 +319,15 @@ parse_flags(int argc, char **argv, worker_cfg *cfg)
 			break;
 		case O_RESTORE: cfg->restore = optarg; break;
 		case O_SECRET: cfg->secret_file = optarg; break;
+		case O_TLS_CERT: cfg->tls.cert_file = optarg; break;
+		case O_TLS_KEY: cfg->tls.key_file = optarg; break;
+		case O_TLS_CA: cfg->tls.ca_file = optarg; break;
+		case O_TLS_REQ:
+			cfg->tls.require_client_cert = true;
+			if (optarg != NULL && !config_parse_bool(optarg, &cfg->tls.require_client_cert))
+				return bad_flag("--tls-require-client-cert: '%s' is not true or false%s",
+				    optarg, "");
+			break;
 		case O_MINFREE:
 			if (!parse_size(optarg, &cfg->min_free))
 				return bad_flag("--min-free-space: '%s' is not a size (e.g. 64M, 1G, or "
@@ -488,7 +519,7 @@ heartbeat_main(void *arg)
 {
 	worker *w = arg;
 	/* short: a dead coordinator must not stretch the period (or shutdown) much */
-	rpc_client_opts copts = {.timeout_ms = 1000, .auth_token = w->secret};
+	rpc_client_opts copts = {.timeout_ms = 1000, .auth_token = w->secret, .tls = w->tls};
 	rpc_client *c = NULL;
 	shoal_status st;
 	bool up = false, warned = false;
@@ -596,7 +627,22 @@ main(int argc, char **argv)
 		    rpoints, cfg.data);
 		return 0;
 	}
-	/* before anything touches DATA: a bad secret changes nothing */
+	/* before anything touches DATA: bad certificate files or a bad secret
+	 * change nothing */
+	if (rpc_tls_check_daemon(cfg.listen, &cfg.tls, &st) != SHOAL_OK) {
+		fprintf(stderr, "shoal-worker: %s\n", st.msg);
+		return 2;
+	}
+	if (cfg.advertise != NULL && rpc_url_is_tls(cfg.advertise) != rpc_url_is_tls(cfg.listen)) {
+		fprintf(stderr, "shoal-worker: --advertise %s and --listen %s must both be tls+tcp:// "
+				"or both not: the coordinator dials what is advertised\n",
+		    cfg.advertise, cfg.listen);
+		return 2;
+	}
+	if (rpc_url_is_tls(cfg.coordinator) && rpc_tls_check(&cfg.tls, false, &st) != SHOAL_OK) {
+		fprintf(stderr, "shoal-worker: --coordinator %s: %s\n", cfg.coordinator, st.msg);
+		return 2;
+	}
 	char *secret = NULL;
 	bool loose = false;
 	if (cfg.secret_file != NULL &&
@@ -622,6 +668,7 @@ main(int argc, char **argv)
 			 "can reach %s (development only; docs/security.md)", cfg.listen);
 	}
 	w.secret = secret;
+	w.tls = &cfg.tls;
 
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
@@ -660,6 +707,7 @@ main(int argc, char **argv)
 	/* node authentication: only the coordinator knows the secret */
 	sopts.authorize = auth_require_secret;
 	sopts.authorize_arg = secret;
+	sopts.tls = &cfg.tls;
 	if (rpc_server_start(cfg.listen, shard_service_rpc(w.svc), &sopts, &srv, &st) != SHOAL_OK) {
 		log_error("cannot listen on %s: %s", cfg.listen, st.msg);
 		shard_service_destroy(w.svc);

@@ -58,6 +58,26 @@
  * accumulated (SHARD_INDEX_SNAP_MIN_DIRTY), after each background build,
  * before evicting a partition with unsaved writes, and at clean shutdown.
  *
+ * Shard-level graph.  Besides its partitions, a shard keeps one more
+ * `part` (idx->whole, flagged `whole`, never in the partition table) over
+ * every live point of the shard, for searches without a partition (the
+ * keyless searches a scatter sends): one HNSW walk instead of a scan of
+ * every partition.  It is a partition in all but membership -- the same
+ * states, commit hook (whole_on_commit: every applied row; a move between
+ * partitions is just "set id"), capture, background HNSW build and
+ * compaction (part_work), snapshots (snap_dir/<shard>/shard.snap; its
+ * reconcile reads every live row's seq, as it has no membership keys of
+ * its own), and ixmem entry: it counts in the memory budget and is evicted
+ * LRU like any partition (snapshotted first).  It is built lazily: a
+ * keyless search of a shard of several partitions that finds it not ready
+ * searches the partitions (the old path: correct, slower) and sets
+ * whole_wanted; the next shard_index_maintain loads it (flat, from its
+ * snapshot or the rows) and, above SHARD_INDEX_EXACT_MAX live points,
+ * builds its HNSW graph.  "Ready" = loaded and HNSW, or small enough for
+ * one exact scan of the shard (exact queries: loaded).  A shard with a
+ * snapshot of it asks for it at open.  A shard of one partition never
+ * loads it (that partition already is the whole shard).
+ *
  * Locks, in order: load_mu -> pend_mu -> rw -> (ixmem's mutex).
  *   load_mu  one load / rebuild / snapshot / eviction of the partition at
  *            a time (long holds; searches and writes never take it)
@@ -126,6 +146,8 @@ struct part {
 	uint64_t snap_writes;     /* `writes` at the last snapshot / load; load_mu */
 	uint64_t snap_seq;        /* applied_seq of the snapshot file; load_mu */
 	bool has_snap_file;       /* load_mu */
+	bool whole;               /* the shard-level graph (see "Shard-level
+	                           * graph"); never in the partition table */
 };
 
 struct shard_index {
@@ -139,12 +161,16 @@ struct shard_index {
 	size_t nparts, cap;
 	struct {
 		_Atomic uint64_t loads_snapshot, loads_rows, rows_replayed, snapshots,
-		    snapshot_bytes, rebuilds, evictions;
+		    snapshot_bytes, rebuilds, evictions, imports;
 	} c;
+	part *whole;              /* the shard-level graph's part */
+	atomic_bool whole_wanted; /* a keyless search found it not ready */
+	_Atomic uint64_t whole_searches, whole_fallbacks;
 };
 
 static const ixmem_ops part_mem_ops;
 static int rm_tree(const char *path);
+static uint64_t part_estimate(shard_index *idx, part *p);
 
 /* ===================================================================
  * Partition table
@@ -268,7 +294,8 @@ part_get(shard_index *idx, const char *name, size_t len, bool create)
 	return p;
 }
 
-/* References to every partition, for iteration without the table lock. */
+/* References to every partition and the shard-level graph (last), for
+ * iteration without the table lock. */
 static size_t
 part_all(shard_index *idx, part ***out)
 {
@@ -276,12 +303,14 @@ part_all(shard_index *idx, part ***out)
 
 	pthread_rwlock_rdlock(&idx->tab_lock);
 	n = idx->nparts;
-	*out = xmalloc((n ? n : 1) * sizeof **out);
+	*out = xmalloc((n + 1) * sizeof **out);
 	for (size_t i = 0; i < n; i++) {
 		(*out)[i] = idx->parts[i];
 		atomic_fetch_add(&idx->parts[i]->refs, 1);
 	}
 	pthread_rwlock_unlock(&idx->tab_lock);
+	(*out)[n++] = idx->whole; /* last, so its upkeep follows the partitions' */
+	atomic_fetch_add(&idx->whole->refs, 1);
 	return n;
 }
 
@@ -303,7 +332,10 @@ name_hash(const char *s, size_t n)
 static void
 snap_path(const shard_index *idx, const part *p, char *out, size_t cap)
 {
-	snprintf(out, cap, "%s/%016" PRIx64 ".snap", idx->snap_dir, name_hash(p->name, p->len));
+	if (p->whole) /* a name no hash can produce: no partition shares it */
+		snprintf(out, cap, "%s/shard.snap", idx->snap_dir);
+	else
+		snprintf(out, cap, "%s/%016" PRIx64 ".snap", idx->snap_dir, name_hash(p->name, p->len));
 }
 
 /* Writes a snapshot file: a temporary file, then rename.  No fsync: a
@@ -584,6 +616,39 @@ hook_cmp(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* The shard-level graph's share of a commit: every applied row, in batch
+ * order (a move between partitions is just "set id" here). */
+static void
+whole_on_commit(shard_index *idx, uint64_t seq, const rowstore_row *rows, size_t n,
+    const rowstore_applied *ap)
+{
+	part *p = idx->whole;
+	pstate_op *po;
+	size_t m = 0;
+
+	pthread_mutex_lock(&p->pend_mu);
+	if (!p->capturing && p->st == NULL) {
+		pthread_mutex_unlock(&p->pend_mu);
+		return;
+	}
+	po = xmalloc((n ? n : 1) * sizeof *po);
+	for (size_t i = 0; i < n; i++) {
+		const rowstore_row *r = &rows[i];
+		if (!(ap[i].outcome & ROWSTORE_APPLIED))
+			continue;
+		if (!r->deleted)
+			po[m++] = (pstate_op){r->id, false, r->vector, r->payload, r->payload_len};
+		else if (ap[i].outcome & ROWSTORE_WAS_LIVE)
+			po[m++] = (pstate_op){r->id, true, NULL, NULL, 0};
+	}
+	if (m > 0 && p->capturing)
+		capture_locked(idx, p, po, m, seq);
+	if (m > 0 && p->st != NULL)
+		apply_locked(idx, p, po, m, seq);
+	pthread_mutex_unlock(&p->pend_mu);
+	free(po);
+}
+
 static void
 on_commit(void *arg, uint64_t seq, const rowstore_row *rows, size_t n,
     const rowstore_applied *ap)
@@ -652,6 +717,7 @@ on_commit(void *arg, uint64_t seq, const rowstore_row *rows, size_t n,
 		i = j;
 	}
 	free(ops);
+	whole_on_commit(idx, seq, rows, n, ap);
 }
 
 shoal_code
@@ -671,8 +737,8 @@ static shoal_code
 load_from_rows(shard_index *idx, part *p, rowstore_view *view, uint64_t seq0, pstate **out,
     shoal_status *st)
 {
-	rowstore_iter_opts o = {.partition_only = true, .partition = p->name,
-	    .partition_len = p->len, .view = view};
+	rowstore_iter_opts o = {.partition_only = !p->whole, .partition = p->name,
+	    .partition_len = p->len, .view = view}; /* the graph: every live row */
 	rowstore_iter *it;
 	pstate_src src;
 	rowstore_row r;
@@ -696,14 +762,36 @@ load_from_rows(shard_index *idx, part *p, rowstore_view *view, uint64_t seq0, ps
 	return rv;
 }
 
+/* The version of id in vers (sorted (id, version) pairs), 0 if absent. */
+static uint64_t
+vers_find(const uint64_t *vers, size_t nver, uint64_t id)
+{
+	size_t lo = 0, hi = nver;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (vers[2 * mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < nver && vers[2 * lo] == id ? vers[2 * lo + 1] : 0;
+}
+
 /* Brings snapshot state s up to the view (see the header comment).
- * Returns the number of rows applied. */
+ * Returns the number of rows applied.  vers == NULL: s is this shard's
+ * own snapshot, an id is current when its row's seq <= s->applied_seq.
+ * Otherwise s came from another worker (a move, shard_index_import): its
+ * seqs mean nothing here, an id is current when its row's version is the
+ * one vers (nver sorted (id, version) pairs) lists for it. */
 static shoal_code
 reconcile(shard_index *idx, part *p, rowstore_view *view, uint64_t seq0, pstate *s,
-    size_t *napplied, shoal_status *st)
+    const uint64_t *vers, size_t nver, size_t *napplied, shoal_status *st)
 {
-	rowstore_iter_opts o = {.partition_only = true, .partition = p->name,
-	    .partition_len = p->len, .members_only = true, .view = view};
+	/* The shard-level graph has no membership keys of its own: it reads
+	 * every live row (their seq; the vectors are read but unused).  The
+	 * version check reads the rows too (membership keys carry no version). */
+	rowstore_iter_opts o = {.partition_only = !p->whole, .partition = p->name,
+	    .partition_len = p->len, .members_only = !p->whole && vers == NULL, .view = view};
 	uint8_t *seen = xcalloc(s->nlabels / 8 + 1, 1);
 	uint64_t *fetch = NULL, snap = s->applied_seq;
 	size_t nfetch = 0, fcap = 0;
@@ -719,7 +807,8 @@ reconcile(shard_index *idx, part *p, rowstore_view *view, uint64_t seq0, pstate 
 	}
 	while ((rv = rowstore_iter_next(it, &r, &done, st)) == SHOAL_OK && !done) {
 		int64_t l = pstate_label_of(s, r.id);
-		if (l >= 0 && r.seq <= snap) {
+		bool cur = vers != NULL ? vers_find(vers, nver, r.id) == r.version : r.seq <= snap;
+		if (l >= 0 && cur) {
 			seen[l >> 3] |= (uint8_t)(1u << (l & 7));
 			continue;
 		}
@@ -757,7 +846,7 @@ reconcile(shard_index *idx, part *p, rowstore_view *view, uint64_t seq0, pstate 
 		*napplied += nops;
 	}
 	free(fetch);
-	if (rv == SHOAL_OK && seq0 > s->applied_seq)
+	if (rv == SHOAL_OK && (vers != NULL || seq0 > s->applied_seq))
 		s->applied_seq = seq0;
 	return rv;
 }
@@ -809,7 +898,7 @@ part_load(shard_index *idx, part *p, shoal_status *st)
 			if (mrv == SHOAL_OK) {
 				p->has_snap_file = true;
 				p->snap_seq = s->applied_seq;
-				mrv = reconcile(idx, p, view, seq0, s, &napplied, &sst);
+				mrv = reconcile(idx, p, view, seq0, s, NULL, 0, &napplied, &sst);
 				t_reconcile = util_mono_ms() - t0 - t_read;
 				if (mrv != SHOAL_OK) {
 					pstate_free(s);
@@ -1016,12 +1105,41 @@ part_work(shard_index *idx, part *p, bool *hnsw_target)
 	return WORK_NONE;
 }
 
+/* Loads the shard-level graph when a keyless search asked for it (flat at
+ * first, from its snapshot or the rows; part_work then builds its HNSW
+ * graph).  Returns true when it loaded it. */
+static bool
+whole_load_wanted(shard_index *idx, const atomic_bool *cancel)
+{
+	part *p = idx->whole;
+	shoal_status st = {0};
+	bool loaded;
+
+	if (!atomic_load(&idx->whole_wanted) || (cancel != NULL && atomic_load(cancel)))
+		return false;
+	pthread_rwlock_rdlock(&p->rw);
+	loaded = p->st != NULL;
+	pthread_rwlock_unlock(&p->rw);
+	atomic_store(&idx->whole_wanted, false); /* a fallback asks again */
+	if (loaded)
+		return false;
+	if (idx->mem != NULL)
+		ixmem_make_room(idx->mem, part_estimate(idx, p));
+	if (part_load(idx, p, &st) != SHOAL_OK) {
+		if (st.code != SHOAL_NOT_FOUND)
+			log_warn("shard %" PRIu64 ": shard-level graph not loaded: %s",
+			    idx->spec.shard_id, st.msg);
+		return false;
+	}
+	return true;
+}
+
 unsigned
 shard_index_maintain(shard_index *idx, const atomic_bool *cancel)
 {
 	part **all;
+	unsigned worked = whole_load_wanted(idx, cancel);
 	size_t n = part_all(idx, &all);
-	unsigned worked = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		shoal_status st = {0};
@@ -1100,6 +1218,14 @@ shard_index_create(rowstore *rs, const shard_spec *spec, const shard_index_opts 
 		}
 	}
 	pthread_rwlock_init(&idx->tab_lock, NULL);
+	idx->whole = part_new(idx, "(shard)", 7);
+	idx->whole->whole = true;
+	if (idx->snap_dir != NULL) {
+		/* it served keyless searches before the restart: reload it soon */
+		char path[4200];
+		snap_path(idx, idx->whole, path, sizeof path);
+		atomic_store(&idx->whole_wanted, access(path, F_OK) == 0);
+	}
 	*out = idx;
 	return SHOAL_OK;
 }
@@ -1109,8 +1235,8 @@ shard_index_destroy(shard_index *idx)
 {
 	if (idx == NULL)
 		return;
-	for (size_t i = 0; i < idx->nparts; i++) {
-		part *p = idx->parts[i];
+	for (size_t i = 0; i <= idx->nparts; i++) {
+		part *p = i < idx->nparts ? idx->parts[i] : idx->whole;
 		pstate *old;
 		pthread_mutex_lock(&p->load_mu);
 		p->dead = true;
@@ -1234,7 +1360,13 @@ part_estimate(shard_index *idx, part *p)
 		if (stat(path, &sb) == 0 && sb.st_size > 0)
 			return (uint64_t)sb.st_size * 3 / 2;
 	}
-	live = rowstore_partition_count(idx->rs, idx->spec.shard_id, p->name, p->len);
+	if (p->whole) {
+		uint64_t dead = 0;
+		live = 0;
+		rowstore_count(idx->rs, idx->spec.shard_id, &live, &dead, NULL);
+	} else {
+		live = rowstore_partition_count(idx->rs, idx->spec.shard_id, p->name, p->len);
+	}
 	return live * ((uint64_t)idx->spec.dim * 4 + 96) + 4096;
 }
 
@@ -1265,6 +1397,35 @@ part_search(shard_index *idx, part *p, const pstate_query *pq, shard_hit *hits, 
 		if ((rv = part_load(idx, p, st)) != SHOAL_OK)
 			return rv;
 	}
+}
+
+/* Answers a search of every partition from the shard-level graph when it
+ * is ready: loaded, and HNSW or small enough for one exact scan (an exact
+ * query can use it in any state).  Returns false when it is not: the
+ * caller then searches the partitions (correct, slower) and, when there
+ * are several, asks the maintenance thread to load and build the graph. */
+static bool
+whole_search(shard_index *idx, const pstate_query *pq, uint32_t graph_ef, shard_hit *hits,
+    size_t *nhits, shoal_code *rv, shoal_status *st)
+{
+	part *p = idx->whole;
+	pstate_query wq = *pq;
+	bool ready;
+
+	if (graph_ef > 0)
+		wq.ef_search = graph_ef;
+	pthread_rwlock_rdlock(&p->rw);
+	ready = p->st != NULL &&
+	    (p->st->hnsw || p->st->nlive <= SHARD_INDEX_EXACT_MAX || pq->exact);
+	if (ready)
+		*rv = pstate_search(p->st, &idx->spec, &wq, hits, nhits, NULL, st);
+	pthread_rwlock_unlock(&p->rw);
+	if (ready) {
+		if (idx->mem)
+			ixmem_touch(idx->mem, &p->mem);
+		atomic_fetch_add(&idx->whole_searches, 1);
+	}
+	return ready;
 }
 
 shoal_code
@@ -1301,6 +1462,7 @@ shard_index_search(shard_index *idx, const shard_query *q, shard_hit *hits, size
 		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
 		    "query vector is zero: it has no direction (collection metric is cosine)");
 	}
+	pstate_query pq = {qv, q->k, q->ef_search, q->exact, q->filter};
 
 	if (q->one_partition) {
 		if (rowstore_partition_count(idx->rs, spec->shard_id, q->partition, q->partition_len) >
@@ -1315,14 +1477,18 @@ shard_index_search(shard_index *idx, const shard_query *q, shard_hit *hits, size
 			shard_spec tmp; /* empty partition: but is the shard still here? */
 			rv = rowstore_shard_spec(idx->rs, spec->shard_id, &tmp, st);
 		}
+	} else if (whole_search(idx, &pq, q->graph_ef, hits, &n, &rv, st)) {
+		/* answered by the shard-level graph: no partition to list or search */
 	} else {
 		np = rowstore_list_partitions(idx->rs, spec->shard_id, &plist);
 		if (np == 0) {
 			shard_spec tmp;
 			rv = rowstore_shard_spec(idx->rs, spec->shard_id, &tmp, st);
+		} else if (np > 1) { /* a partition alone is as good as a graph */
+			atomic_store(&idx->whole_wanted, true);
+			atomic_fetch_add(&idx->whole_fallbacks, 1);
 		}
 	}
-	pstate_query pq = {qv, q->k, q->ef_search, q->exact, q->filter};
 	local = np > 1 ? xmalloc(q->k * sizeof *local) : NULL;
 	for (size_t i = 0; i < np && rv == SHOAL_OK; i++) {
 		part *p = part_get(idx, plist[i].name, plist[i].len, true);
@@ -1403,11 +1569,17 @@ shard_index_get_info(shard_index *idx, shard_index_info *out)
 	size_t n = part_all(idx, &all);
 
 	memset(out, 0, sizeof *out);
-	out->partitions = (uint32_t)n;
+	out->partitions = (uint32_t)(n - 1);
 	for (size_t i = 0; i < n; i++) {
 		part *p = all[i];
 		pthread_rwlock_rdlock(&p->rw);
-		if (p->st != NULL) {
+		if (p->whole && p->st != NULL) {
+			out->graph_loaded = true;
+			out->graph_hnsw = p->st->hnsw;
+			out->graph_live = p->st->nlive;
+			out->graph_labels = p->st->nlabels;
+			out->bytes += pstate_bytes(p->st);
+		} else if (p->st != NULL) {
 			out->loaded++;
 			out->hnsw += p->st->hnsw;
 			out->labels += p->st->nlabels;
@@ -1425,7 +1597,10 @@ shard_index_get_info(shard_index *idx, shard_index_info *out)
 	out->c.snapshots = atomic_load(&idx->c.snapshots);
 	out->c.snapshot_bytes = atomic_load(&idx->c.snapshot_bytes);
 	out->c.rebuilds = atomic_load(&idx->c.rebuilds);
+	out->c.imports = atomic_load(&idx->c.imports);
 	out->c.evictions = atomic_load(&idx->c.evictions);
+	out->graph_searches = atomic_load(&idx->whole_searches);
+	out->graph_fallbacks = atomic_load(&idx->whole_fallbacks);
 }
 
 bool
@@ -1461,4 +1636,234 @@ const shard_spec *
 shard_index_spec(const shard_index *idx)
 {
 	return &idx->spec;
+}
+
+/* ===================================================================
+ * Moves: carrying the index to the target worker
+ *
+ * Bundle (host order, like snapshots):
+ *   magic "SHOALMVX" | fmt:u32 = 1 | nparts:u32 | incarnation:u64 (source's)
+ *   per partition: name_len:u32 | pad:u32 | nver:u64 | snap_len:u64 |
+ *     name, padded to 8 | (id, version)[nver]:u64 pairs, ids ascending |
+ *     snapshot (partition.c encoding), padded to 8
+ * The pairs list every id of the partition whose last write the snapshot
+ * holds (its row's seq <= the snapshot's applied_seq): the target keeps
+ * a label of the snapshot only if its own row of that id has the same
+ * version (rows are copied with their versions), and applies every other
+ * row of the partition -- the same reconcile as a restart, keyed by
+ * versions instead of the source's commit sequences.
+ * =================================================================== */
+
+#define MOVE_MAGIC "SHOALMVX"
+#define MOVE_FMT 1u
+
+static void
+buf_put(uint8_t **b, size_t *n, size_t *cap, const void *p, size_t len)
+{
+	size_t pad = (8 - len % 8) % 8;
+	if (*n + len + pad > *cap) {
+		size_t c = *cap ? *cap : 4096;
+		while (c < *n + len + pad)
+			c *= 2;
+		*b = xrealloc(*b, c);
+		*cap = c;
+	}
+	if (len > 0)
+		memcpy(*b + *n, p, len);
+	memset(*b + *n + len, 0, pad);
+	*n += len + pad;
+}
+
+/* One partition into the bundle; false when it has no HNSW graph to
+ * carry (the target builds a small or flat partition as cheaply). */
+static bool
+export_part(shard_index *idx, part *p, uint8_t **b, size_t *n, size_t *cap, shoal_status *st)
+{
+	uint8_t *snap = NULL;
+	size_t slen = 0, nver = 0, vcap = 0;
+	uint64_t *vers = NULL, S;
+	rowstore_iter *it = NULL;
+	rowstore_row r;
+	bool done = false;
+	shoal_code rv;
+
+	pthread_mutex_lock(&p->load_mu); /* no eviction meanwhile */
+	pthread_rwlock_rdlock(&p->rw);
+	if (p->st == NULL || !p->st->hnsw) {
+		pthread_rwlock_unlock(&p->rw);
+		pthread_mutex_unlock(&p->load_mu);
+		return false;
+	}
+	S = p->st->applied_seq;
+	rv = pstate_serialize(p->st, &idx->spec, p->name, p->len, &snap, &slen, st);
+	pthread_rwlock_unlock(&p->rw);
+	pthread_mutex_unlock(&p->load_mu);
+	/* A row with seq <= S now had that write then: the snapshot holds it.
+	 * Rows are read (not just membership keys) for their versions. */
+	rowstore_iter_opts o = {.partition_only = true, .partition = p->name,
+	    .partition_len = p->len};
+	if (rv == SHOAL_OK)
+		rv = rowstore_iter_open(idx->rs, idx->spec.shard_id, &o, &it, st);
+	while (rv == SHOAL_OK && (rv = rowstore_iter_next(it, &r, &done, st)) == SHOAL_OK && !done) {
+		if (r.seq > S)
+			continue;
+		if (nver == vcap) {
+			vcap = vcap ? vcap * 2 : 1024;
+			vers = xrealloc(vers, vcap * 2 * sizeof *vers);
+		}
+		vers[2 * nver] = r.id;
+		vers[2 * nver + 1] = r.version;
+		nver++;
+	}
+	if (it != NULL)
+		rowstore_iter_close(it);
+	if (rv == SHOAL_OK) {
+		uint32_t hdr[2] = {(uint32_t)p->len, 0};
+		uint64_t sz[2] = {nver, slen};
+		buf_put(b, n, cap, hdr, sizeof hdr);
+		buf_put(b, n, cap, sz, sizeof sz);
+		buf_put(b, n, cap, p->name, p->len);
+		buf_put(b, n, cap, vers, nver * 2 * sizeof *vers);
+		buf_put(b, n, cap, snap, slen);
+	} else {
+		log_warn("shard %" PRIu64 ": partition '%s' not exported: %s", idx->spec.shard_id,
+		    p->name, st->msg);
+	}
+	free(vers);
+	free(snap);
+	return rv == SHOAL_OK;
+}
+
+shoal_code
+shard_index_export(shard_index *idx, uint8_t **out, size_t *len, uint32_t *nparts,
+    shoal_status *st)
+{
+	part **all;
+	size_t n = part_all(idx, &all), blen = 0, bcap = 0;
+	uint8_t *b = NULL;
+	uint32_t hdr[2] = {MOVE_FMT, 0};
+	uint32_t np = 0;
+	shoal_status pst;
+
+	buf_put(&b, &blen, &bcap, MOVE_MAGIC, 8);
+	buf_put(&b, &blen, &bcap, hdr, sizeof hdr);
+	buf_put(&b, &blen, &bcap, &idx->spec.incarnation, 8);
+	for (size_t i = 0; i < n; i++) {
+		if (!all[i]->whole && export_part(idx, all[i], &b, &blen, &bcap, &pst))
+			np++;
+		part_unref(all[i]);
+	}
+	free(all);
+	memcpy(b + 12, &np, 4);
+	*out = b;
+	*len = blen;
+	*nparts = np;
+	(void)st;
+	return SHOAL_OK;
+}
+
+/* Installs one partition of a bundle: the snapshot reconciled by versions
+ * against this shard's rows, with the capture of a load (writes go on).
+ * FAILED_PRECONDITION when the partition is already loaded here. */
+static shoal_code
+import_part(shard_index *idx, const char *name, size_t nlen, uint64_t inc, const uint64_t *vers,
+    size_t nver, const uint8_t *snap, size_t slen, size_t *napplied, shoal_status *st)
+{
+	part *p = part_get(idx, name, nlen, true);
+	shard_spec spec = idx->spec;
+	uint64_t seq0 = 0;
+	pstate *s = NULL;
+	shoal_code rv;
+
+	*napplied = 0;
+	spec.incarnation = inc; /* the snapshot is of the source's incarnation */
+	if (idx->mem != NULL)
+		ixmem_make_room(idx->mem, slen);
+	pthread_mutex_lock(&p->load_mu);
+	pthread_mutex_lock(&p->pend_mu);
+	bool loaded = p->st != NULL;
+	pthread_mutex_unlock(&p->pend_mu);
+	if (loaded || p->dead) {
+		pthread_mutex_unlock(&p->load_mu);
+		part_unref(p);
+		return shoal_status_set(st, SHOAL_FAILED_PRECONDITION, "already loaded");
+	}
+	capture_start(p);
+	if ((rv = rowstore_shard_seq(idx->rs, idx->spec.shard_id, &seq0, st)) == SHOAL_OK) {
+		rowstore_view *view = rowstore_view_open(idx->rs);
+		rv = pstate_deserialize(snap, slen, &spec, p->name, p->len, &s, st);
+		if (rv == SHOAL_OK)
+			rv = reconcile(idx, p, view, seq0, s, vers, nver, napplied, st);
+		rowstore_view_close(idx->rs, view);
+	}
+	*napplied += capture_finish(idx, p, &s, &rv, st);
+	pstate_free(s); /* only on failure */
+	if (rv == SHOAL_OK) {
+		p->snap_writes = atomic_load(&p->writes) - *napplied;
+		part_snapshot(idx, p, NULL); /* ours now: a restart loads it */
+	}
+	pthread_mutex_unlock(&p->load_mu);
+	part_unref(p);
+	return rv;
+}
+
+shoal_code
+shard_index_import(shard_index *idx, const uint8_t *b, size_t len, uint32_t *installed,
+    uint32_t *failed, shoal_status *st)
+{
+	uint32_t hdr[2], np;
+	uint64_t inc;
+	size_t off = 24;
+
+	*installed = *failed = 0;
+	if (len < 24 || memcmp(b, MOVE_MAGIC, 8) != 0)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "not an index bundle");
+	memcpy(hdr, b + 8, 8);
+	memcpy(&inc, b + 16, 8);
+	if (hdr[0] != MOVE_FMT)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "index bundle format %u (this worker reads %u)", hdr[0], MOVE_FMT);
+	np = hdr[1];
+	for (uint32_t i = 0; i < np; i++) {
+		uint32_t ph[2];
+		uint64_t sz[2];
+		if (len - off < 24)
+			return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "index bundle truncated");
+		memcpy(ph, b + off, 8);
+		memcpy(sz, b + off + 8, 16);
+		off += 24;
+		size_t nlen = ph[0], npad = (nlen + 7) / 8 * 8;
+		if (sz[0] > (len - off) / 16 || sz[1] > len - off ||
+		    npad + sz[0] * 16 + (sz[1] + 7) / 8 * 8 > len - off)
+			return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "index bundle truncated");
+		const char *name = (const char *)b + off;
+		uint64_t *vers = xmalloc(sz[0] * 16 + 1); /* aligned copy */
+		memcpy(vers, b + off + npad, sz[0] * 16);
+		const uint8_t *snap = b + off + npad + sz[0] * 16;
+		off += npad + sz[0] * 16 + (sz[1] + 7) / 8 * 8;
+		bool sorted = true;
+		for (size_t k = 1; k < sz[0]; k++)
+			sorted = sorted && vers[2 * k - 2] < vers[2 * k];
+		size_t napplied = 0;
+		shoal_status pst;
+		shoal_code rv = sorted ? import_part(idx, name, nlen, inc, vers, sz[0], snap, sz[1],
+		    &napplied, &pst) : shoal_status_set(&pst, SHOAL_INVALID_ARGUMENT, "ids unsorted");
+		free(vers);
+		if (rv == SHOAL_OK) {
+			atomic_fetch_add(&idx->c.imports, 1);
+			atomic_fetch_add(&idx->c.rows_replayed, napplied);
+			(*installed)++;
+			log_info("shard %" PRIu64 ": partition '%.*s' installed from the moved index, "
+				 "%zu rows applied on top",
+			    idx->spec.shard_id, (int)nlen, name, napplied);
+		} else {
+			(*failed)++;
+			log_warn("shard %" PRIu64 ": moved index of partition '%.*s' not used (%s); it "
+				 "loads from rows",
+			    idx->spec.shard_id, (int)nlen, name, pst.msg);
+		}
+	}
+	if (idx->mem != NULL && ixmem_over(idx->mem))
+		ixmem_enforce(idx->mem);
+	return SHOAL_OK;
 }

@@ -5,7 +5,9 @@
  * dedicated tenant's collection).  Each partition has its own index
  * (partition.h): a search limited to a partition costs what that
  * partition's size costs, whatever else the shard holds; a search without
- * one covers every partition of the shard and merges their top-k.
+ * one covers every partition of the shard and merges their top-k -- or,
+ * once it is built, is answered by the shard-level graph over all of the
+ * shard's points (shard_index.c, "Shard-level graph").
  *
  * Derived from the rowstore, never the other way round: a partition's
  * index is loaded on first use -- from its snapshot file plus the rows
@@ -68,6 +70,8 @@ typedef struct shard_index_counters {
 	uint64_t snapshot_bytes;  /* bytes written to them */
 	uint64_t rebuilds;        /* background (re)builds: to HNSW, compactions */
 	uint64_t evictions;       /* partitions unloaded for the budget */
+	uint64_t imports;         /* partitions installed from a moved index
+	                           * (shard_index_import) */
 } shard_index_counters;
 
 typedef struct shard_index_info {
@@ -77,8 +81,16 @@ typedef struct shard_index_info {
 	uint64_t labels;       /* vectors in loaded indexes, live + stale */
 	uint64_t live;
 	uint64_t stale;        /* updated or deleted points still in an index */
-	uint64_t bytes;        /* memory of the loaded indexes */
+	uint64_t bytes;        /* memory of the loaded indexes (the shard-level
+	                        * graph's included) */
 	shard_index_counters c;
+	/* The shard-level graph (not counted in partitions/loaded/labels/live/
+	 * stale above). */
+	bool graph_loaded, graph_hnsw;
+	uint64_t graph_live, graph_labels;
+	uint64_t graph_searches;   /* searches of every partition it answered */
+	uint64_t graph_fallbacks;  /* ...that went to the partitions instead
+	                            * (graph not loaded, or not yet HNSW) */
 } shard_index_info;
 
 typedef struct shard_partition_info {
@@ -121,6 +133,10 @@ typedef struct shard_query {
 	bool one_partition;          /* search only `partition`... */
 	const char *partition;       /* ...(partition_len bytes) */
 	size_t partition_len;
+	uint32_t graph_ef;           /* a search of every partition answered by
+	                              * the shard-level graph: its ef (0 =
+	                              * ef_search); the per-partition fallback
+	                              * always uses ef_search */
 } shard_query;
 
 /* k nearest live points to q->vector that match q->filter, in one
@@ -137,7 +153,8 @@ shoal_code shard_index_search(shard_index *idx, const shard_query *q, shard_hit 
 /* Background upkeep of this shard's loaded partitions, one step each:
  * builds HNSW for partitions that outgrew exact search, rebuilds those
  * whose stale labels passed the threshold, snapshots those with enough
- * writes since their last snapshot.  Searches and writes go on meanwhile.
+ * writes since their last snapshot.  Also loads the shard-level graph when
+ * a keyless search asked for it, and gives it the same upkeep.  Searches and writes go on meanwhile.
  * Stops early once *cancel (may be NULL) is true.  Returns the number of
  * partitions worked on. */
 unsigned shard_index_maintain(shard_index *idx, const atomic_bool *cancel);
@@ -163,6 +180,26 @@ bool shard_index_partition_info(shard_index *idx, const char *partition, size_t 
 
 /* The spec the index was created with. */
 const shard_spec *shard_index_spec(const shard_index *idx);
+
+/* A move carries the index (coordinator/move.c): every loaded HNSW
+ * partition's state, serialized with the versions of the rows it holds,
+ * into one malloc'ed bundle (*out, *len; *nparts partitions; see "Moves"
+ * in shard_index.c).  Reads only; writes and searches go on.  A partition
+ * that fails to serialize is left out (logged): the target builds it. */
+shoal_code shard_index_export(shard_index *idx, uint8_t **out, size_t *len, uint32_t *nparts,
+    shoal_status *st);
+
+/* The target side: installs each partition of a bundle made by
+ * shard_index_export on the same shard of another worker, as if loaded
+ * from its own snapshot (kept labels whose row here has the version the
+ * bundle lists; every other row applied), and writes it as this shard's
+ * snapshot.  A partition that cannot be used (already loaded here,
+ * another spec, damaged) is skipped and logged, and loads from rows as
+ * without a bundle: *installed / *failed count them.  INVALID_ARGUMENT
+ * for bytes that are not a bundle of this format (nothing installed).
+ * b is only read. */
+shoal_code shard_index_import(shard_index *idx, const uint8_t *b, size_t len,
+    uint32_t *installed, uint32_t *failed, shoal_status *st);
 
 /* Deletes the snapshot directories under snap_dir of shards not in specs
  * (dropped while a snapshot was being written, or while the worker was

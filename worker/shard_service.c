@@ -33,7 +33,13 @@
  * point in Point.partition (the distribution-key value; "" = the shard's
  * single partition).  Search takes ShardSearchRequest.partition (one
  * partition; "" = all of them, merged) and .filter (validated here:
- * INVALID_ARGUMENT names the bad node).  Payloads are checked on upsert:
+ * INVALID_ARGUMENT names the bad node).  Get and Delete with a partition
+ * touch only that partition's points, and an Upsert with keep_partition
+ * is refused whole when a point's id is live in another partition (what
+ * keeps a tenant key inside its own key value, coordinator/keys.c).  These
+ * checks read before the write, outside the shard's write order: a write
+ * racing them for the same id may still cross (documented in
+ * docs/security.md).  Payloads are checked on upsert:
  * a field needs a non-empty key and a value, and a key may occur once.
  *
  * Metrics (Status): per-shard and worker totals, index memory and the
@@ -67,12 +73,14 @@
 #include "ixmem.h"
 #include "log.h"
 #include "rpc.h"
+#include "shard_graph.h"
 #include "shard_index.h"
 #include "shoal.pb-c.h"
 #include "util.h"
 #include "vecmath.h"
 #include "worker_backup.h"
 #include "migrate.h"
+#include "index_move.h"
 
 #define LAT_NBOUNDS 15
 typedef struct lat_hist {
@@ -100,6 +108,7 @@ struct shard_service {
 	unsigned ncpu;             /* MultiSearch threads at most */
 	char *snap_dir;            /* index snapshots, or NULL */
 	ixmem *mem;                /* index memory budget (0 = unlimited) */
+	index_move *imv;           /* ExportIndex / ImportIndex transfers */
 	uint64_t start_ms;
 	lat_hist search_lat, upsert_lat;
 	atomic_uint_fast64_t points_upserted, points_deleted;
@@ -441,6 +450,26 @@ h_drop_shard(Shoal__Worker_Service *service, const Shoal__DropShardRequest *in,
 	done(&out, cd);
 }
 
+/* Whether id is live in shard under a partition other than part (a
+ * shared collection's distribution-key value).  A read error counts as
+ * "elsewhere": the caller then refuses rather than cross a partition. */
+static bool
+live_elsewhere(shard_service *svc, uint64_t shard, uint64_t id, const char *part)
+{
+	rowstore_row r;
+	void *buf = NULL;
+	shoal_status ign;
+	size_t len = strlen(part);
+
+	shoal_code rv = rowstore_get(svc->rs, shard, id, &r, &buf, &ign);
+	bool other = rv == SHOAL_NOT_FOUND ? false
+	    : rv != SHOAL_OK                ? true
+	                                    : !r.deleted && (r.partition_len != len ||
+	                                          memcmp(r.partition, part, len) != 0);
+	free(buf);
+	return other;
+}
+
 static void
 h_upsert(Shoal__Worker_Service *service, const Shoal__ShardUpsertRequest *in,
     Shoal__ShardUpsertReply_Closure done, void *cd)
@@ -467,6 +496,18 @@ h_upsert(Shoal__Worker_Service *service, const Shoal__ShardUpsertRequest *in,
 			shard_unref(e);
 			return;
 		}
+	for (size_t i = 0; in->keep_partition && i < n; i++) {
+		const Shoal__Point *p = in->points[i];
+		if (live_elsewhere(svc, in->shard_id, p->id, p->partition ? p->partition : "")) {
+			rpc_call_fail(cd, SHOAL_FAILED_PRECONDITION,
+			    "point %zu: id %" PRIu64 " exists under another distribution-key value; a "
+			    "point's key does not change (delete it first); nothing of the request was "
+			    "written", i, p->id);
+			done(NULL, cd);
+			shard_unref(e);
+			return;
+		}
+	}
 	rows = xcalloc(n ? n : 1, sizeof *rows);
 	payloads = xcalloc(n ? n : 1, sizeof *payloads);
 	for (size_t i = 0; i < n; i++) {
@@ -575,6 +616,9 @@ h_search(Shoal__Worker_Service *service, const Shoal__ShardSearchRequest *in,
 	    .partition = in->partition,
 	    .partition_len = in->partition ? strlen(in->partition) : 0,
 	};
+	if (in->scatter_shards > 0 && !q.one_partition)
+		q.graph_ef = shard_graph_scatter_ef(svc->rs, in->shard_id, in->k, in->ef_search,
+		    in->scatter_shards, in->scatter_mean_points);
 	if (shard_index_search(e->idx, &q, hits, &nhits, &complete, &st) != SHOAL_OK) {
 		free(hits);
 		fail_status(svc, cd, in->shard_id, &st);
@@ -660,7 +704,9 @@ h_get(Shoal__Worker_Service *service, const Shoal__ShardGetRequest *in,
 		}
 		if (rv != SHOAL_OK)
 			break;
-		if (r.deleted) {
+		if (r.deleted || (in->partition != NULL && in->partition[0] != '\0' &&
+				     (r.partition_len != strlen(in->partition) ||
+					 memcmp(r.partition, in->partition, r.partition_len) != 0))) {
 			free(buf);
 			continue;
 		}
@@ -734,11 +780,17 @@ h_delete(Shoal__Worker_Service *service, const Shoal__ShardDeleteRequest *in,
 	}
 	rows = xcalloc(n ? n : 1, sizeof *rows);
 	outcome = xcalloc(n ? n : 1, 1);
+	size_t m = 0;
 	for (size_t i = 0; i < n; i++) {
-		rows[i].id = in->ids[i];
-		rows[i].version = in->versions[i];
-		rows[i].deleted = true;
+		/* a keyed delete leaves other partitions' points alone */
+		if (in->partition != NULL && in->partition[0] != '\0' &&
+		    live_elsewhere(svc, in->shard_id, in->ids[i], in->partition))
+			continue;
+		rows[m].id = in->ids[i];
+		rows[m].version = in->versions[i];
+		rows[m++].deleted = true;
 	}
+	n = m;
 	if (shard_index_write(e->idx, rows, n, outcome, NULL, &st) != SHOAL_OK) {
 		fail_status(svc, cd, in->shard_id, &st);
 		done(NULL, cd);
@@ -815,6 +867,8 @@ h_status(Shoal__Worker_Service *service, const Shoal__WorkerStatusRequest *in,
 			sv[nout].partitions = info.partitions;
 			sv[nout].partitions_loaded = info.loaded;
 			sv[nout].index_bytes = info.bytes;
+			sv[nout].graph_points = info.graph_live;
+			sv[nout].graph_hnsw = info.graph_hnsw;
 			out.partitions += info.partitions;
 			out.partitions_loaded += info.loaded;
 			out.index_bytes += info.bytes;
@@ -825,6 +879,7 @@ h_status(Shoal__Worker_Service *service, const Shoal__WorkerStatusRequest *in,
 			tot.snapshot_bytes += info.c.snapshot_bytes;
 			tot.rebuilds += info.c.rebuilds;
 			tot.evictions += info.c.evictions;
+			tot.imports += info.c.imports;
 		}
 		sp[nout] = &sv[nout];
 		out.points += live;
@@ -847,6 +902,7 @@ h_status(Shoal__Worker_Service *service, const Shoal__WorkerStatusRequest *in,
 	out.snapshot_bytes = tot.snapshot_bytes;
 	out.rows_replayed = tot.rows_replayed;
 	out.index_rebuilds = tot.rebuilds;
+	out.index_imports = tot.imports;
 	out.points_upserted = atomic_load(&svc->points_upserted);
 	out.points_deleted = atomic_load(&svc->points_deleted);
 	lat_export(&svc->search_lat, &slat, sc, sb);
@@ -869,9 +925,14 @@ h_status(Shoal__Worker_Service *service, const Shoal__WorkerStatusRequest *in,
  * choice, partitions, filters, payloads).  Targets are taken from a shared
  * counter by up to ncpu threads (the calling thread included): a worker
  * holding 8 shards of a scatter answers in ~max, not ~sum, of their times
- * when it has the cores. */
+ * when it has the cores.  The helper threads start only once the first
+ * target took MULTI_SEARCH_SPAWN_US or more: a shard answered by its
+ * shard-level graph costs tens of microseconds, less than creating and
+ * joining a thread, while one that scans its partitions is worth
+ * spreading over the cores. */
 
 #define MULTI_SEARCH_MAX_SHARDS 4096
+#define MULTI_SEARCH_SPAWN_US 200
 
 typedef struct ms_job {
 	shard_service *svc;
@@ -880,6 +941,8 @@ typedef struct ms_job {
 	rpc_result *res;      /* one per target */
 	uint64_t *micros;     /* one per target */
 	atomic_size_t next;
+	size_t end;           /* targets [next, end) are left */
+	uint64_t mean_points; /* of the targets, for the scatter's per-shard ef */
 } ms_job;
 
 static void *
@@ -888,7 +951,7 @@ ms_worker(void *arg)
 	ms_job *j = arg;
 	size_t i;
 
-	while ((i = atomic_fetch_add(&j->next, 1)) < j->in->n_shards) {
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->end) {
 		const Shoal__ShardTarget *t = j->in->shards[i];
 		Shoal__ShardSearchRequest sub = SHOAL__SHARD_SEARCH_REQUEST__INIT;
 		rpc_call_opts o = {.epoch = t->epoch};
@@ -904,6 +967,8 @@ ms_worker(void *arg)
 		sub.exact = j->in->exact;
 		sub.filter = j->in->filter;
 		sub.partition = t->partition;
+		sub.scatter_shards = j->in->scatter_shards;
+		sub.scatter_mean_points = j->mean_points;
 		rpc_call_local(&j->svc->rpc.base, j->svc->m_search, &sub.base, j->cd, &o, &j->res[i]);
 		j->micros[i] = util_mono_us() - t0;
 	}
@@ -934,9 +999,17 @@ h_multi_search(Shoal__Worker_Service *service, const Shoal__MultiSearchRequest *
 	j.res = xcalloc(n, sizeof *j.res);
 	j.micros = xcalloc(n, sizeof *j.micros);
 	atomic_init(&j.next, 0);
+	j.mean_points = in->scatter_shards > 0 ? shard_graph_mean_points(svc->rs, in) : 0;
 	nthreads = n < svc->ncpu ? n : svc->ncpu;
 	if (nthreads > sizeof tids / sizeof tids[0])
 		nthreads = sizeof tids / sizeof tids[0];
+	atomic_store(&j.next, n - 1); /* the last target alone, timed... */
+	j.end = n;
+	ms_worker(&j);
+	atomic_store(&j.next, 0);     /* ...then the others */
+	j.end = n - 1;
+	if (j.micros[n - 1] < MULTI_SEARCH_SPAWN_US)
+		nthreads = 1;
 	for (; started + 1 < nthreads; started++)
 		if (pthread_create(&tids[started], NULL, ms_worker, &j) != 0)
 			break; /* run with the threads we have */
@@ -1016,6 +1089,36 @@ h_shard_checksum(Shoal__Worker_Service *service, const Shoal__ShardChecksumReque
 	shard_unref(e);
 }
 
+/* ---- Online migration, the index (worker/index_move.c) ----------------- */
+
+static void
+h_export_index(Shoal__Worker_Service *service, const Shoal__ExportIndexRequest *in,
+    Shoal__ExportIndexReply_Closure done, void *cd)
+{
+	shard_service *svc = SVC(service);
+	svc_shard *e = shard_get(svc, in->shard_id, cd);
+	if (e == NULL) {
+		done(NULL, cd);
+		return;
+	}
+	index_move_export_handle(svc->imv, e->idx, in, done, cd);
+	shard_unref(e);
+}
+
+static void
+h_import_index(Shoal__Worker_Service *service, const Shoal__ImportIndexRequest *in,
+    Shoal__ImportIndexReply_Closure done, void *cd)
+{
+	shard_service *svc = SVC(service);
+	svc_shard *e = shard_get(svc, in->shard_id, cd);
+	if (e == NULL) {
+		done(NULL, cd);
+		return;
+	}
+	index_move_import_handle(svc->imv, e->idx, in, done, cd);
+	shard_unref(e);
+}
+
 static const Shoal__Worker_Service service_init = SHOAL__WORKER__INIT(h_);
 
 shoal_code
@@ -1038,6 +1141,7 @@ shard_service_create_opts(const char *name, rowstore *rs, const shard_service_op
 	svc->rs = rs;
 	svc->start_ms = util_mono_ms();
 	svc->mem = ixmem_create(opts != NULL ? opts->memory_budget : 0);
+	svc->imv = index_move_create();
 	if (opts != NULL && opts->snap_dir != NULL) {
 		svc->snap_dir = xstrdup(opts->snap_dir);
 		if ((rv = util_mkdir_p(svc->snap_dir, st)) != SHOAL_OK) {
@@ -1078,6 +1182,7 @@ shard_service_destroy(shard_service *svc)
 	free(svc->name);
 	free(svc->snap_dir);
 	ixmem_destroy(svc->mem);
+	index_move_destroy(svc->imv);
 	pthread_mutex_destroy(&svc->admin_mu);
 	pthread_rwlock_destroy(&svc->tab_lock);
 	free(svc);

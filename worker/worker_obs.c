@@ -50,6 +50,8 @@ static const known knowns[] = {
         "Rows applied on top of index snapshots at load since start."},
     {"index_rebuilds", "shoal_worker_index_rebuilds_total", "counter",
         "HNSW index builds and compactions since start."},
+    {"index_imports", "shoal_worker_index_imports_total", "counter",
+        "Partition indexes installed from a moved shard's index (no rebuild) since start."},
     {"points_upserted", "shoal_worker_points_upserted_total", "counter",
         "Upserts applied (newer version) since start."},
     {"points_deleted", "shoal_worker_points_deleted_total", "counter",

@@ -17,9 +17,13 @@
  *  3. server CPU per query (utime + stime of the coordinator and every
  *     worker, from /proc, over a batch of sequential queries), and
  *     recall@10 against brute force, for one index vs the 32-shard scatter,
- *     at ef_search 64, 128, 256, 512 and 1024: "at the same recall" means
- *     comparing the scatter with the cheapest ef at which the one index
- *     reaches the scatter's recall (or 0.99).
+ *     at ef_search 16 to 1024 (the scatter searches each shard's shard-
+ *     level graph with the per-shard ef of worker/shard_graph.h): "at the
+ *     same recall" compares the cheapest ef at which each reaches 0.99.
+ *
+ * The warm-up waits for the one index's HNSW graph and for every shard's
+ * shard-level graph (Worker.Status), so the figures are those of the
+ * steady state.
  *
  * It prints a Markdown report.  Timings are measured, never asserted (the
  * smoke run in ctest only checks that it runs).  On a machine with fewer
@@ -46,6 +50,7 @@
 
 #include "harness.h"
 #include "it_common.h"
+#include "it_dist.h"
 #include "rpc.h"
 #include "shoal.pb-c.h"
 #include "util.h"
@@ -65,6 +70,7 @@ static float *queries;     /* cfg.queries x dim */
 static float *base;        /* the points, for the brute-force truth */
 static char worker_url[128];
 static uint64_t dedicated_shard;
+static uint64_t shared_first_shard; /* of sdocs' 32 consecutive shard ids */
 static uint32_t cur_ef; /* ef_search of every query; 0 = default */
 static bool cur_exact;  /* exact (brute force) queries */
 
@@ -333,7 +339,10 @@ warm_up(conn *c)
 		for (path p = DEDICATED; p <= SCATTER; p++)
 			mean_ms(c, p, 50);
 		double now = mean_ms(c, DIRECT, 50);
-		fast = now * 2 < exact ? fast + 1 : 0;
+		/* and every shard's shard-level graph built (keyless searches ask
+		 * for them; until then they search the partitions) */
+		int graphs = it_graphs_ready(&cluster, shared_first_shard, 32);
+		fast = now * 2 < exact && graphs == 32 ? fast + 1 : 0;
 		if (fast == 0)
 			util_sleep_ms(1000);
 	}
@@ -355,8 +364,10 @@ load(shoal_client *cl)
 	CHECK(shoal_collection_create(cl, "bench", "docs", &p, &ci, &st) == SHOAL_OK, "%s", st.msg);
 	dedicated_shard = ci.shard_id;
 	shoal_distribution d = {.placement = SHOAL_PLACEMENT_SHARED};
-	CHECK(shoal_collection_create_distributed(cl, "sdocs", &p, &d, NULL, &st) == SHOAL_OK,
+	shoal_collection_info si;
+	CHECK(shoal_collection_create_distributed(cl, "sdocs", &p, &d, &si, &st) == SHOAL_OK,
 	    "%s", st.msg);
+	shared_first_shard = si.shard_id;
 
 	shoal_cluster_info *info;
 	CHECK(shoal_cluster_status(cl, &info, &st) == SHOAL_OK, "%s", st.msg);
@@ -483,11 +494,12 @@ main(int argc, char **argv)
 		fflush(stdout);
 	}
 
-	static const uint32_t efs[] = {64, 128, 256, 512, 1024};
-	double cpu_one[5], rec_one[5], cpu_sc[5], rec_sc[5];
+	static const uint32_t efs[] = {16, 32, 64, 128, 256, 512, 1024};
+	enum { NEF = sizeof efs / sizeof efs[0] };
+	double cpu_one[NEF], rec_one[NEF], cpu_sc[NEF], rec_sc[NEF];
 	printf("\n| ef_search | one index: server CPU ms/query | recall@10 | scatter over 32 "
 	       "shards: server CPU ms/query | recall@10 |\n|---:|---:|---:|---:|---:|\n");
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < NEF; i++) {
 		cur_ef = efs[i];
 		cpu_and_recall(&c, DEDICATED, &cpu_one[i], &rec_one[i]);
 		cpu_and_recall(&c, SCATTER, &cpu_sc[i], &rec_sc[i]);
@@ -496,21 +508,19 @@ main(int argc, char **argv)
 		fflush(stdout);
 	}
 	cur_ef = 0;
-	/* at the same recall: the scatter at ef 64 against the cheapest one-index
-	 * ef reaching min(its recall, 0.99) */
-	double target = rec_sc[0] < 0.99 ? rec_sc[0] : 0.99;
-	int best = -1;
-	for (int i = 0; i < 5 && best < 0; i++)
-		if (rec_one[i] >= target)
-			best = i;
-	if (best >= 0)
-		printf("\nAt recall@10 >= %.2f: scatter (ef 64) %.3f ms CPU vs one index (ef %u) "
-		       "%.3f ms: %.2fx.\n", target, cpu_sc[0], efs[best], cpu_one[best],
-		    cpu_sc[0] / cpu_one[best]);
+	/* at the same recall: the cheapest ef at which each reaches 0.99 */
+	int b1 = -1, bs = -1;
+	for (int i = NEF - 1; i >= 0; i--) {
+		b1 = rec_one[i] >= 0.99 ? i : b1;
+		bs = rec_sc[i] >= 0.99 ? i : bs;
+	}
+	if (b1 >= 0 && bs >= 0)
+		printf("\nAt recall@10 >= 0.99: scatter (ef %u) %.3f ms CPU vs one index (ef %u) "
+		       "%.3f ms: %.2fx.\n", efs[bs], cpu_sc[bs], efs[b1], cpu_one[b1],
+		    cpu_sc[bs] / cpu_one[b1]);
 	else
-		printf("\nThe one index does not reach recall@10 %.2f by ef 1024 (%.4f); the "
-		       "scatter's %.4f costs %.3f ms CPU, the one index at ef 1024 %.3f ms.\n",
-		    target, rec_one[4], rec_sc[0], cpu_sc[0], cpu_one[4]);
+		printf("\nRecall@10 0.99 is not reached by ef 1024 (one index %.4f, scatter %.4f).\n",
+		    rec_one[NEF - 1], rec_sc[NEF - 1]);
 
 	conn_close(&c);
 	shoal_close(cl);

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "shoal_client.h"
+#include "rpc.h"
+#include "shoal.pb-c.h"
 
 #ifndef SHOAL_BIN_DIR
 #error "SHOAL_BIN_DIR must point to build/bin"
@@ -26,6 +28,7 @@
 harness_cluster *harness_current;
 const char *const *harness_coord_extra_args;
 const char *const *harness_worker_extra_args;
+const char *harness_scheme;
 
 /* argv = base (NULL-terminated) + extra (NULL-terminated or NULL) into out
  * (cap entries, NULL-terminated). */
@@ -189,7 +192,8 @@ harness_start_coordinator(harness_cluster *c)
 	snprintf(data, sizeof data, "%s/coordinator", c->dir);
 	snprintf(ready, sizeof ready, "%s/coordinator.ready", c->dir);
 	snprintf(log, sizeof log, "%s/coordinator.log", c->dir);
-	snprintf(listen, sizeof listen, "tcp://127.0.0.1:%d", c->coord_port);
+	snprintf(listen, sizeof listen, "%s://127.0.0.1:%d", harness_scheme ? harness_scheme : "tcp",
+	    c->coord_port);
 	unlink(ready);
 	char *base[] = {SHOAL_BIN_DIR "/shoal-coordinator", "--listen", listen, "--data", data,
 	    "--ready-file", ready, "--worker-timeout-ms", "3000", "--http-listen", "127.0.0.1:0",
@@ -219,7 +223,9 @@ harness_start_worker(harness_cluster *c, int i)
 	snprintf(ready, sizeof ready, "%s/worker%d.ready", c->dir, i);
 	snprintf(log, sizeof log, "%s/worker%d.log", c->dir, i);
 	unlink(ready);
-	char *base[] = {SHOAL_BIN_DIR "/shoal-worker", "--listen", "tcp://127.0.0.1:0", "--data",
+	char listen[64];
+	snprintf(listen, sizeof listen, "%s://127.0.0.1:0", harness_scheme ? harness_scheme : "tcp");
+	char *base[] = {SHOAL_BIN_DIR "/shoal-worker", "--listen", listen, "--data",
 	    data, "--coordinator", c->coord_url, "--ready-file", ready, "--http-listen",
 	    "127.0.0.1:0", NULL};
 	char *argv[64];
@@ -257,6 +263,33 @@ harness_signal_coordinator(harness_cluster *c, int sig)
 	stop_pid(&c->coord_pid, sig);
 }
 
+bool
+harness_worker_index_counters(const harness_cluster *c, int i, uint64_t *imports,
+    uint64_t *rebuilds)
+{
+	rpc_client *rc;
+	shoal_status st;
+	rpc_result res;
+	Shoal__WorkerStatusRequest req = SHOAL__WORKER_STATUS_REQUEST__INIT;
+	if (rpc_client_open(c->worker_url[i], &shoal__worker__descriptor, NULL, &rc, &st) !=
+	    SHOAL_OK) {
+		fprintf(stderr, "harness: worker %d: %s\n", i, st.msg);
+		return false;
+	}
+	RPC_INVOKE(shoal__worker__status, rpc_client_service(rc), &req, &res);
+	bool ok = res.status.code == SHOAL_OK;
+	if (ok) {
+		const Shoal__WorkerStatusReply *r = (const Shoal__WorkerStatusReply *)res.reply;
+		*imports = r->index_imports;
+		*rebuilds = r->index_rebuilds;
+		rpc_result_free(&res);
+	} else {
+		fprintf(stderr, "harness: worker %d status: %s\n", i, res.status.msg);
+	}
+	rpc_client_close(rc);
+	return ok;
+}
+
 void
 harness_signal_worker(harness_cluster *c, int i, int sig)
 {
@@ -270,7 +303,8 @@ harness_wait_workers_up(harness_cluster *c, int n, int timeout_ms)
 	shoal_client *cl;
 	shoal_status st;
 	/* a coordinator with an admin key: tests put it in SHOAL_TOKEN */
-	shoal_connect_opts o = {.auth_token = getenv("SHOAL_TOKEN")};
+	shoal_connect_opts o = {.auth_token = getenv("SHOAL_TOKEN"),
+	    .tls_ca_file = getenv("SHOAL_TLS_CA")};
 	if (shoal_connect(c->coord_url, &o, &cl, &st) != SHOAL_OK)
 		return false;
 	bool ok = false;
@@ -299,7 +333,8 @@ harness_cluster_start(harness_cluster *c, int nworkers)
 	CHECK(mkdtemp(c->dir) != NULL, "mkdtemp: %s", strerror(errno));
 	c->coord_port = free_port();
 	CHECK(c->coord_port > 0, "no free port");
-	snprintf(c->coord_url, sizeof c->coord_url, "tcp://127.0.0.1:%d", c->coord_port);
+	snprintf(c->coord_url, sizeof c->coord_url, "%s://127.0.0.1:%d",
+	    harness_scheme ? harness_scheme : "tcp", c->coord_port);
 	c->nworkers = nworkers;
 	harness_start_coordinator(c);
 	for (int i = 0; i < nworkers; i++)
@@ -315,7 +350,8 @@ harness_cluster_start_existing(harness_cluster *c, const char *dir, int nworkers
 	snprintf(c->dir, sizeof c->dir, "%s", dir);
 	c->coord_port = free_port();
 	CHECK(c->coord_port > 0, "no free port");
-	snprintf(c->coord_url, sizeof c->coord_url, "tcp://127.0.0.1:%d", c->coord_port);
+	snprintf(c->coord_url, sizeof c->coord_url, "%s://127.0.0.1:%d",
+	    harness_scheme ? harness_scheme : "tcp", c->coord_port);
 	c->nworkers = nworkers;
 	harness_start_coordinator(c);
 	for (int i = 0; i < nworkers; i++)

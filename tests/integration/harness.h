@@ -62,12 +62,19 @@ void harness_cluster_start_existing(harness_cluster *c, const char *dir, int nwo
 void harness_start_coordinator(harness_cluster *c);
 void harness_start_worker(harness_cluster *c, int i);
 
+/* Worker i's index counters from its Status rpc (index_imports: indexes
+ * installed from a move; index_rebuilds: HNSW builds and compactions).
+ * false (and a message on stderr) when the call fails. */
+bool harness_worker_index_counters(const harness_cluster *c, int i, uint64_t *imports,
+    uint64_t *rebuilds);
+
 /* Sends sig to a daemon and, for SIGKILL/SIGTERM, reaps it. */
 void harness_signal_coordinator(harness_cluster *c, int sig);
 void harness_signal_worker(harness_cluster *c, int i, int sig);
 
 /* Waits until the coordinator reports `n` workers up (timeout_ms); asks
- * with the token in $SHOAL_TOKEN when set (a coordinator with an admin key). */
+ * with the token in $SHOAL_TOKEN when set (a coordinator with an admin key),
+ * and over TLS with the CA in $SHOAL_TLS_CA. */
 bool harness_wait_workers_up(harness_cluster *c, int n, int timeout_ms);
 
 /* Stops every daemon still running (SIGTERM, then SIGKILL after 5 s) and
@@ -90,6 +97,11 @@ bool harness_pid_alive(pid_t pid);
  * arrays, borrowed; NULL = none), e.g. {"--config", path, NULL}. */
 extern const char *const *harness_coord_extra_args;
 extern const char *const *harness_worker_extra_args;
+
+/* The scheme of every daemon's listen URL from now on: NULL = "tcp", or
+ * "tls+tcp" (then pass the --tls-* flags in the extra args above, and put
+ * the CA in $SHOAL_TLS_CA for the CLI and harness_wait_workers_up). */
+extern const char *harness_scheme;
 
 /* The port of a tcp://127.0.0.1:PORT URL, or -1. */
 int harness_url_port(const char *url);

@@ -18,8 +18,14 @@
  *
  * Tenant API keys: the key of acme reads and writes acme's data only;
  * globex's data, DDL, tenant listing and key management are refused with
- * PERMISSION_DENIED (and change nothing).  In a shared collection it may
- * search only with key = acme.  The catalog's files do not hold the key.
+ * PERMISSION_DENIED (and change nothing).  In a shared collection (one
+ * shard, so acme's and globex's points share it) it reaches only key
+ * acme: its upserts with key acme are stored, readable and searchable; a
+ * batch with one point of key globex or without a key is refused whole
+ * (nothing of it written), as are an overwrite of globex's id, gets,
+ * deletes and searches with key globex or none, and Count; a keyed delete
+ * of globex's ids deletes none; the refusals are counted in
+ * shoal_rpc_requests_total{code="PERMISSION_DENIED"}.  The catalog's files do not hold the key.
  * Keys survive a coordinator restart; a revoked key and the key of a
  * dropped (and re-created) tenant are refused with UNAUTHENTICATED. */
 #include <signal.h>
@@ -125,6 +131,165 @@ register_worker(const char *url, const char *token, char *msg, size_t cap)
 	rpc_result_free(&res);
 	rpc_client_close(rc);
 	return code;
+}
+
+/* Upserts ids[0..n) (vectors generated from seed 11, id = index) into the
+ * shared collection "sh" with payload field tenant = keys[i] (NULL = no
+ * field); returns the code. */
+static shoal_code
+upsert_keyed(shoal_client *cl, const uint64_t *ids, const char *const *keys, size_t n,
+    shoal_status *st)
+{
+	float v[16 * DIM];
+	shoal_field f[16];
+	shoal_payload pl[16];
+	CHECK(n <= 16, "at most 16 points");
+	for (size_t i = 0; i < n; i++) {
+		vecio_generate(11, ids[i], 1, DIM, v + i * DIM);
+		f[i] = (shoal_field){.key = "tenant", .type = SHOAL_VALUE_STRING, .s = keys[i]};
+		pl[i] = (shoal_payload){.fields = &f[i], .n_fields = keys[i] != NULL};
+	}
+	shoal_batch b = {.n = n, .dim = DIM, .ids = ids, .vectors = v, .payloads = pl};
+	return shoal_upsert(cl, "", "sh", &b, NULL, st);
+}
+
+/* How many of ids[0..n) exist in "sh" (asked with key, NULL = every
+ * shard); each found point's tenant field must be want_key when given. */
+static size_t
+present(shoal_client *cl, const char *key, const uint64_t *ids, size_t n, const char *want_key)
+{
+	shoal_get_result *g = NULL;
+	shoal_status st;
+	shoal_code rc = shoal_get_ex(cl, "", "sh", key, ids, n, false, &g, &st);
+	CHECK(rc == SHOAL_OK, "get: %s: %s", shoal_code_name(rc), st.msg);
+	size_t m = g->n_points;
+	for (size_t i = 0; want_key != NULL && i < m; i++) {
+		const shoal_point *pt = &g->points[i];
+		CHECK(pt->n_payload == 1 && strcmp(pt->payload[0].s, want_key) == 0,
+		    "point %llu has another key", (unsigned long long)pt->id);
+	}
+	shoal_get_result_free(g);
+	return m;
+}
+
+/* The coordinator's shoal_rpc_requests_total for method and code (0 when
+ * no such request was counted yet). */
+static double
+coord_count(harness_cluster *c, const char *method, const char *code)
+{
+	http_resp r;
+	char labels[128];
+	CHECK(http_get("127.0.0.1", c->coord_http_port, "/metrics", &r) == 0 && r.status == 200,
+	    "coordinator /metrics");
+	snprintf(labels, sizeof labels, "method=\"%s\",code=\"%s\"", method, code);
+	double n = prom_value(r.body, "shoal_rpc_requests_total", labels);
+	http_resp_free(&r);
+	return n < 0 ? 0 : n;
+}
+
+/* A tenant key inside a shared collection: only its own distribution-key
+ * value.  One shard, so acme's and globex's points share it and the
+ * worker-side partition checks are what keeps them apart. */
+static void
+shared_collection(harness_cluster *c, shoal_client *adm, shoal_client *ta, const float *q)
+{
+	shoal_collection_params p = {.dim = DIM, .metric = SHOAL_METRIC_L2};
+	shoal_distribution d = {.placement = SHOAL_PLACEMENT_SHARED, .shards = 1};
+	shoal_status st;
+	shoal_code rc;
+	OK(shoal_collection_create_distributed(adm, "sh", &p, &d, NULL, &st_));
+	double up0 = coord_count(c, "Upsert", "PERMISSION_DENIED");
+	double get0 = coord_count(c, "Get", "PERMISSION_DENIED");
+	double del0 = coord_count(c, "Delete", "PERMISSION_DENIED");
+	double srch0 = coord_count(c, "Search", "PERMISSION_DENIED");
+
+	/* globex's points 0..9, written with the admin key */
+	uint64_t gids[10];
+	const char *gkeys[10];
+	for (int i = 0; i < 10; i++) {
+		gids[i] = (uint64_t)i;
+		gkeys[i] = "globex";
+	}
+	rc = upsert_keyed(adm, gids, gkeys, 10, &st);
+	expect(rc, SHOAL_OK, &st, "admin: shared upsert, key globex");
+
+	/* acme's own points 100..104: written, readable and searchable */
+	uint64_t aids[5] = {100, 101, 102, 103, 104};
+	const char *akeys[5] = {"acme", "acme", "acme", "acme", "acme"};
+	rc = upsert_keyed(ta, aids, akeys, 5, &st);
+	expect(rc, SHOAL_OK, &st, "acme key: shared upsert, key acme");
+	CHECK(present(ta, "acme", aids, 5, "acme") == 5, "acme's points not readable by acme");
+	CHECK(present(adm, NULL, aids, 5, "acme") == 5, "acme's points not stored");
+	shoal_search_opts so = {.key = "acme"};
+	shoal_search_result *sr = NULL;
+	float qa[DIM];
+	vecio_generate(11, 102, 1, DIM, qa);
+	OK(shoal_search_ex(ta, "", "sh", qa, DIM, NULL, &so, &sr, &st_));
+	CHECK(sr->n_hits == 5 && sr->hits[0].id == 102, "acme's keyed search: %zu hits, first %llu",
+	    sr->n_hits, sr->n_hits ? (unsigned long long)sr->hits[0].id : 0ULL);
+	for (size_t i = 0; i < sr->n_hits; i++)
+		CHECK(sr->hits[i].id >= 100, "acme's search returned globex's point %llu",
+		    (unsigned long long)sr->hits[i].id);
+	shoal_search_result_free(sr);
+
+	/* refused whole, nothing written: a mixed batch, a batch of another
+	 * key, a batch with a point without a key */
+	uint64_t mids[4] = {200, 201, 202, 203};
+	const char *mixed[4] = {"acme", "acme", "globex", "acme"};
+	rc = upsert_keyed(ta, mids, mixed, 4, &st);
+	expect(rc, SHOAL_PERMISSION_DENIED, &st, "acme key: mixed batch (point 2 globex)");
+	CHECK(strstr(st.msg, "point 2") != NULL, "the refusal does not name point 2: %s", st.msg);
+	const char *other[4] = {"globex", "globex", "globex", "globex"};
+	rc = upsert_keyed(ta, mids, other, 4, &st);
+	expect(rc, SHOAL_PERMISSION_DENIED, &st, "acme key: batch of key globex");
+	const char *nokey[4] = {"acme", NULL, "acme", "acme"};
+	rc = upsert_keyed(ta, mids, nokey, 4, &st);
+	expect(rc, SHOAL_PERMISSION_DENIED, &st, "acme key: batch with a keyless point");
+	CHECK(present(adm, NULL, mids, 4, NULL) == 0, "a refused batch wrote points");
+	/* overwriting globex's point 3 under key acme: refused by the worker */
+	uint64_t g3 = 3;
+	rc = upsert_keyed(ta, &g3, akeys, 1, &st);
+	expect(rc, SHOAL_FAILED_PRECONDITION, &st, "acme key: upsert of globex's id 3");
+
+	/* reads and deletes: key = acme only, and then acme's points only */
+	shoal_get_result *g = NULL;
+	rc = shoal_get_ex(ta, "", "sh", "globex", gids, 10, false, &g, &st);
+	expect(rc, SHOAL_PERMISSION_DENIED, &st, "acme key: shared get, key globex");
+	rc = shoal_get_ex(ta, "", "sh", NULL, gids, 10, false, &g, &st);
+	expect(rc, SHOAL_PERMISSION_DENIED, &st, "acme key: shared get, no key");
+	CHECK(present(ta, "acme", gids, 10, NULL) == 0, "acme's key read globex's points");
+	uint32_t ndel = 99;
+	rc = shoal_delete_ex(ta, "", "sh", "globex", gids, 10, &ndel, &st);
+	expect(rc, SHOAL_PERMISSION_DENIED, &st, "acme key: shared delete, key globex");
+	rc = shoal_delete_ex(ta, "", "sh", NULL, gids, 10, &ndel, &st);
+	expect(rc, SHOAL_PERMISSION_DENIED, &st, "acme key: shared delete, no key");
+	OK(shoal_delete_ex(ta, "", "sh", "acme", gids, 10, &ndel, &st_));
+	CHECK(ndel == 0, "acme's keyed delete of globex's ids deleted %u", ndel);
+	CHECK(present(adm, "globex", gids, 10, "globex") == 10, "globex's points were touched");
+	uint64_t cnt;
+	rc = shoal_count(ta, "", "sh", &cnt, &st);
+	expect(rc, SHOAL_PERMISSION_DENIED, &st, "acme key: shared count");
+	so.key = "globex";
+	rc = shoal_search_ex(ta, "", "sh", q, DIM, NULL, &so, &sr, &st);
+	expect(rc, SHOAL_PERMISSION_DENIED, &st, "acme key: shared search, key globex");
+	rc = shoal_search_ex(ta, "", "sh", q, DIM, NULL, NULL, &sr, &st);
+	expect(rc, SHOAL_PERMISSION_DENIED, &st, "acme key: shared search, no key");
+	/* its own delete works */
+	OK(shoal_delete_ex(ta, "", "sh", "acme", aids, 2, &ndel, &st_));
+	CHECK(ndel == 2, "acme deleted %u of its 2 points", ndel);
+	CHECK(present(adm, NULL, aids, 5, "acme") == 3, "acme's delete did not apply");
+	OK(shoal_count(adm, "", "sh", &cnt, &st_));
+	CHECK(cnt == 13, "shared count %llu, want 10 globex + 3 acme", (unsigned long long)cnt);
+
+	/* every refusal counted */
+	double up = coord_count(c, "Upsert", "PERMISSION_DENIED") - up0;
+	double get = coord_count(c, "Get", "PERMISSION_DENIED") - get0;
+	double del = coord_count(c, "Delete", "PERMISSION_DENIED") - del0;
+	double srch = coord_count(c, "Search", "PERMISSION_DENIED") - srch0;
+	CHECK(up == 3 && get == 2 && del == 2 && srch == 2,
+	    "PERMISSION_DENIED counted: upsert %.0f get %.0f delete %.0f search %.0f, want 3 2 2 2",
+	    up, get, del, srch);
+	printf("  shared collection: acme's key wrote/read/deleted key acme only; 9 refusals counted\n");
 }
 
 int
@@ -338,17 +503,7 @@ main(void)
 	OK(shoal_count(adm, "acme", "docs", &count, &st_));
 	CHECK(count == 510, "acme count %llu, want 510", (unsigned long long)count);
 
-	/* shared collection: search only with its own key value */
-	shoal_distribution d = {.placement = SHOAL_PLACEMENT_SHARED, .shards = 4};
-	OK(shoal_collection_create_distributed(adm, "sh", &p, &d, NULL, &st_));
-	shoal_search_opts so = {.key = "acme"};
-	OK(shoal_search_ex(ta, "", "sh", q, DIM, NULL, &so, &sr, &st_));
-	shoal_search_result_free(sr);
-	so.key = "globex";
-	rc = shoal_search_ex(ta, "", "sh", q, DIM, NULL, &so, &sr, &st2);
-	expect(rc, SHOAL_PERMISSION_DENIED, &st2, "acme key: shared search, key globex");
-	rc = shoal_search_ex(ta, "", "sh", q, DIM, NULL, NULL, &sr, &st2);
-	expect(rc, SHOAL_PERMISSION_DENIED, &st2, "acme key: shared search, no key");
+	shared_collection(&c, adm, ta, q);
 
 	/* the catalog keeps hashes only */
 	char catdir[400];

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "shoal_client.h"
@@ -19,6 +20,22 @@
 		(void)st_;                                                   \
 		CHECK(rc_ == SHOAL_OK, "%s failed: %s", #call, shoal_code_name(rc_)); \
 	} while (0)
+
+/* Monotonic milliseconds, and a sleep of ms milliseconds. */
+static inline long
+it_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static inline void
+it_sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
 
 /* Connects to the cluster's coordinator. */
 static inline shoal_client *

@@ -125,6 +125,38 @@ it_worker_counters(const char *url, uint64_t *requests, uint64_t *shard_searches
 	rpc_client_close(w);
 }
 
+/* Shards among [first, first + n) whose keyless searches are answered by
+ * their shard-level graph (every worker's Worker.Status, asked directly):
+ * the graph holds exactly the shard's live points and has its HNSW graph,
+ * or the shard is small enough (<= 1,024 points, SHARD_INDEX_EXACT_MAX)
+ * for one exact scan of it.  A shard of one partition needs no graph (that
+ * partition is the shard) and counts too; an empty one does not. */
+static inline int
+it_graphs_ready(harness_cluster *c, uint64_t first, uint32_t n)
+{
+	int ready = 0;
+	for (int w = 0; w < c->nworkers; w++) {
+		rpc_client *wc;
+		shoal_status st;
+		rpc_result res;
+		CHECK(rpc_client_open(c->worker_url[w], &shoal__worker__descriptor, NULL, &wc, &st) ==
+		    SHOAL_OK, "open %s: %s", c->worker_url[w], st.msg);
+		Shoal__WorkerStatusRequest req = SHOAL__WORKER_STATUS_REQUEST__INIT;
+		RPC_INVOKE(shoal__worker__status, rpc_client_service(wc), &req, &res);
+		CHECK(res.status.code == SHOAL_OK, "worker status: %s", res.status.msg);
+		const Shoal__WorkerStatusReply *r = (const Shoal__WorkerStatusReply *)res.reply;
+		for (size_t i = 0; i < r->n_shards; i++) {
+			const Shoal__ShardStats *x = r->shards[i];
+			bool graph = x->graph_points == x->points && (x->graph_hnsw || x->points <= 1024);
+			ready += x->shard_id >= first && x->shard_id < first + n && x->points > 0 &&
+			    (graph || x->partitions == 1);
+		}
+		rpc_result_free(&res);
+		rpc_client_close(wc);
+	}
+	return ready;
+}
+
 /* Brute-force top-k ids among base[0..n) restricted to the points whose
  * key hashes to shard `shard` of nshards (shard < 0: no restriction) or,
  * with key != NULL, whose key is `key`. */

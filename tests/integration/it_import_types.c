@@ -1,6 +1,7 @@
 /* it_import_types.c -- `shoal import pg` against a real PostgreSQL: every
  * column type the importer reads, both COPY formats, the id mappings, and
- * bad input.
+ * bad input.  pgvector's own types are in it_import_pgvector.c (which
+ * needs the extension).
  *
  * A real PostgreSQL (pg_harness) and a real one-worker cluster; every
  * import goes through the real CLI.  Vectors are generated
@@ -9,7 +10,8 @@
  * Checked:
  *  - real[], double precision[], numeric[] (an unknown type: read as text),
  *    text '[1,2,3]' vectors; the binary and the text COPY format give the
- *    same points;
+ *    same points (real[], double precision[] and text vectors each read
+ *    both ways);
  *  - payload from text, jsonb (top-level scalars and string arrays; nested
  *    values left out), text[], float8, numeric, boolean, integer, uuid,
  *    timestamptz (as its text); --text-col;
@@ -18,7 +20,8 @@
  *  - --query; --tenant-col into a shared collection (the value kept as the
  *    distribution key) and, with --dedicated-tenants, a tenant per value;
  *  - --on-error skip counts NULL / NaN / infinite / wrong-dimension /
- *    undecodable vectors and NULL ids by reason; abort stops at the first
+ *    undecodable vectors and NULL ids by reason, the same in both COPY
+ *    formats; abort stops at the first
  *    bad row with the rows before it imported;
  *  - an unreachable DSN, a missing column or table, an unusable id type:
  *    clear errors, exit 1, and the DSN's password appears nowhere.
@@ -41,60 +44,8 @@ static harness_cluster cl;
 static pg_server pg;
 static char out[65536];
 
-/* Appends one vector as PostgreSQL text: '{a,b}' / '[a,b]'. */
-static size_t
-vec_text(char *buf, size_t cap, const float *v, uint32_t dim, char open, char close)
-{
-	size_t n = (size_t)snprintf(buf, cap, "%c", open);
-	for (uint32_t i = 0; i < dim; i++)
-		n += (size_t)snprintf(buf + n, cap - n, "%s%.9g", i ? "," : "", v[i]);
-	n += (size_t)snprintf(buf + n, cap - n, "%c", close);
-	return n;
-}
-
-/* COPY ... FROM STDIN of text rows. */
-static void
-copy_in(PGconn *c, const char *copy, const char *data, size_t len)
-{
-	PGresult *r = PQexec(c, copy);
-	CHECK(PQresultStatus(r) == PGRES_COPY_IN, "COPY: %s", PQerrorMessage(c));
-	PQclear(r);
-	CHECK(PQputCopyData(c, data, (int)len) == 1, "COPY data: %s", PQerrorMessage(c));
-	CHECK(PQputCopyEnd(c, NULL) == 1, "COPY end: %s", PQerrorMessage(c));
-	r = PQgetResult(c);
-	CHECK(PQresultStatus(r) == PGRES_COMMAND_OK, "COPY: %s", PQerrorMessage(c));
-	PQclear(r);
-}
-
-static int
-import(const char *first, ...)
-{
-	const char *argv[48];
-	int n = 0;
-	va_list ap;
-	argv[n++] = "import";
-	argv[n++] = "pg";
-	argv[n++] = "--dsn";
-	argv[n++] = pg.dsn;
-	argv[n++] = first;
-	va_start(ap, first);
-	while (n < 46) {
-		const char *a = va_arg(ap, const char *);
-		if (a == NULL)
-			break;
-		argv[n++] = a;
-	}
-	va_end(ap);
-	argv[n] = NULL;
-	return harness_run_cli(&cl, out, sizeof out, argv[0], argv[1], argv[2], argv[3], argv[4],
-	    n > 5 ? argv[5] : NULL, n > 6 ? argv[6] : NULL, n > 7 ? argv[7] : NULL,
-	    n > 8 ? argv[8] : NULL, n > 9 ? argv[9] : NULL, n > 10 ? argv[10] : NULL,
-	    n > 11 ? argv[11] : NULL, n > 12 ? argv[12] : NULL, n > 13 ? argv[13] : NULL,
-	    n > 14 ? argv[14] : NULL, n > 15 ? argv[15] : NULL, n > 16 ? argv[16] : NULL,
-	    n > 17 ? argv[17] : NULL, n > 18 ? argv[18] : NULL, n > 19 ? argv[19] : NULL,
-	    n > 20 ? argv[20] : NULL, n > 21 ? argv[21] : NULL, n > 22 ? argv[22] : NULL,
-	    n > 23 ? argv[23] : NULL, n > 24 ? argv[24] : NULL, NULL);
-}
+/* `shoal import pg --dsn <pg's> ...` (NULL-terminated) into out */
+#define import(...) pg_harness_import(&cl, &pg, out, sizeof out, __VA_ARGS__)
 
 static const shoal_field *
 field(const shoal_field *f, size_t n, const char *key)
@@ -140,8 +91,8 @@ setup_items(PGconn *c)
 	for (int id = 1; id <= N; id++) {
 		char a[256], t[256];
 		vecio_generate(SEED, (uint64_t)id, 1, DIM, v);
-		vec_text(a, sizeof a, v, DIM, '{', '}');
-		vec_text(t, sizeof t, v, DIM, '[', ']');
+		pg_harness_vec_text(a, sizeof a, v, DIM, '{', '}');
+		pg_harness_vec_text(t, sizeof t, v, DIM, '[', ']');
 		len += (size_t)snprintf(data + len, cap - len,
 		    "%d\t%s\t%s\t%s\t%s\ttitle %d\t{\"lang\": \"%s\", \"year\": %d, \"x\": 0.5, "
 		    "\"deep\": {\"a\": 1}, \"list\": [\"p\", \"q\"], \"nums\": [1, 2], \"nil\": "
@@ -153,7 +104,7 @@ setup_items(PGconn *c)
 		    id / 4, id % 2 == 0 ? "t" : "f", id * 10, (unsigned)id, (unsigned)id,
 		    1 + id % 28);
 	}
-	copy_in(c, "COPY items FROM STDIN", data, len);
+	pg_harness_copy_in(c, "COPY items FROM STDIN", data, len);
 	free(data);
 	pg_harness_exec(c, "ANALYZE items");
 }
@@ -241,6 +192,14 @@ test_items(PGconn *pc, shoal_client *c)
 	    "--text-col", "title", "--copy-format", "text", NULL);
 	CHECK(rc == 0, "import --copy-format text: exit %d\n%s", rc, out);
 	check_vectors(c, "t1", "items_tf");
+	rc = import("--table", "items", "--id-col", "id", "--vector-col", "emb8", "--tenant", "t1",
+	    "--collection", "items8_tf", "--copy-format", "text", NULL);
+	CHECK(rc == 0, "import emb8 --copy-format text: exit %d\n%s", rc, out);
+	check_vectors(c, "t1", "items8_tf");
+	rc = import("--table", "items", "--id-col", "id", "--vector-col", "embt", "--tenant", "t1",
+	    "--collection", "items_txt_tf", "--copy-format", "text", NULL);
+	CHECK(rc == 0, "import embt --copy-format text: exit %d\n%s", rc, out);
+	check_vectors(c, "t1", "items_txt_tf");
 	uint64_t ids[N];
 	for (int i = 0; i < N; i++)
 		ids[i] = (uint64_t)i + 1;
@@ -431,6 +390,21 @@ test_bad_rows(PGconn *pc, shoal_client *c)
 	CHECK(strstr(out, "skipped 1 rows: NULL id") != NULL, "NULL id:\n%s", out);
 	OK(shoal_count(c, "t2", "bad", &count, &st_));
 	CHECK(count == 4, "skip: %" PRIu64 " points, want 4", count);
+
+	/* the text COPY format skips the same rows for the same reasons */
+	rc = import("--table", "bad", "--id-col", "id", "--vector-col", "emb", "--tenant", "t2",
+	    "--collection", "bad_tf", "--on-error", "skip", "--copy-format", "text", NULL);
+	CHECK(rc == 0, "skip, text format: exit %d\n%s", rc, out);
+	CHECK(strstr(out, "4 rows imported, 5 skipped (9 rows read)") &&
+	        strstr(out, "skipped 1 rows: NULL vector (first: id 2)") &&
+	        strstr(out,
+	            "skipped 2 rows: NaN or infinite vector component (first: id 4: "
+	            "component 1 is NaN)") &&
+	        strstr(out, "skipped 1 rows: wrong vector dimension (first: id 6: 4 dimensions") &&
+	        strstr(out, "skipped 1 rows: NULL id"),
+	    "skip, text format:\n%s", out);
+	OK(shoal_count(c, "t2", "bad_tf", &count, &st_));
+	CHECK(count == 4, "skip, text format: %" PRIu64 " points, want 4", count);
 
 	rc = import("--table", "bad", "--id-col", "id", "--vector-col", "embt", "--tenant", "t2",
 	    "--collection", "badt", "--on-error", "skip", NULL);

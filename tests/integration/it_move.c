@@ -18,7 +18,15 @@
  *     the move resumes by itself and finishes.
  *  7. After each step: every acknowledged write is there with its last
  *     vector, deleted ids are absent, counts match, the tenant lists on
- *     the expected worker. */
+ *     the expected worker.
+ *  8. A move carries the index (worker/index_move.h): after the move under
+ *     load the target installed the docs graph from the source (its
+ *     index_imports counter) and a search for each sampled live point's
+ *     exact vector finds it first (so the writes replayed on the moved
+ *     graph are in it, and the overwritten ones are not); a last move
+ *     without load: the same queries at the same ef return the same hits
+ *     (ids and distances) as on the source before, and the target built
+ *     no graph (index_rebuilds unchanged) and installed one. */
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -27,6 +35,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "it_acked.h"
 #include "it_common.h"
 #include "util.h"
 
@@ -51,9 +60,7 @@ vec(uint64_t id, int gen, float *v)
 typedef struct load {
 	harness_cluster *c;
 	atomic_bool stop;
-	atomic_long writes, searches, dup_answers;
-	char werr[512], rerr[512];
-	atomic_int werrors, rerrors;
+	it_seen s;
 } load;
 
 static void *
@@ -90,8 +97,8 @@ writer(void *arg)
 		shoal_status st;
 		uint32_t up;
 		if (shoal_upsert(cl, "acme", "docs", &b, &up, &st) != SHOAL_OK) {
-			snprintf(L->werr, sizeof L->werr, "upsert: %.400s", st.msg);
-			atomic_fetch_add(&L->werrors, 1);
+			snprintf(L->s.werr, sizeof L->s.werr, "upsert: %.400s", st.msg);
+			atomic_fetch_add(&L->s.werrors, 1);
 		} else {
 			pthread_mutex_lock(&state_mu);
 			for (size_t i = 0; i < n; i++)
@@ -103,15 +110,15 @@ writer(void *arg)
 			del[1] = (del[0] + 17) % NIDS;
 			uint32_t nd;
 			if (shoal_delete(cl, "acme", "docs", del, 2, &nd, &st) != SHOAL_OK) {
-				snprintf(L->werr, sizeof L->werr, "delete: %.400s", st.msg);
-				atomic_fetch_add(&L->werrors, 1);
+				snprintf(L->s.werr, sizeof L->s.werr, "delete: %.400s", st.msg);
+				atomic_fetch_add(&L->s.werrors, 1);
 			} else {
 				pthread_mutex_lock(&state_mu);
 				state[del[0]] = state[del[1]] = -1;
 				pthread_mutex_unlock(&state_mu);
 			}
 		}
-		atomic_fetch_add(&L->writes, 1);
+		atomic_fetch_add(&L->s.writes, 1);
 		usleep(3000);
 	}
 	shoal_close(cl);
@@ -131,17 +138,8 @@ reader(void *arg)
 		shoal_search_params p = {.k = 20};
 		shoal_search_result *r;
 		shoal_status st;
-		if (shoal_search(cl, "acme", "docs", q, DIM, &p, &r, &st) != SHOAL_OK) {
-			snprintf(L->rerr, sizeof L->rerr, "search: %.400s", st.msg);
-			atomic_fetch_add(&L->rerrors, 1);
-			continue;
-		}
-		for (size_t a = 0; a < r->n_hits; a++)
-			for (size_t b = 0; b < a; b++)
-				if (r->hits[a].id == r->hits[b].id)
-					atomic_fetch_add(&L->dup_answers, 1);
-		shoal_search_result_free(r);
-		atomic_fetch_add(&L->searches, 1);
+		it_note_search(&L->s, shoal_search(cl, "acme", "docs", q, DIM, &p, &r, &st), &r, &st,
+		    "search");
 	}
 	shoal_close(cl);
 	return NULL;
@@ -161,26 +159,7 @@ verify(harness_cluster *c, const char *when)
 		shoal_status st;
 		CHECK(shoal_get(cl, "acme", "docs", ids, 500, true, &g, &st) == SHOAL_OK, "%s: get: %s",
 		    when, st.msg);
-		int seen[500] = {0};
-		for (size_t k = 0; k < g->n_points; k++) {
-			const shoal_point *p = &g->points[k];
-			int idx = (int)(p->id - first);
-			CHECK(p->id >= first && idx < 500, "%s: get returned id %" PRIu64, when, p->id);
-			CHECK(!seen[idx], "%s: id %" PRIu64 " returned twice", when, p->id);
-			seen[idx] = 1;
-			int s = state[p->id];
-			CHECK(s > 0, "%s: id %" PRIu64 " is present but was %s", when, p->id,
-			    s < 0 ? "deleted" : "never written");
-			float v[DIM];
-			vec(p->id, s, v);
-			CHECK(p->dim == DIM && memcmp(p->vector, v, sizeof v) == 0,
-			    "%s: id %" PRIu64 " does not hold generation %d", when, p->id, s);
-		}
-		for (int i = 0; i < 500; i++)
-			CHECK(seen[i] || state[first + (uint64_t)i] <= 0,
-			    "%s: id %" PRIu64 " (generation %d, acknowledged) is missing", when,
-			    first + (uint64_t)i, state[first + (uint64_t)i]);
-		live += g->n_points;
+		live += it_check_acked(when, g, first, 500, state, DIM, vec);
 		shoal_get_result_free(g);
 	}
 	uint64_t n;
@@ -223,6 +202,62 @@ wait_move(harness_cluster *c, int want, int timeout_ms, shoal_move_info *m)
 		usleep(100000);
 	}
 	shoal_close(cl);
+}
+
+/* index_imports and index_rebuilds of the worker called name. */
+static int worker_index(harness_cluster *c, const char *name);
+static void
+worker_counters(harness_cluster *c, const char *name, uint64_t *imports, uint64_t *rebuilds)
+{
+	CHECK(harness_worker_index_counters(c, worker_index(c, name), imports, rebuilds),
+	    "status of worker %s", name);
+}
+
+/* A move carries HNSW graphs only: waits (at most 20 s) for the upkeep of
+ * worker `name` to build one (its index_rebuilds passing `base`). */
+static void
+wait_graph(harness_cluster *c, const char *name, uint64_t base)
+{
+	uint64_t imp, reb = base;
+	for (uint64_t end = util_mono_ms() + 20000; reb <= base && util_mono_ms() < end;) {
+		usleep(100000);
+		worker_counters(c, name, &imp, &reb);
+	}
+}
+
+/* Every sampled live docs point is found by a search for its own vector
+ * (the moved, replayed graph holds the last version of each; ids can
+ * share a vector across generations, so among the first hits), and a
+ * search for its previous generation's vector does not find it (no
+ * overwritten version survived in the graph). */
+static void
+check_self_search(harness_cluster *c, const char *when)
+{
+	shoal_client *cl = it_connect(c);
+	int checked = 0;
+	for (uint64_t id = 0; id < NIDS; id += 41) {
+		int g = state[id];
+		if (g <= 0)
+			continue;
+		for (int old = 0; old < (g > 1 ? 2 : 1); old++) {
+			float q[DIM];
+			vec(id, g - old, q);
+			shoal_search_params p = {.k = 10, .ef_search = 64};
+			shoal_search_result *r;
+			shoal_status st;
+			CHECK(shoal_search(cl, "acme", "docs", q, DIM, &p, &r, &st) == SHOAL_OK,
+			    "%s: search: %s", when, st.msg);
+			bool found = false;
+			for (size_t h = 0; h < r->n_hits; h++)
+				found = found || (r->hits[h].id == id && r->hits[h].distance < 1e-3f);
+			CHECK(found == !old, "%s: the search for id %" PRIu64 "'s %s vector %s", when, id,
+			    old ? "overwritten" : "current", old ? "found it" : "did not find it");
+			shoal_search_result_free(r);
+		}
+		checked++;
+	}
+	shoal_close(cl);
+	printf("%s: %d ids found by their vector, not by their previous one\n", when, checked);
 }
 
 /* Index in c of the worker called name (by its URL in Status). */
@@ -301,7 +336,8 @@ main(void)
 	pthread_create(&tw, NULL, writer, &L);
 	pthread_create(&tr, NULL, reader, &L);
 	usleep(500000);
-	long w0 = atomic_load(&L.writes), s0 = atomic_load(&L.searches);
+	wait_graph(&c, w[0], 0); /* the reader's searches loaded docs */
+	long w0 = atomic_load(&L.s.writes), s0 = atomic_load(&L.s.searches);
 	int rc = harness_run_cli(&c, out, sizeof out, "tenant", "move", "acme", "--to", w[1],
 	    "--max-mbps", "0.3", NULL);
 	printf("%s", out);
@@ -309,18 +345,14 @@ main(void)
 	CHECK(strstr(out, "copying") != NULL && strstr(out, "done") != NULL &&
 	        strstr(out, "write pause") != NULL,
 	    "move output lacks progress: %s", out);
-	long w1 = atomic_load(&L.writes), s1 = atomic_load(&L.searches);
+	long w1 = atomic_load(&L.s.writes), s1 = atomic_load(&L.s.searches);
 	usleep(500000);
 	atomic_store(&L.stop, true);
 	pthread_join(tw, NULL);
 	pthread_join(tr, NULL);
 	printf("during the move: %ld write rounds, %ld searches\n", w1 - w0, s1 - s0);
 	CHECK(w1 - w0 > 50 && s1 - s0 > 50, "the load did not run during the move");
-	CHECK(atomic_load(&L.werrors) == 0, "writer saw %d errors, last: %s",
-	    atomic_load(&L.werrors), L.werr);
-	CHECK(atomic_load(&L.rerrors) == 0, "reader saw %d errors, last: %s",
-	    atomic_load(&L.rerrors), L.rerr);
-	CHECK(atomic_load(&L.dup_answers) == 0, "a search returned an id twice");
+	it_check_seen(&L.s, "the move");
 	tenant_worker(&c, cur);
 	CHECK(strcmp(cur, w[1]) == 0, "tenant on %s, expected %s", cur, w[1]);
 	OK(shoal_move_get(cl, "acme", &m, &st_));
@@ -329,6 +361,16 @@ main(void)
 	printf("move: %" PRIu64 " rows, %.2f MB, write pause %" PRIu64 " ms\n", m.rows_copied,
 	    (double)m.bytes_copied / 1e6, m.fence_ms);
 	verify(&c, "after the move");
+
+	{
+		uint64_t imports, rebuilds;
+		worker_counters(&c, w[1], &imports, &rebuilds);
+		printf("target after the move under load: %" PRIu64 " index imports, %" PRIu64
+		       " rebuilds\n",
+		    imports, rebuilds);
+		CHECK(imports >= 1, "the move under load did not carry the docs index");
+		check_self_search(&c, "after the move under load");
+	}
 
 	/* 5. a crawling move: DDL refused, then cancelled and rolled back */
 	CHECK(shoal_move_start(cl, "acme", w[2], 0.02, &m, &st) == SHOAL_OK, "start: %s", st.msg);
@@ -388,8 +430,8 @@ main(void)
 	atomic_store(&L2.stop, true);
 	pthread_join(tw, NULL);
 	printf("kill -9 of the target mid-copy: move %s (%s); %ld write rounds, %d errors\n",
-	    m2.state_name, m2.error, atomic_load(&L2.writes), atomic_load(&L2.werrors));
-	CHECK(atomic_load(&L2.werrors) == 0, "writer errors with the target killed: %s", L2.werr);
+	    m2.state_name, m2.error, atomic_load(&L2.s.writes), atomic_load(&L2.s.werrors));
+	CHECK(atomic_load(&L2.s.werrors) == 0, "writer errors with the target killed: %s", L2.s.werr);
 	tenant_worker(&c, cur);
 	CHECK(strcmp(cur, m2.state == 5 ? w[0] : w[2]) == 0, "tenant on %s after %s", cur,
 	    m2.state_name);
@@ -411,6 +453,65 @@ main(void)
 	tenant_worker(&c, cur);
 	CHECK(strcmp(cur, dst) == 0, "after the source's kill the tenant is on %s", cur);
 	verify(&c, "after the source's kill -9");
+
+	/* 9. the moved index answers as the source did, and was not rebuilt */
+	{
+		enum { NQ = 20, K = 10 };
+		uint64_t ids0[NQ][K];
+		float d0[NQ][K];
+		size_t n0[NQ];
+		uint64_t simp, sreb0;
+		tenant_worker(&c, src);
+		snprintf(dst, sizeof dst, "%s", strcmp(src, w[0]) == 0 ? w[1] : w[0]);
+		worker_counters(&c, src, &simp, &sreb0);
+		for (int pass = 0; pass < 2; pass++) {
+			if (pass == 1) {
+				/* the source restarted in step 8: the searches above
+				 * loaded docs from rows */
+				wait_graph(&c, src, sreb0);
+				uint64_t imp0, reb0, imp1, reb1;
+				worker_counters(&c, dst, &imp0, &reb0);
+				CHECK(shoal_move_start(cl, "acme", dst, 0, &m, &st) == SHOAL_OK, "start: %s",
+				    st.msg);
+				wait_move(&c, 5, 120000, &m);
+				for (int i = 0; i < 3; i++) /* searches load; upkeep would build */
+					check_self_search(&c, "after the last move");
+				usleep(1500000);
+				worker_counters(&c, dst, &imp1, &reb1);
+				printf("last move: target %s installed %" PRIu64 " indexes, rebuilt %" PRIu64
+				       "\n",
+				    dst, imp1 - imp0, reb1 - reb0);
+				CHECK(imp1 > imp0, "the last move carried no index");
+				CHECK(reb1 == reb0, "the target built %" PRIu64 " graphs after the move",
+				    reb1 - reb0);
+			}
+			for (int i = 0; i < NQ; i++) {
+				float q[DIM];
+				vec((uint64_t)(7919 * i + 13), 97, q);
+				shoal_search_params p = {.k = K, .ef_search = 32};
+				shoal_search_result *r;
+				CHECK(shoal_search(cl, "acme", "docs", q, DIM, &p, &r, &st) == SHOAL_OK,
+				    "search: %s", st.msg);
+				if (pass == 0) {
+					n0[i] = r->n_hits;
+					for (size_t h = 0; h < r->n_hits && h < K; h++) {
+						ids0[i][h] = r->hits[h].id;
+						d0[i][h] = r->hits[h].distance;
+					}
+				} else {
+					CHECK(r->n_hits == n0[i], "query %d: %zu hits, %zu before", i, r->n_hits,
+					    n0[i]);
+					for (size_t h = 0; h < r->n_hits && h < K; h++)
+						CHECK(r->hits[h].id == ids0[i][h] && r->hits[h].distance == d0[i][h],
+						    "query %d hit %zu: %" PRIu64 " at %g, before %" PRIu64 " at %g", i,
+						    h, r->hits[h].id, (double)r->hits[h].distance, ids0[i][h],
+						    (double)d0[i][h]);
+				}
+				shoal_search_result_free(r);
+			}
+		}
+		printf("the moved index answers %d queries exactly as the source did\n", NQ);
+	}
 	shoal_close(cl);
 
 	harness_cluster_stop(&c);

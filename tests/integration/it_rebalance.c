@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "it_acked.h"
 #include "it_common.h"
 #include "util.h"
 
@@ -48,9 +49,7 @@ vec(uint64_t id, int gen, float *v)
 typedef struct load {
 	harness_cluster *c;
 	atomic_bool stop;
-	atomic_long writes, searches, dups;
-	atomic_int werrors, rerrors;
-	char werr[512], rerr[512];
+	it_seen s;
 } load;
 
 static void *
@@ -71,8 +70,8 @@ writer(void *arg)
 		shoal_batch b = {.n = 4, .dim = DIM, .ids = ids, .vectors = v};
 		shoal_status st;
 		if (shoal_upsert(cl, tn[t], "docs", &b, NULL, &st) != SHOAL_OK) {
-			snprintf(L->werr, sizeof L->werr, "upsert %s: %.400s", tn[t], st.msg);
-			atomic_fetch_add(&L->werrors, 1);
+			snprintf(L->s.werr, sizeof L->s.werr, "upsert %s: %.400s", tn[t], st.msg);
+			atomic_fetch_add(&L->s.werrors, 1);
 		} else {
 			pthread_mutex_lock(&state_mu);
 			for (int i = 0; i < 4; i++)
@@ -82,15 +81,15 @@ writer(void *arg)
 		if (gen % 4 == 0) {
 			uint64_t del = (uint64_t)(rand_r(&seed) % NIDS);
 			if (shoal_delete(cl, tn[t], "docs", &del, 1, NULL, &st) != SHOAL_OK) {
-				snprintf(L->werr, sizeof L->werr, "delete %s: %.400s", tn[t], st.msg);
-				atomic_fetch_add(&L->werrors, 1);
+				snprintf(L->s.werr, sizeof L->s.werr, "delete %s: %.400s", tn[t], st.msg);
+				atomic_fetch_add(&L->s.werrors, 1);
 			} else {
 				pthread_mutex_lock(&state_mu);
 				state[t][del] = -1;
 				pthread_mutex_unlock(&state_mu);
 			}
 		}
-		atomic_fetch_add(&L->writes, 1);
+		atomic_fetch_add(&L->s.writes, 1);
 		usleep(2000);
 	}
 	shoal_close(cl);
@@ -108,17 +107,8 @@ reader(void *arg)
 		shoal_search_params p = {.k = 10};
 		shoal_search_result *r;
 		shoal_status st;
-		if (shoal_search(cl, tn[i % NT], "docs", q, DIM, &p, &r, &st) != SHOAL_OK) {
-			snprintf(L->rerr, sizeof L->rerr, "search %s: %.400s", tn[i % NT], st.msg);
-			atomic_fetch_add(&L->rerrors, 1);
-			continue;
-		}
-		for (size_t a = 0; a < r->n_hits; a++)
-			for (size_t b = 0; b < a; b++)
-				if (r->hits[a].id == r->hits[b].id)
-					atomic_fetch_add(&L->dups, 1);
-		shoal_search_result_free(r);
-		atomic_fetch_add(&L->searches, 1);
+		it_note_search(&L->s, shoal_search(cl, tn[i % NT], "docs", q, DIM, &p, &r, &st), &r,
+		    &st, tn[i % NT]);
 	}
 	shoal_close(cl);
 	return NULL;
@@ -136,22 +126,7 @@ verify(harness_cluster *c)
 		shoal_status st;
 		CHECK(shoal_get(cl, tn[t], "docs", ids, NIDS, true, &g, &st) == SHOAL_OK, "get: %s",
 		    st.msg);
-		int seen[NIDS] = {0};
-		for (size_t k = 0; k < g->n_points; k++) {
-			const shoal_point *p = &g->points[k];
-			CHECK(p->id < NIDS && !seen[p->id], "%s: id %" PRIu64 " twice or unknown", tn[t],
-			    p->id);
-			seen[p->id] = 1;
-			int s = state[t][p->id];
-			CHECK(s > 0, "%s: id %" PRIu64 " present but %s", tn[t], p->id,
-			    s < 0 ? "deleted" : "never written");
-			float v[DIM];
-			vec(p->id, s, v);
-			CHECK(p->dim == DIM && memcmp(p->vector, v, sizeof v) == 0,
-			    "%s: id %" PRIu64 " lacks generation %d", tn[t], p->id, s);
-		}
-		for (int i = 0; i < NIDS; i++)
-			CHECK(seen[i] || state[t][i] <= 0, "%s: acknowledged id %d missing", tn[t], i);
+		it_check_acked(tn[t], g, 0, NIDS, state[t], DIM, vec);
 		shoal_get_result_free(g);
 	}
 	shoal_close(cl);
@@ -265,13 +240,9 @@ main(void)
 	atomic_store(&L.stop, true);
 	pthread_join(tw, NULL);
 	pthread_join(tr, NULL);
-	printf("load: %ld write rounds, %ld searches\n", atomic_load(&L.writes),
-	    atomic_load(&L.searches));
-	CHECK(atomic_load(&L.werrors) == 0, "writer errors: %d, last %s", atomic_load(&L.werrors),
-	    L.werr);
-	CHECK(atomic_load(&L.rerrors) == 0, "reader errors: %d, last %s", atomic_load(&L.rerrors),
-	    L.rerr);
-	CHECK(atomic_load(&L.dups) == 0, "a search returned an id twice");
+	printf("load: %ld write rounds, %ld searches\n", atomic_load(&L.s.writes),
+	    atomic_load(&L.s.searches));
+	it_check_seen(&L.s, "rebalance and drain");
 	verify(&c);
 
 	CHECK(harness_run_cli(&c, out, sizeof out, "node", "remove", w[0], NULL) == 1 &&

@@ -6,6 +6,13 @@
  *  2. A search without a key is scattered to every shard: in exact mode
  *     it returns exactly the brute-force top 10 over all points; with HNSW
  *     recall@10 >= 0.95.
+ *  2b. The same points in a 4-shard collection (5,000 per shard, ~250
+ *     partitions each): once every shard's shard-level graph has its HNSW
+ *     graph (Worker.Status), keyless searches answered by it are exact in
+ *     exact mode and reach recall@10 >= 0.95 in HNSW mode -- also after
+ *     deletes (each query's 3 nearest points: never returned again) and
+ *     updates (a point moved next to each query: found), with the graphs
+ *     still holding exactly the shards' live points.
  *  3. A key-routed search touches one shard on one worker: its explain
  *     says so (the shard the documented hash picks, on the worker the
  *     catalog places it), and the workers' own counters agree (only that
@@ -76,6 +83,40 @@ search(shoal_client *cl, const char *coll, const float *q, bool exact, const cha
 	CHECK(rc == SHOAL_OK, "search %s key %s: %s: %s", coll, key ? key : "-",
 	    shoal_code_name(rc), st.msg);
 	return r;
+}
+
+/* Keyless searches of `coll` (holding bbase[i] for every i with live[i]):
+ * exact mode gives the brute-force distances, HNSW every hit live and
+ * k rows; returns the HNSW recall@10. */
+static double
+keyless_recall(shoal_client *cl, const char *coll, const float *bbase,
+    const unsigned char *live, const float *queries)
+{
+	size_t hit = 0;
+	for (int qi = 0; qi < NQ; qi++) {
+		const float *q = queries + qi * DIM;
+		uint64_t truth[K];
+		it_topk(VECMATH_L2, bbase, live, N, DIM, q, K, truth);
+		for (int exact = 1; exact >= 0; exact--) {
+			shoal_search_result *r = search(cl, coll, q, exact, NULL, false);
+			CHECK(r->complete && r->n_hits == K, "%s query %d (%s): %zu rows", coll, qi,
+			    exact ? "exact" : "HNSW", r->n_hits);
+			for (size_t i = 0; i < r->n_hits; i++) {
+				uint64_t id = r->hits[i].id;
+				CHECK(id < N && live[id], "%s query %d (%s): deleted id %llu returned", coll,
+				    qi, exact ? "exact" : "HNSW", (unsigned long long)id);
+				float want = vecmath_distance(VECMATH_L2, q, bbase + truth[i] * DIM, DIM);
+				if (exact)
+					CHECK(fabsf(r->hits[i].distance - want) <= 1e-4f * (1 + want),
+					    "%s query %d: exact hit %zu at %g, brute force %g", coll, qi, i,
+					    (double)r->hits[i].distance, (double)want);
+				for (int j = 0; j < K && !exact; j++)
+					hit += id == truth[j];
+			}
+			shoal_search_result_free(r);
+		}
+	}
+	return (double)hit / (NQ * K);
 }
 
 int
@@ -164,6 +205,79 @@ main(void)
 	printf("scatter over 32 shards: exact == brute force on %d queries; HNSW recall@10 = "
 	       "%.4f\n", NQ, recall);
 	CHECK(recall >= 0.95, "HNSW scatter recall@10 %.4f < 0.95", recall);
+
+	/* ---- 2b. keyless searches on the shard-level graphs */
+	{
+		shoal_distribution d4 = {.placement = SHOAL_PLACEMENT_SHARED, .shards = 4};
+		shoal_collection_info bi;
+		OK(shoal_collection_create_distributed(cl, "big", &p, &d4, &bi, &st_));
+		it_load_keyed(cl, "big", SEED, 0, N, DIM, "tenant", NKEYS);
+		float *bbase = malloc((size_t)N * DIM * sizeof(float));
+		memcpy(bbase, base, (size_t)N * DIM * sizeof(float));
+		unsigned char *live = malloc(N);
+		memset(live, 1, N);
+		/* the first keyless searches find no graph: they search the
+		 * partitions and ask for one, which the maintenance thread loads
+		 * and builds (5,000 points: HNSW) */
+		int ready = 0;
+		for (int t = 0; t < 300 && (ready = it_graphs_ready(&c, bi.shard_id, 4)) < 4; t++) {
+			shoal_search_result_free(search(cl, "big", queries, false, NULL, false));
+			sleep_ms(200);
+		}
+		CHECK(ready == 4, "%d of 4 shard-level graphs built in 60 s", ready);
+		double r0 = keyless_recall(cl, "big", bbase, live, queries);
+		printf("4 shards with shard-level HNSW graphs: keyless exact == brute force, HNSW "
+		       "recall@10 = %.4f\n", r0);
+		CHECK(r0 >= 0.95, "keyless HNSW recall@10 on the shard graphs %.4f < 0.95", r0);
+
+		/* deletes: each query's 3 nearest; updates: a point next to each query */
+		uint64_t *del = malloc(NQ * 3 * sizeof *del);
+		size_t ndel = 0;
+		for (int qi = 0; qi < NQ; qi++) {
+			uint64_t t3[3];
+			it_topk(VECMATH_L2, bbase, live, N, DIM, queries + qi * DIM, 3, t3);
+			for (int j = 0; j < 3; j++) {
+				del[ndel++] = t3[j];
+				live[t3[j]] = 0;
+			}
+		}
+		uint32_t ndeleted = 0;
+		OK(shoal_delete(cl, "", "big", del, ndel, &ndeleted, &st_));
+		CHECK(ndeleted == ndel, "deleted %u of %zu", ndeleted, ndel);
+		uint64_t uid[NQ];
+		char ukey[NQ][24];
+		shoal_field uf[NQ];
+		shoal_payload upl[NQ];
+		size_t nup = 0;
+		for (int qi = 0; qi < NQ; qi++) {
+			uint64_t u = ((uint64_t)qi * 389 + 7) % N;
+			if (!live[u])
+				continue;
+			for (int j = 0; j < DIM; j++)
+				bbase[u * DIM + j] = queries[qi * DIM + j] + 0.001f;
+			uid[nup] = u;
+			it_key(u, NKEYS, ukey[nup], sizeof ukey[nup]);
+			uf[nup] = (shoal_field){.key = "tenant", .type = SHOAL_VALUE_STRING, .s = ukey[nup]};
+			upl[nup] = (shoal_payload){.fields = &uf[nup], .n_fields = 1};
+			nup++;
+		}
+		float *uv = malloc(nup * DIM * sizeof *uv);
+		for (size_t i = 0; i < nup; i++)
+			memcpy(uv + i * DIM, bbase + uid[i] * DIM, DIM * sizeof *uv);
+		shoal_batch ub = {.n = nup, .dim = DIM, .ids = uid, .vectors = uv, .payloads = upl};
+		OK(shoal_upsert(cl, "", "big", &ub, NULL, &st_));
+		ready = it_graphs_ready(&c, bi.shard_id, 4);
+		CHECK(ready == 4, "after deletes and updates: %d of 4 graphs hold the shard's points",
+		    ready);
+		double r1 = keyless_recall(cl, "big", bbase, live, queries);
+		printf("after %zu deletes and %zu updates: no deleted id returned, HNSW recall@10 = "
+		       "%.4f\n", ndel, nup, r1);
+		CHECK(r1 >= 0.95, "keyless HNSW recall@10 after deletes/updates %.4f < 0.95", r1);
+		free(uv);
+		free(del);
+		free(live);
+		free(bbase);
+	}
 
 	/* ---- 3. key-routed */
 	int partitioned = -1; /* unknown until the first exact answer */

@@ -258,3 +258,58 @@ pg_harness_value(PGconn *c, const char *sql, char *out, size_t cap)
 	snprintf(out, cap, "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
 }
+
+void
+pg_harness_copy_in(PGconn *c, const char *copy, const char *data, size_t len)
+{
+	PGresult *r = PQexec(c, copy);
+	CHECK(PQresultStatus(r) == PGRES_COPY_IN, "COPY: %s", PQerrorMessage(c));
+	PQclear(r);
+	CHECK(PQputCopyData(c, data, (int)len) == 1, "COPY data: %s", PQerrorMessage(c));
+	CHECK(PQputCopyEnd(c, NULL) == 1, "COPY end: %s", PQerrorMessage(c));
+	r = PQgetResult(c);
+	CHECK(PQresultStatus(r) == PGRES_COMMAND_OK, "COPY: %s", PQerrorMessage(c));
+	PQclear(r);
+}
+
+size_t
+pg_harness_vec_text(char *buf, size_t cap, const float *v, uint32_t dim, char open, char close)
+{
+	size_t n = (size_t)snprintf(buf, cap, "%c", open);
+	for (uint32_t i = 0; i < dim && n < cap; i++)
+		n += (size_t)snprintf(buf + n, cap - n, "%s%.9g", i ? "," : "", v[i]);
+	if (n < cap)
+		n += (size_t)snprintf(buf + n, cap - n, "%c", close);
+	CHECK(n < cap, "vector text longer than %zu bytes", cap);
+	return n;
+}
+
+int
+pg_harness_importv(harness_cluster *cl, const pg_server *s, char *out, size_t cap,
+    const char *first, va_list ap)
+{
+	const char *a[48] = {"import", "pg", "--dsn", s->dsn, first};
+	int n = 5;
+	while (n < 45 && (a[n] = va_arg(ap, const char *)) != NULL)
+		n++;
+	CHECK(n < 45, "pg_harness_importv: too many arguments");
+	for (int i = n; i < 48; i++)
+		a[i] = NULL;
+	/* harness_run_cli is variadic; pass every slot (NULL after the end) */
+	return harness_run_cli(cl, out, cap, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
+	    a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20],
+	    a[21], a[22], a[23], a[24], a[25], a[26], a[27], a[28], a[29], a[30], a[31], a[32],
+	    a[33], a[34], a[35], a[36], a[37], a[38], a[39], a[40], a[41], a[42], a[43], a[44],
+	    NULL);
+}
+
+int
+pg_harness_import(harness_cluster *cl, const pg_server *s, char *out, size_t cap,
+    const char *first, ...)
+{
+	va_list ap;
+	va_start(ap, first);
+	int rc = pg_harness_importv(cl, s, out, cap, first, ap);
+	va_end(ap);
+	return rc;
+}

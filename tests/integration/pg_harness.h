@@ -17,10 +17,14 @@
 #ifndef SHOAL_PG_HARNESS_H
 #define SHOAL_PG_HARNESS_H
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <libpq-fe.h>
+
+#include "harness.h"
 
 typedef struct pg_server {
 	char dir[256]; /* temporary directory: data/, socket, log */
@@ -45,5 +49,23 @@ void pg_harness_exec(PGconn *c, const char *sql);
 
 /* Runs a query returning one value; the text is copied into out. */
 void pg_harness_value(PGconn *c, const char *sql, char *out, size_t cap);
+
+/* COPY table FROM STDIN (copy is the whole COPY statement) of len bytes
+ * of rows in the text format; exits the test on an error. */
+void pg_harness_copy_in(PGconn *c, const char *copy, const char *data, size_t len);
+
+/* Writes v as PostgreSQL text, "{a,b}" or "[a,b]" (open/close), each
+ * component with 9 significant digits (exact for float32); returns the
+ * length written. */
+size_t pg_harness_vec_text(char *buf, size_t cap, const float *v, uint32_t dim, char open,
+    char close);
+
+/* Runs the CLI's `shoal import pg --dsn <s's dsn>` followed by the
+ * NULL-terminated arguments (at most 40) against cl; out and the result
+ * are harness_run_cli's. */
+int pg_harness_importv(harness_cluster *cl, const pg_server *s, char *out, size_t cap,
+    const char *first, va_list ap);
+int pg_harness_import(harness_cluster *cl, const pg_server *s, char *out, size_t cap,
+    const char *first, ...);
 
 #endif

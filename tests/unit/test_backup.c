@@ -169,8 +169,8 @@ test_backup_with_unreachable_worker(void **state)
 	assert_int_equal(catalog_put_worker(cat, "w-dead", "tcp://127.0.0.1:1", &changed, &st),
 	    SHOAL_OK);
 
-	assert_int_equal(backup_run(cat, NULL, "relative", 10000, &bi, &st), SHOAL_INVALID_ARGUMENT);
-	assert_int_equal(backup_run(cat, NULL, bk, 10000, &bi, &st), SHOAL_UNAVAILABLE);
+	assert_int_equal(backup_run(cat, NULL, NULL, "relative", 10000, &bi, &st), SHOAL_INVALID_ARGUMENT);
+	assert_int_equal(backup_run(cat, NULL, NULL, bk, 10000, &bi, &st), SHOAL_UNAVAILABLE);
 	assert_non_null(strstr(st.msg, "w-dead"));
 	assert_false(fsutil_exists(bk)); /* nothing kept */
 	catalog_close(cat);

@@ -7,9 +7,10 @@
  * kill -9, under concurrent callers), and refusal of a corrupt record.
  * Cluster-level collections: shared (own shard map, colocated on another's,
  * map kept while used), reference (replicas + queued requests in the same
- * write), the one namespace with tenants, shard moves bumping the epoch,
- * the catch-up queue's order, and all of it surviving close/reopen and a
- * kill -9 of a process in the middle of writing them.
+ * write), the one namespace with tenants, shard moves bumping the epoch
+ * (a move's record in the same write), the catch-up queue's order, and
+ * all of it surviving close/reopen and a kill -9 of a process in the
+ * middle of writing them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -453,6 +454,24 @@ shared_spec(catalog *cat, const char *name, uint32_t nshards, uint32_t nw, catal
 	return c;
 }
 
+/* Move records seen by catalog_scan_moves. */
+typedef struct move_recs {
+	int n;
+	char last[64];
+} move_recs;
+
+static shoal_code
+count_move(void *arg, const char *id, const void *val, size_t len, shoal_status *st)
+{
+	move_recs *m = arg;
+	(void)val;
+	(void)len;
+	(void)st;
+	m->n++;
+	snprintf(m->last, sizeof m->last, "%s", id);
+	return SHOAL_OK;
+}
+
 static void
 test_shared_and_colocated(void **state)
 {
@@ -512,6 +531,20 @@ test_shared_and_colocated(void **state)
 	assert_string_equal(gc.places[5].worker, "w-9");
 	assert_true(gc.places[5].epoch == ne);
 	assert_true(gc.places[4].epoch == e0 + 1);
+	catalog_dcoll_clear(&gc);
+	/* a shard move's cutover: the flip and the move's record in one write;
+	 * a refused flip writes no record either */
+	assert_int_equal(catalog_move_shard_rec(cat, got.group, 6, "w-8", "shard:x", "rec", 3, &ne,
+	                     &st), SHOAL_OK);
+	assert_int_equal(catalog_move_shard_rec(cat, got.group, 99, "w-8", "shard:y", "no", 2, NULL,
+	                     &st), SHOAL_INVALID_ARGUMENT);
+	move_recs mr = {0};
+	assert_int_equal(catalog_scan_moves(cat, count_move, &mr, &st), SHOAL_OK);
+	assert_int_equal(mr.n, 1);
+	assert_string_equal(mr.last, "shard:x");
+	assert_int_equal(catalog_get_dcoll(cat, "chunks", &gc, &st), SHOAL_OK);
+	assert_string_equal(gc.places[6].worker, "w-8");
+	assert_true(gc.places[6].epoch == ne);
 	catalog_dcoll_clear(&gc);
 
 	/* dropping the map's first collection keeps the map for the other */

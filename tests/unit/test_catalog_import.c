@@ -1,7 +1,8 @@
 /* test_catalog_import.c -- the catalog's import-job records (catalog.h,
  * "j" keys; owned by coordinator/pg_import.c): stored durably, listed in
  * id order after a reopen, replaced in place, and invisible to the rest of
- * the catalog (a catalog holding them opens, with its counts unchanged). */
+ * the catalog (a catalog holding them opens, with its counts unchanged);
+ * the opaque-record helper they share with moves and the rebalance plan. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -110,11 +111,65 @@ test_records(void **state)
 	catalog_close(cat);
 }
 
+/* The one helper behind import jobs, moves and the rebalance plan:
+ * prefixes are kept apart (a scan of one never yields another's records),
+ * a NULL value deletes, a prefix of the catalog's own records is refused
+ * and writes nothing, and the catalog opens unchanged over them. */
+static void
+test_opaque_prefixes(void **state)
+{
+	(void)state;
+	char path[128];
+	catalog *cat;
+	shoal_status st;
+	size_t nt, nc;
+
+	snprintf(path, sizeof path, "%s/catalog", dir);
+	assert_int_equal(catalog_open(path, &cat, &st), SHOAL_OK);
+	assert_int_equal(catalog_create_tenant(cat, "acme", "w-1", NULL, &st), SHOAL_OK);
+	assert_int_equal(catalog_put_opaque(cat, CATALOG_REBALANCE_PREFIX, "plan", "p1", 2, &st),
+	    SHOAL_OK);
+	assert_int_equal(catalog_put_move(cat, "acme", "m1", 2, &st), SHOAL_OK);
+	assert_int_equal(catalog_put_move(cat, "shard:17", "m2", 2, &st), SHOAL_OK);
+	assert_int_equal(catalog_put_import(cat, "job", "j1", 2, &st), SHOAL_OK);
+	/* 't' holds tenants: not an opaque prefix */
+	assert_int_equal(catalog_put_opaque(cat, 't', "acme", "x", 1, &st), SHOAL_INVALID_ARGUMENT);
+	assert_int_equal(catalog_scan_opaque(cat, 't', collect, NULL, &st), SHOAL_INVALID_ARGUMENT);
+	catalog_close(cat);
+
+	assert_int_equal(catalog_open(path, &cat, &st), SHOAL_OK);
+	catalog_counts(cat, &nt, &nc);
+	assert_int_equal(nt, 1);
+	catalog_tenant t;
+	assert_int_equal(catalog_get_tenant(cat, "acme", &t, &st), SHOAL_OK);
+	assert_string_equal(t.worker, "w-1");
+	seen r = {0}, m = {0}, j = {0};
+	assert_int_equal(catalog_scan_opaque(cat, CATALOG_REBALANCE_PREFIX, collect, &r, &st),
+	    SHOAL_OK);
+	assert_int_equal(catalog_scan_moves(cat, collect, &m, &st), SHOAL_OK);
+	assert_int_equal(catalog_scan_imports(cat, collect, &j, &st), SHOAL_OK);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.val[0], "p1");
+	assert_int_equal(m.n, 2);
+	assert_string_equal(m.id[0], "acme");
+	assert_string_equal(m.id[1], "shard:17");
+	assert_int_equal(j.n, 1);
+	/* NULL deletes */
+	assert_int_equal(catalog_put_opaque(cat, CATALOG_REBALANCE_PREFIX, "plan", NULL, 0, &st),
+	    SHOAL_OK);
+	seen r2 = {0};
+	assert_int_equal(catalog_scan_opaque(cat, CATALOG_REBALANCE_PREFIX, collect, &r2, &st),
+	    SHOAL_OK);
+	assert_int_equal(r2.n, 0);
+	catalog_close(cat);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_opaque_prefixes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include "rpc.h"
 #include "shoal.pb-c.h"
 #include "shoal_client.h"
+#include <nng/nng.h>
 
 /* ===================================================================
  * The fake coordinator
@@ -837,5 +838,7 @@ main(void)
 	    cmocka_unit_test(test_upsert_splits_large_batches),
 	    cmocka_unit_test(test_threads_share_a_client),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	int failed = cmocka_run_group_tests(tests, setup, teardown);
+	nng_fini(); /* nng reaps sockets asynchronously: let LSan see them freed */
+	return failed;
 }

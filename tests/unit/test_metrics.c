@@ -20,6 +20,7 @@
 #include "rpc.h"
 #include "shoal.pb-c.h"
 #include "util.h"
+#include <nng/nng.h>
 
 /* ===================================================================
  * Registry and exposition
@@ -418,5 +419,7 @@ main(void)
 	    cmocka_unit_test(test_httpd),
 	    cmocka_unit_test(test_rpc_observer_and_request_id),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	nng_fini(); /* nng reaps sockets asynchronously: let LSan see them freed */
+	return failed;
 }

@@ -4,7 +4,8 @@
  * narrow the gap (the plan's max load never exceeds the start's); each
  * tenant moves at most once; a drain empties the worker onto the others,
  * largest first to the least loaded, never onto a worker that is not a
- * target; a drain with no target fails and plans nothing. */
+ * target; a drain with no target fails and plans nothing; rb_items makes
+ * one item per tenant and per shared shard group. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -181,6 +182,62 @@ test_drain_of_empty_worker_plans_nothing(void **s)
 	assert_int_equal(plan(w, 2, it, 1, 0, out), 0);
 }
 
+/* Points of shard s: 10 x s (a recognisable function of the id). */
+static uint64_t
+pts(void *arg, uint64_t s)
+{
+	(void)arg;
+	return 10 * s;
+}
+
+/* rb_items: one item per tenant (its collections' load) and one per shard
+ * group of each shard map, counted once however many collections are
+ * colocated on it, with the load of shard i of every one of them, named
+ * as its move ("shard:" map id + i); reference collections and items on
+ * unknown workers are left out. */
+static void
+test_items_tenants_and_shard_groups(void **state)
+{
+	(void)state;
+	const char *workers[2] = {"w-a", "w-b"};
+	catalog_tenant ct[2] = {{.name = "acme", .worker = "w-b"}, {.name = "lost", .worker = "w-x"}};
+	catalog_collection cc[2] = {
+	    {.tenant = "acme", .name = "d1", .dim = 4, .shard_id = 1},
+	    {.tenant = "acme", .name = "d2", .dim = 8, .shard_id = 2}};
+	catalog_place pa[2] = {{.worker = "w-a"}, {.worker = "w-b"}};
+	catalog_place pr[1] = {{.worker = "w-a"}};
+	catalog_dcoll dc[3] = {
+	    {.name = "items", .kind = CATALOG_SHARED, .dim = 4, .first_shard = 100, .nshards = 2,
+	        .group = 100, .nplaces = 2, .places = pa},
+	    {.name = "ref", .kind = CATALOG_REFERENCE, .dim = 4, .first_shard = 300, .nshards = 1,
+	        .nplaces = 1, .places = pr},
+	    {.name = "tags", .kind = CATALOG_SHARED, .dim = 2, .first_shard = 200, .nshards = 2,
+	        .group = 100, .nplaces = 2, .places = pa}};
+	rb_item items[8];
+	char names[8][CATALOG_NAME_MAX];
+	size_t n = rb_items(workers, 2, ct, 2, cc, 2, dc, 3, pts, NULL, items, names);
+	assert_int_equal(n, 3);
+	assert_string_equal(items[0].name, "acme");
+	assert_int_equal(items[0].worker, 1);
+	assert_int_equal(items[0].points, 10 + 20);
+	assert_int_equal(items[0].load, 10 * (16 + 32) + 20 * (32 + 32));
+	assert_string_equal(items[1].name, "shard:100");
+	assert_int_equal(items[1].worker, 0);
+	assert_int_equal(items[1].points, 1000 + 2000);
+	assert_int_equal(items[1].load, 1000 * (16 + 32) + 2000 * (8 + 32));
+	assert_string_equal(items[2].name, "shard:101");
+	assert_int_equal(items[2].worker, 1);
+	assert_int_equal(items[2].points, 1010 + 2010);
+	/* the plan moves shard groups like tenants: a drain of w-a sends its
+	 * shard group to w-b */
+	rb_worker w[2] = {{.name = "w-a", .target = true}, {.name = "w-b", .target = true}};
+	rb_move out[3];
+	size_t nm = plan(w, 2, items, n, 0, out);
+	assert_int_equal(nm, 1);
+	assert_string_equal(items[out[0].item].name, "shard:100");
+	assert_int_equal(out[0].to, 1);
+}
+
 int
 main(void)
 {
@@ -193,6 +250,7 @@ main(void)
 		cmocka_unit_test(test_drain_empties_worker),
 		cmocka_unit_test(test_drain_without_target_fails),
 		cmocka_unit_test(test_drain_of_empty_worker_plans_nothing),
+		cmocka_unit_test(test_items_tenants_and_shard_groups),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 
 #include "rpc.h"
 #include "shoal.pb-c.h"
+#include <nng/nng.h>
 
 static atomic_int entered, released, refused_seen;
 
@@ -117,5 +118,7 @@ main(void)
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_inline),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	nng_fini(); /* nng reaps sockets asynchronously: let LSan see them freed */
+	return failed;
 }

@@ -6,7 +6,10 @@
  * partitions; recall@10 >= 0.95 at every selectivity on HNSW ones),
  * snapshots (restart loads them and replays newer writes; damaged or
  * foreign ones are refused), eviction under a memory budget and reload
- * with identical results. */
+ * with identical results; the shard-level graph (keyless searches: the
+ * fallback before it is built, recall and exactness after, deletes and
+ * updates, restart from its snapshot, the memory budget) and the
+ * per-shard ef rule of a scatter (shard_graph.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +29,7 @@
 #include "filter.h"
 #include "ixmem.h"
 #include "rowstore.h"
+#include "shard_graph.h"
 #include "shard_index.h"
 #include "shoal.pb-c.h"
 #include "vecio.h"
@@ -1174,6 +1178,107 @@ test_snapshot_restart(void **state)
 	fx_close(f);
 }
 
+/* A move carries the index (shard_index_export / _import): the target --
+ * another rowstore, another incarnation of shard 1 -- installs the
+ * source's graph, keeps only the labels whose rows it holds at the same
+ * version, applies every other row, and answers as its rows say; a
+ * restart then loads the snapshot written at the import.  A bundle that
+ * does not fit is refused (not a bundle) or skipped (already loaded,
+ * another spec), and the partition then loads from its rows. */
+static void
+test_move_carries_index(void **state)
+{
+	(void)state;
+	fixture *a = fx_open2(VECMATH_COSINE, DIM, true, 0);
+	fixture *b = fx_open2(VECMATH_COSINE, DIM, true, 0);
+	fixture *c = fx_open2(VECMATH_COSINE, DIM * 2, true, 0);
+	shard_index_info info;
+	shoal_status st;
+	uint8_t *bun;
+	size_t blen;
+	uint32_t np, ok, bad;
+	float q[DIM];
+	shard_hit got[K], want[K], hb[20 * K];
+	size_t n, cb[20];
+
+	/* the source: a graph, then writes it applied (300..310 at ver 6) */
+	upsert_part(a, "t", 0, 3000, 0, 1);
+	upsert_part(a, "u", 5000, 5100, 0, 1); /* flat: not carried */
+	build_part(a, "t");
+	assert_true(pinfo(a, "t").hnsw);
+	upsert_part(a, "t", 300, 310, 3, 6);
+	assert_int_equal(shard_index_export(a->idx, &bun, &blen, &np, &st), SHOAL_OK);
+	assert_int_equal(np, 1);
+
+	/* the target's rows: the copy (300..310 not yet at ver 6), then
+	 * writes the graph does not hold: updates, deletes, new ids */
+	upsert_part(b, "t", 0, 3000, 0, 1);
+	upsert_part(b, "t", 200, 221, 2, 3);
+	uint64_t del[] = {5, 6, 7};
+	delete_ids(b, del, 3, 4);
+	upsert_part(b, "t", 3000, 3010, 0, 5);
+	assert_int_equal(shard_index_import(b->idx, bun, blen, &ok, &bad, &st), SHOAL_OK);
+	assert_int_equal(ok, 1);
+	assert_int_equal(bad, 0);
+	shard_index_get_info(b->idx, &info);
+	assert_int_equal(info.c.imports, 1);
+	assert_int_equal(info.c.rebuilds, 0);
+	assert_int_equal(info.c.rows_replayed, 21 + 10 + 10); /* updated, other version, new */
+	shard_partition_info pi = pinfo(b, "t");
+	assert_true(pi.hnsw);
+	assert_int_equal(pi.live, 3000 - 3 + 10);
+	answers(b, "t", NULL, true, hb, cb); /* exact: the labels are the rows */
+	for (int i = 0; i < 20; i++) {
+		vecio_generate(71, (uint64_t)i, 1, DIM, q);
+		size_t m = oracle2(b, "t", NULL, q, K, want);
+		assert_int_equal(m, cb[i]);
+		for (size_t j = 0; j < m; j++)
+			assert_float_equal(hb[i * K + j].distance, want[j].distance, 1e-5);
+	}
+	for (uint64_t id = 200; id < 221; id++) { /* the graph finds the new versions */
+		vec_of(id, 2, DIM, q);
+		search3(b, "t", NULL, q, K, 0, false, got, &n);
+		assert_int_equal(got[0].id, id);
+	}
+	for (uint64_t id = 300; id < 310; id++) { /* not the source's newer ones */
+		vec_of(id, 3, DIM, q);
+		search3(b, "t", NULL, q, K, 0, false, got, &n);
+		assert_true(got[0].id != id || got[0].distance > 1e-4f);
+	}
+	for (uint64_t id = 5; id <= 7; id++) {
+		vec_of(id, 0, DIM, q);
+		search3(b, "t", NULL, q, K, 0, false, got, &n);
+		for (size_t j = 0; j < n; j++)
+			assert_int_not_equal(got[j].id, id);
+	}
+	/* already loaded: skipped; not a bundle: refused */
+	assert_int_equal(shard_index_import(b->idx, bun, blen, &ok, &bad, &st), SHOAL_OK);
+	assert_int_equal(ok, 0);
+	assert_int_equal(bad, 1);
+	assert_int_equal(shard_index_import(b->idx, bun, 20, &ok, &bad, &st), SHOAL_INVALID_ARGUMENT);
+	assert_int_equal(shard_index_import(b->idx, bun, blen - 100, &ok, &bad, &st),
+	    SHOAL_INVALID_ARGUMENT);
+	/* the import wrote b's own snapshot: a restart replays nothing */
+	fx_restart(b);
+	answers(b, "t", NULL, true, hb, cb);
+	shard_index_get_info(b->idx, &info);
+	assert_int_equal(info.c.loads_snapshot, 1);
+	assert_int_equal(info.c.rows_replayed, 0);
+	/* another spec: skipped, the partition loads from its rows */
+	upsert_part(c, "t", 0, 100, 0, 1);
+	assert_int_equal(shard_index_import(c->idx, bun, blen, &ok, &bad, &st), SHOAL_OK);
+	assert_int_equal(ok, 0);
+	assert_int_equal(bad, 1);
+	assert_int_equal(shard_index_load(c->idx, "t", 1, &st), SHOAL_OK);
+	shard_index_get_info(c->idx, &info);
+	assert_int_equal(info.c.loads_rows, 1);
+	assert_int_equal(info.c.imports, 0);
+	free(bun);
+	fx_close(a);
+	fx_close(b);
+	fx_close(c);
+}
+
 /* A damaged snapshot is detected (checksum), deleted, and the partition
  * loads from its rows; so is one left by an older incarnation of the shard
  * (dropped and created again with the same id). */
@@ -1320,6 +1425,218 @@ test_eviction_reload_identical(void **state)
 	fx_close(f);
 }
 
+/* A search of every partition (a keyless search) with the shard-level
+ * graph's ef. */
+static void
+search_keyless(fixture *f, const float *q, uint32_t graph_ef, bool exact, shard_hit *hits,
+    size_t *n)
+{
+	shoal_status st;
+	bool complete;
+	shard_query sq = {.vector = q, .dim = f->spec.dim, .k = K, .exact = exact,
+	    .graph_ef = graph_ef};
+	if (shard_index_search(f->idx, &sq, hits, n, &complete, &st) != SHOAL_OK)
+		fail_msg("search: %s", st.msg);
+	assert_true(complete);
+}
+
+/* Recall@K of keyless HNSW searches against the oracle over 50 queries;
+ * exact keyless searches must equal the oracle (distances), and no hit may
+ * be in dead[] (ndead ids). */
+static double
+keyless_check(fixture *f, uint32_t graph_ef, const uint64_t *dead, size_t ndead)
+{
+	size_t hit = 0, tot = 0;
+	float q[DIM];
+	for (int i = 0; i < 50; i++) {
+		shard_hit got[K], want[K];
+		size_t n, m;
+		vecio_generate(91, (uint64_t)i, 1, DIM, q);
+		m = oracle(f, q, K, want);
+		search_keyless(f, q, 0, true, got, &n);
+		assert_int_equal(n, m);
+		for (size_t j = 0; j < n; j++)
+			assert_float_equal(got[j].distance, want[j].distance, 1e-5);
+		search_keyless(f, q, graph_ef, false, got, &n);
+		assert_int_equal(n, m);
+		for (size_t j = 0; j < n; j++) {
+			for (size_t d = 0; d < ndead; d++)
+				assert_int_not_equal(got[j].id, dead[d]);
+			for (size_t w = 0; w < m; w++)
+				hit += got[j].id == want[w].id;
+		}
+		tot += m;
+	}
+	return (double)hit / (double)tot;
+}
+
+static void
+test_shard_graph(void **state)
+{
+	(void)state;
+	const int nparts = 40, per = 100; /* 4,000 points: HNSW */
+	fixture *f = fx_open2(VECMATH_L2, DIM, true, 0);
+	shard_index_info info;
+	char name[16];
+	float q[DIM];
+	shard_hit got[K], want[K];
+	size_t n, m;
+
+	for (int p = 0; p < nparts; p++) {
+		snprintf(name, sizeof name, "k%d", p);
+		upsert_part(f, name, (uint64_t)p * per, (uint64_t)(p + 1) * per, 0, 1);
+	}
+	/* before the graph: the partitions answer (exact: they are small) */
+	vecio_generate(91, 0, 1, DIM, q);
+	search_keyless(f, q, 0, false, got, &n);
+	m = oracle(f, q, K, want);
+	assert_int_equal(n, m);
+	for (size_t j = 0; j < n; j++)
+		assert_int_equal(got[j].id, want[j].id);
+	shard_index_get_info(f->idx, &info);
+	assert_false(info.graph_loaded);
+	assert_int_equal(info.graph_fallbacks, 1);
+	assert_int_equal(info.graph_searches, 0);
+	assert_int_equal(info.partitions, (uint32_t)nparts);
+
+	/* the maintenance thread loads it and builds its HNSW graph */
+	for (int i = 0; i < 10 && shard_index_maintain(f->idx, NULL) > 0; i++)
+		;
+	shard_index_get_info(f->idx, &info);
+	assert_true(info.graph_loaded && info.graph_hnsw);
+	assert_int_equal(info.graph_live, (uint64_t)nparts * per);
+	assert_int_equal(info.partitions, (uint32_t)nparts); /* not one of them */
+	double r0 = keyless_check(f, 0, NULL, 0);
+	shard_index_get_info(f->idx, &info);
+	assert_int_equal(info.graph_searches, 100); /* it answered all of them */
+	assert_int_equal(info.graph_fallbacks, 1);
+	print_message("shard graph: keyless recall@%d %.4f (ef 64)\n", K, r0);
+	assert_true(r0 >= 0.95);
+	/* a key-limited search still uses its partition alone */
+	search3(f, "k3", NULL, q, K, 0, false, got, &n);
+	for (size_t j = 0; j < n; j++)
+		assert_true(got[j].id >= 3 * (uint64_t)per && got[j].id < 4 * (uint64_t)per);
+	/* filtered keyless searches are answered by the graph too */
+	Shoal__Filter *flt = parse("cat = \"news\"");
+	shard_query fq = {.vector = q, .dim = DIM, .k = K, .filter = flt, .exact = true};
+	bool complete;
+	shoal_status st;
+	assert_int_equal(shard_index_search(f->idx, &fq, got, &n, &complete, &st), SHOAL_OK);
+	m = oracle2(f, NULL, flt, q, K, want);
+	assert_int_equal(n, m);
+	for (size_t j = 0; j < n; j++)
+		assert_float_equal(got[j].distance, want[j].distance, 1e-5);
+	filter_free(flt);
+
+	/* deletes (each query's nearest point) and updates (a point moved onto
+	 * each query; another moved to another partition) */
+	uint64_t dead[50];
+	for (int i = 0; i < 50; i++) {
+		vecio_generate(91, (uint64_t)i, 1, DIM, q);
+		oracle(f, q, 1, want);
+		dead[i] = want[0].id;
+		delete_ids(f, &dead[i], 1, 5);
+	}
+	for (int i = 0; i < 10; i++) {
+		uint64_t id = (uint64_t)i * 397 % ((uint64_t)nparts * per);
+		bool gone = false;
+		for (int d = 0; d < 50; d++)
+			gone |= dead[d] == id;
+		if (gone)
+			continue;
+		vecio_generate(91, (uint64_t)i, 1, DIM, q);
+		rowstore_row r = {.id = id, .version = 6, .vector = q, .dim = DIM,
+		    .partition = i % 2 ? "k0" : "k1", .partition_len = 2};
+		assert_int_equal(shard_index_write(f->idx, &r, 1, NULL, NULL, &st), SHOAL_OK);
+		search_keyless(f, q, 0, false, got, &n);
+		assert_int_equal(got[0].id, id);
+		assert_true(got[0].distance < 1e-5f);
+	}
+	shard_index_get_info(f->idx, &info);
+	uint64_t live = 0;
+	assert_int_equal(rowstore_count(f->rs, 1, &live, NULL, &st), SHOAL_OK);
+	assert_int_equal(info.graph_live, live);
+	double r1 = keyless_check(f, 0, dead, 50);
+	print_message("after 50 deletes and updates: recall@%d %.4f\n", K, r1);
+	assert_true(r1 >= 0.95);
+	/* the graph counts in the memory budget */
+	ixmem_stats ms;
+	ixmem_get_stats(f->mem, &ms);
+	assert_int_equal(ms.bytes, info.bytes);
+	assert_true(ms.loaded == (uint64_t)nparts + 1);
+
+	/* restart: the graph comes back from its snapshot plus the rows written
+	 * after it (a delete and an update) on the first upkeep, not from a
+	 * rebuild */
+	assert_true(shard_index_checkpoint(f->idx, NULL) >= 1);
+	uint64_t dead2[51];
+	memcpy(dead2, dead, sizeof dead);
+	vecio_generate(91, 60, 1, DIM, q);
+	oracle(f, q, 1, want);
+	dead2[50] = want[0].id;
+	delete_ids(f, &dead2[50], 1, 7);
+	float q61[DIM];
+	vecio_generate(91, 61, 1, DIM, q61);
+	uint64_t upd = 0; /* the smallest live id, moved onto q61 */
+	for (int d = 0; d < 51; d++)
+		if (dead2[d] == upd) {
+			upd++;
+			d = -1;
+		}
+	rowstore_row ur = {.id = upd, .version = 8, .vector = q61, .dim = DIM,
+	    .partition = "k5", .partition_len = 2};
+	assert_int_equal(shard_index_write(f->idx, &ur, 1, NULL, NULL, &st), SHOAL_OK);
+	fx_restart(f);
+	assert_int_equal(shard_index_maintain(f->idx, NULL) >= 1, true);
+	shard_index_get_info(f->idx, &info);
+	assert_true(info.graph_loaded && info.graph_hnsw);
+	assert_int_equal(info.c.loads_snapshot, 1);
+	assert_int_equal(info.c.rows_replayed, 1); /* the update; the delete is a kill */
+	assert_int_equal(info.c.rebuilds, 0);
+	assert_int_equal(info.graph_live, live - 1);
+	search_keyless(f, q, 0, false, got, &n);
+	for (size_t j = 0; j < n; j++)
+		assert_int_not_equal(got[j].id, dead2[50]);
+	search_keyless(f, q61, 0, false, got, &n);
+	assert_int_equal(got[0].id, upd);
+	double r2 = keyless_check(f, 0, dead2, 51);
+	print_message("after a restart from the snapshot: recall@%d %.4f\n", K, r2);
+	assert_true(r2 >= 0.95);
+	/* evicted (as the budget would), keyless searches fall back to the
+	 * partitions -- still right -- and the next upkeep reloads it */
+	shard_index_unload_all(f->idx);
+	vecio_generate(91, 3, 1, DIM, q);
+	search_keyless(f, q, 0, true, got, &n);
+	m = oracle(f, q, K, want);
+	assert_int_equal(n, m);
+	for (size_t j = 0; j < n; j++)
+		assert_float_equal(got[j].distance, want[j].distance, 1e-5);
+	shard_index_get_info(f->idx, &info);
+	assert_false(info.graph_loaded);
+	shard_index_maintain(f->idx, NULL);
+	shard_index_get_info(f->idx, &info);
+	assert_true(info.graph_loaded && info.graph_hnsw);
+	fx_close(f);
+}
+
+/* The per-shard ef of a scatter: max(k, ceil(E * n_i / (S * mean))). */
+static void
+test_scatter_ef_rule(void **state)
+{
+	(void)state;
+	assert_int_equal(shard_graph_ef(10, 64, 3125, 32, 3125), 10);   /* 2 -> k */
+	assert_int_equal(shard_graph_ef(10, 1024, 3125, 32, 3125), 32);
+	assert_int_equal(shard_graph_ef(10, 1024, 6250, 32, 3125), 64);  /* a bigger shard */
+	assert_int_equal(shard_graph_ef(10, 1000, 3000, 32, 3125), 30);  /* ceil(29.9) */
+	assert_int_equal(shard_graph_ef(10, 0, 3125, 32, 3125), 10);     /* default E 64 */
+	assert_int_equal(shard_graph_ef(100, 0, 3125, 4, 3125), 100);    /* default max(k, 64) */
+	assert_int_equal(shard_graph_ef(10, 640, 0, 32, 0), 20);         /* unknown: E / S */
+	assert_int_equal(shard_graph_ef(10, 640, 500, 32, 0), 20);       /* own size: E / S */
+	assert_int_equal(shard_graph_ef(10, 256, 9000, 2, 1000), 256);   /* never above E */
+	assert_int_equal(shard_graph_ef(10, 5, 100, 4, 100), 10);        /* never below k */
+	assert_int_equal(shard_graph_ef(10, 512, 100, 1, 100), 512);     /* one shard: E */
+}
+
 int
 main(void)
 {
@@ -1338,8 +1655,11 @@ main(void)
 	    cmocka_unit_test(test_filtered_equals_exact_small),
 	    cmocka_unit_test(test_filtered_recall_any_selectivity),
 	    cmocka_unit_test(test_snapshot_restart),
+	    cmocka_unit_test(test_move_carries_index),
 	    cmocka_unit_test(test_snapshot_damaged_or_foreign),
 	    cmocka_unit_test(test_eviction_reload_identical),
+	    cmocka_unit_test(test_shard_graph),
+	    cmocka_unit_test(test_scatter_ef_rule),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include "rpc.h"
 #include "shard_service.h"
 #include "shoal.pb-c.h"
+#include <nng/nng.h>
 
 typedef struct fixture {
 	char dir[64];
@@ -638,5 +639,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_status_and_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_partitions_filters_metrics, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	nng_fini(); /* nng reaps sockets asynchronously: let LSan see them freed */
+	return failed;
 }

@@ -26,6 +26,7 @@
 #include "rpc.h"
 #include "shard_service.h"
 #include "shoal.pb-c.h"
+#include <nng/nng.h>
 
 #define DIM 4
 
@@ -333,5 +334,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_epoch_checks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_multi_search, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	nng_fini(); /* nng reaps sockets asynchronously: let LSan see them freed */
+	return failed;
 }

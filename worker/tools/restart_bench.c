@@ -33,6 +33,7 @@
 #include "log.h"
 #include "rowstore.h"
 #include "shard_index.h"
+#include "toolgen.h"
 #include "util.h"
 #include "vecio.h"
 #include "vecmath.h"
@@ -41,42 +42,11 @@
 
 static bool uniform; /* --uniform: uniform in [-1,1)^D, else embeddings-like */
 
-#define LATENT 16
-static float *embed; /* LATENT x D, fixed */
-
-/* The vectors: by default shaped like real embeddings -- 64 clusters of
- * uneven spread in a 16-dimensional latent space, linearly embedded in D
- * dimensions plus a little noise (low intrinsic dimension, which is what
- * HNSW is built for); with --uniform, uniform in [-1,1)^D (intrinsic
- * dimension D: the hardest case for any graph index).  A pure function of
- * (seed, index). */
+/* the vectors (toolgen.h): embeddings-like, or uniform with --uniform */
 static void
 gen(uint64_t seed, uint64_t first, size_t n, uint32_t dim, float *out)
 {
-	float z[LATENT], c[LATENT], noise[4096];
-
-	if (uniform) {
-		vecio_generate(seed, first, n, dim, out);
-		return;
-	}
-	if (embed == NULL) {
-		embed = malloc((size_t)LATENT * dim * sizeof *embed);
-		vecio_generate(1000003, 0, LATENT, dim, embed);
-	}
-	for (size_t i = 0; i < n; i++) {
-		uint64_t id = first + i;
-		uint64_t cl = (id * 0x9E3779B97F4A7C15ULL) >> 58; /* 64 clusters */
-		vecio_generate(1000004, cl, 1, LATENT, c);
-		vecio_generate(seed, id, 1, LATENT, z);
-		vecio_generate(seed + 7777, id, 1, dim, noise);
-		float spread = 0.1f + 0.3f * (float)(cl % 4) / 3.0f;
-		for (uint32_t j = 0; j < dim; j++) {
-			float x = 0;
-			for (int l = 0; l < LATENT; l++)
-				x += (2.0f * c[l] + spread * z[l]) * embed[l * dim + j];
-			out[i * dim + j] = x + 0.02f * noise[j];
-		}
-	}
+	toolgen_vectors(seed, first, n, dim, uniform, out);
 }
 
 static void

@@ -1,0 +1,506 @@
+/* wl_migrate.c -- the migrate workload: search latency while a tenant
+ * moves to another worker, with a writer running.
+ *
+ * shoal only, on a cluster with >= 2 workers up (--local 2 or more):
+ *   1. a dedicated tenant "<run>-move" with one collection of the first P
+ *      base points (--migrate-size, default min(N, 100000)), loaded and
+ *      indexed like the main collection;
+ *   2. a reader thread searches it continuously (one query at a time,
+ *      --migrate-ef, k from --k; its own connection) and records every
+ *      search's time and latency, and the answer's recall@k against the
+ *      exact neighbours inside the tenant, and whether it held a point
+ *      twice; a writer thread upserts 10 of the tenant's points
+ *      --migrate-writes times a second (same ids and vectors, so the
+ *      ground truth stays right; its own connection) and records every
+ *      upsert's latency;
+ *   3. after --migrate-before seconds, `shoal tenant move` through the
+ *      public API (shoal_move_start to a worker other than the tenant's),
+ *      polled with shoal_move_get every 50 ms until done or aborted (the
+ *      copy rate is the one the move reports while copying);
+ *   4. --migrate-after seconds more, then both threads stop.
+ * Result row "migrate": p50/p99 of the searches before the move started
+ * and while it ran (start to done), recall before/during, the write pause
+ * at cutover as the move reports it (fence_ms) and the writer's slowest
+ * upsert during the move, the move's MB/s and rows/s, errors seen by the
+ * reader and the writer (a search or upsert that failed), answers holding
+ * a point twice.  The timeline (every search and upsert) goes to
+ * run->migrate_tl for the latency-over-time plot (report.c).
+ *
+ * Other targets: reported "skipped" with the reason (an in-process index
+ * has nowhere to move; moving a PostgreSQL table between servers needs
+ * Citus's shard moves, which this harness cannot run).
+ *
+ * Threading: the reader and the writer each own their connection and
+ * their arrays; the main thread polls the move and reads the arrays only
+ * after joining them.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "shoal_client.h"
+#include "util.h"
+
+#define WRITE_BATCH 10
+#define READER_QUERIES 500
+#define MOVE_TIMEOUT_S 3600.0
+
+typedef struct samples {
+	double *t;            /* absolute bench_now_s() */
+	float *ms;
+	size_t n, cap;
+} samples;
+
+static void
+samples_add(samples *s, double t, float ms)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 4096;
+		s->t = xrealloc(s->t, s->cap * sizeof *s->t);
+		s->ms = xrealloc(s->ms, s->cap * sizeof *s->ms);
+	}
+	s->t[s->n] = t;
+	s->ms[s->n] = ms;
+	s->n++;
+}
+
+static void
+samples_free(samples *s)
+{
+	free(s->t);
+	free(s->ms);
+}
+
+typedef struct mover {
+	const bench_dataset *ds;
+	const bench_options *o;
+	const bench_target_ops *ops;
+	bench_target *t;
+	bench_coll *coll;
+	size_t P;                 /* points of the tenant */
+	size_t nq;                /* reader's queries */
+	const double *kth;        /* nq thresholds inside the tenant */
+	atomic_bool stop;
+	/* reader */
+	samples reads;
+	float *recall;            /* per read */
+	size_t recall_cap;
+	uint64_t read_errors, dups;
+	char read_error[300];
+	/* writer */
+	samples writes;
+	uint64_t write_errors;
+	char write_error[300];
+} mover;
+
+static void *
+reader_main(void *arg)
+{
+	mover *m = arg;
+	const bench_dataset *ds = m->ds;
+	shoal_status st;
+	bench_session *s = NULL;
+	if (m->ops->session_open(m->t, &s, &st) != SHOAL_OK ||
+	    m->ops->set_ef(s, m->o->migrate_ef, &st) != SHOAL_OK) {
+		snprintf(m->read_error, sizeof m->read_error, "%.290s", st.msg);
+		m->read_errors++;
+		if (s)
+			m->ops->session_close(s);
+		return NULL;
+	}
+	int64_t *ids = xmalloc(m->o->k * sizeof *ids);
+	for (size_t i = 0; !atomic_load(&m->stop); i++) {
+		size_t q = i % m->nq;
+		const float *qv = ds->queries + q * ds->dim;
+		size_t n = 0;
+		double t0 = bench_now_s();
+		shoal_code rv = m->ops->search(s, m->coll, qv, m->o->k, ids, &n, &st);
+		double t1 = bench_now_s();
+		if (rv != SHOAL_OK) {
+			if (m->read_errors++ == 0)
+				snprintf(m->read_error, sizeof m->read_error, "%.290s", st.msg);
+			util_sleep_ms(10);
+			continue;
+		}
+		for (size_t a = 0; a < n; a++)
+			for (size_t b = 0; b < a; b++)
+				if (ids[a] == ids[b]) {
+					m->dups++;
+					a = n;
+					break;
+				}
+		samples_add(&m->reads, t0, (float)((t1 - t0) * 1000.0));
+		if (m->reads.n > m->recall_cap) {
+			m->recall_cap = m->reads.cap;
+			m->recall = xrealloc(m->recall, m->recall_cap * sizeof *m->recall);
+		}
+		m->recall[m->reads.n - 1] = (float)bench_recall_one(ds->metric, ds->base, m->P,
+		    ds->dim, qv, m->kth[q], ids, n, m->o->k);
+	}
+	free(ids);
+	m->ops->session_close(s);
+	return NULL;
+}
+
+static void *
+writer_main(void *arg)
+{
+	mover *m = arg;
+	const bench_dataset *ds = m->ds;
+	shoal_status st;
+	shoal_client *c = NULL;
+	shoal_connect_opts co = {.timeout_ms = m->o->cfg.shoal_timeout_ms};
+	if (shoal_connect(m->o->cfg.shoal_url, &co, &c, &st) != SHOAL_OK) {
+		snprintf(m->write_error, sizeof m->write_error, "%.290s", st.msg);
+		m->write_errors++;
+		return NULL;
+	}
+	const char *tenant = bench_shoal_tenant(m->coll), *coll = bench_shoal_collection(m->coll);
+	uint64_t ids[WRITE_BATCH];
+	float *vec = xmalloc(WRITE_BATCH * ds->dim * sizeof *vec);
+	double period = 1.0 / m->o->migrate_writes, next = bench_now_s();
+	size_t nb = m->P < WRITE_BATCH ? m->P : WRITE_BATCH;
+	for (size_t w = 0; !atomic_load(&m->stop); w++) {
+		for (size_t j = 0; j < nb; j++) {
+			size_t i = (w * nb + j) % m->P;
+			ids[j] = (uint64_t)i + 1; /* target_shoal.c: shoal id = bench id + 1 */
+			memcpy(vec + j * ds->dim, ds->base + i * ds->dim, ds->dim * sizeof *vec);
+		}
+		shoal_batch b = {.n = nb, .dim = ds->dim, .ids = ids, .vectors = vec};
+		double t0 = bench_now_s();
+		shoal_code rv = shoal_upsert(c, tenant, coll, &b, NULL, &st);
+		double t1 = bench_now_s();
+		if (rv != SHOAL_OK && m->write_errors++ == 0)
+			snprintf(m->write_error, sizeof m->write_error, "%.290s", st.msg);
+		if (rv == SHOAL_OK)
+			samples_add(&m->writes, t0, (float)((t1 - t0) * 1000.0));
+		next += period;
+		double now = bench_now_s();
+		if (next > now)
+			util_sleep_ms((uint32_t)((next - now) * 1000.0));
+		else
+			next = now; /* behind: no burst to catch up */
+	}
+	free(vec);
+	shoal_close(c);
+	return NULL;
+}
+
+/* p50 and p99 of the samples with t in [t0, t1), and the mean of vals
+ * (if not NULL) over them; NAN when there are none. */
+static void
+window(const samples *s, const float *vals, double t0, double t1, double *p50, double *p99,
+    double *mean_val)
+{
+	float *v = xmalloc((s->n ? s->n : 1) * sizeof *v);
+	size_t n = 0;
+	double sum = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->t[i] >= t0 && s->t[i] < t1) {
+			v[n++] = s->ms[i];
+			sum += vals ? vals[i] : 0;
+		}
+	bench_sort_ms(v, n);
+	*p50 = bench_percentile(v, n, 0.50);
+	*p99 = bench_percentile(v, n, 0.99);
+	if (mean_val)
+		*mean_val = n ? sum / (double)n : NAN;
+	free(v);
+}
+
+/* The worker holding tenant, and another worker that is up. */
+static shoal_code
+pick_workers(shoal_client *c, const char *tenant, char *from, char *to, shoal_status *st)
+{
+	shoal_tenant_info *tl = NULL;
+	size_t n = 0;
+	shoal_code rv = shoal_tenant_list(c, &tl, &n, st);
+	if (rv != SHOAL_OK)
+		return rv;
+	from[0] = to[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(tl[i].name, tenant) == 0)
+			snprintf(from, 64, "%s", tl[i].worker);
+	shoal_tenant_list_free(tl);
+	shoal_cluster_info *ci = NULL;
+	if ((rv = shoal_cluster_status(c, &ci, st)) != SHOAL_OK)
+		return rv;
+	for (size_t i = 0; i < ci->n_workers && !to[0]; i++)
+		if (ci->workers[i].up && strcmp(ci->workers[i].name, from) != 0)
+			snprintf(to, 64, "%s", ci->workers[i].name);
+	shoal_cluster_info_free(ci);
+	if (!from[0])
+		return shoal_status_set(st, SHOAL_NOT_FOUND, "tenant %s is not listed", tenant);
+	if (!to[0])
+		return shoal_status_set(st, SHOAL_FAILED_PRECONDITION,
+		    "no other worker up to move tenant %s to (the migrate workload needs >= 2 "
+		    "workers: --local 2)",
+		    tenant);
+	return SHOAL_OK;
+}
+
+/* Starts the move and polls it until it ends; phases go to tl (times
+ * relative to t_move0).  The move reports its copy rate only while it
+ * copies: *mbps / *rows_ps get the last rate seen then, or (a copy shorter
+ * than the polling interval) bytes and rows over the time from the start
+ * of the move to the first poll after the copy, a lower bound. */
+static shoal_code
+run_move(shoal_client *c, const bench_options *o, const char *tenant, const char *to,
+    double t_move0, bench_timeline *tl, shoal_move_info *info, double *mbps, double *rows_ps,
+    shoal_status *st)
+{
+	*mbps = *rows_ps = 0;
+	double t_copied = 0;
+	shoal_code rv = shoal_move_start(c, tenant, to, o->migrate_max_mbps, info, st);
+	if (rv != SHOAL_OK) {
+		shoal_status_prefix(st, "move %s to %s", tenant, to);
+		return rv;
+	}
+	char last[16] = "";
+	bench_ticker tk = {0};
+	for (;;) {
+		if ((rv = shoal_move_get(c, info->id, info, st)) != SHOAL_OK) {
+			shoal_status_prefix(st, "move %s status", info->id);
+			return rv;
+		}
+		double now = bench_now_s() - t_move0;
+		if (info->state == 2 && info->mb_per_s > 0) { /* copying */
+			*mbps = info->mb_per_s;
+			*rows_ps = info->rows_per_s;
+		} else if (info->state > 2 && t_copied == 0) {
+			t_copied = now;
+		}
+		if (strcmp(last, info->state_name) != 0 && tl->n_phases < 8) {
+			snprintf(last, sizeof last, "%s", info->state_name);
+			snprintf(tl->phase[tl->n_phases], sizeof tl->phase[0], "%s", info->state_name);
+			tl->phase_t[tl->n_phases++] = now;
+		}
+		if (info->state >= 5) /* done or aborted */
+			break;
+		if (bench_ticker_due(&tk))
+			bench_progress("[shoal] migrate: %s, %llu/%llu rows, %.1f MB/s, %.1f s",
+			    info->state_name, (unsigned long long)info->rows_copied,
+			    (unsigned long long)info->rows_total, info->mb_per_s, now);
+		if (now > MOVE_TIMEOUT_S)
+			return shoal_status_set(st, SHOAL_DEADLINE_EXCEEDED,
+			    "move %s still %s after %.0f s", info->id, info->state_name, now);
+		util_sleep_ms(50);
+	}
+	bench_progress_done();
+	if (*mbps == 0 && t_copied > 0) {
+		*mbps = (double)info->bytes_copied / 1e6 / t_copied;
+		*rows_ps = (double)info->rows_copied / t_copied;
+	}
+	if (info->state != 5)
+		return shoal_status_set(st, SHOAL_ABORTED, "move %s aborted: %s", info->id,
+		    info->error[0] ? info->error : "(no reason given)");
+	return SHOAL_OK;
+}
+
+/* Copies the samples into run->migrate_tl, times relative to t0. */
+static void
+keep_timeline(bench_timeline *tl, const mover *m, double t0)
+{
+	tl->s_n = tl->s_cap = m->reads.n;
+	tl->s_t = xmalloc((m->reads.n ? m->reads.n : 1) * sizeof *tl->s_t);
+	tl->s_ms = xmalloc((m->reads.n ? m->reads.n : 1) * sizeof *tl->s_ms);
+	for (size_t i = 0; i < m->reads.n; i++) {
+		tl->s_t[i] = (float)(m->reads.t[i] - t0);
+		tl->s_ms[i] = m->reads.ms[i];
+	}
+	tl->w_n = tl->w_cap = m->writes.n;
+	tl->w_t = xmalloc((m->writes.n ? m->writes.n : 1) * sizeof *tl->w_t);
+	tl->w_ms = xmalloc((m->writes.n ? m->writes.n : 1) * sizeof *tl->w_ms);
+	for (size_t i = 0; i < m->writes.n; i++) {
+		tl->w_t[i] = (float)(m->writes.t[i] - t0);
+		tl->w_ms[i] = m->writes.ms[i];
+	}
+}
+
+void
+bench_timeline_free(bench_timeline *tl)
+{
+	if (tl == NULL)
+		return;
+	free(tl->s_t);
+	free(tl->s_ms);
+	free(tl->w_t);
+	free(tl->w_ms);
+	free(tl);
+}
+
+bool
+bench_wl_migrate(bench_run *run, const bench_options *o, const bench_target_ops *ops,
+    bench_target *t, bench_coll *main_coll, const double *kth_unused)
+{
+	(void)main_coll;
+	(void)kth_unused;
+	const bench_dataset *ds = run->ds;
+	char why[700];
+	if (ops != &bench_shoal_ops) {
+		bench_result_fail(bench_result_add(run, ops->name, "migrate"), RES_SKIPPED,
+		    ops == &bench_pg_ops
+		        ? "moving a table to another server needs Citus shard moves "
+		          "(citus_move_shard_placement), which this harness cannot run"
+		        : "an in-process index has no placement to move (moves are measured on the "
+		          "shoal target)");
+		return true;
+	}
+	bench_result *r = bench_result_add(run, ops->name, "migrate");
+	size_t P = o->migrate_size ? o->migrate_size : 100000;
+	if (P > ds->n)
+		P = ds->n;
+	shoal_status st;
+	shoal_client *c = NULL;
+	shoal_connect_opts co = {.timeout_ms = o->cfg.shoal_timeout_ms};
+	bench_coll *coll = NULL;
+	mover m = {.ds = ds, .o = o, .ops = ops, .t = t, .P = P};
+	double *kth = NULL;
+	char from[64], to[64];
+	shoal_code rv = shoal_connect(o->cfg.shoal_url, &co, &c, &st);
+
+	/* 1. the tenant */
+	bench_progress("[shoal] migrate: loading a dedicated tenant of %zu vectors", P);
+	bench_ingest_progress ip = {.target = ops->name, .what = "migrate tenant load", .total = P,
+		.t0 = bench_now_s()};
+	bench_load_times lt = {0};
+	if (rv == SHOAL_OK)
+		rv = ops->create(t, "move", "docs", ds->dim, &coll, &st);
+	if (rv == SHOAL_OK)
+		rv = ops->load(t, coll, ds->base, P, 0, &lt, bench_on_ingest_progress, &ip, &st);
+	bench_progress_done();
+	bool observed = true;
+	if (rv == SHOAL_OK && P >= 2000)
+		rv = bench_wait_index(run, o, ops, t, coll, ds->base, P, "the migrate tenant",
+		    &observed, &st);
+	if (rv == SHOAL_OK)
+		rv = pick_workers(c, bench_shoal_tenant(coll), from, to, &st);
+	/* the reader's ground truth, inside the tenant */
+	m.nq = ds->nq < READER_QUERIES ? ds->nq : READER_QUERIES;
+	if (rv == SHOAL_OK) {
+		int32_t *nn = xmalloc(m.nq * o->k * sizeof *nn);
+		kth = xmalloc(m.nq * sizeof *kth);
+		rv = bench_exact_knn(ds->metric, ds->base, P, ds->dim, ds->queries, m.nq, o->k, nn, NULL,
+		    &st);
+		for (size_t q = 0; rv == SHOAL_OK && q < m.nq; q++)
+			kth[q] = bench_distance(ds->metric, ds->queries + q * ds->dim,
+			    ds->base + (size_t)nn[q * o->k + (P < o->k ? P : o->k) - 1] * ds->dim, ds->dim);
+		free(nn);
+		m.kth = kth;
+	}
+	if (rv != SHOAL_OK) {
+		snprintf(why, sizeof why, "migrate set-up failed: %s", st.msg);
+		bench_result_fail(r, rv == SHOAL_FAILED_PRECONDITION ? RES_SKIPPED : RES_FAILED, why);
+		fprintf(stderr, "[shoal] %s\n", why);
+		if (coll)
+			ops->drop(t, coll);
+		shoal_close(c);
+		free(kth);
+		return rv == SHOAL_FAILED_PRECONDITION;
+	}
+	m.coll = coll;
+
+	/* 2-4. reader and writer around the move */
+	fprintf(stderr,
+	    "[shoal] migrate: tenant %s (%zu points) on %s; reader at ef_search %u, writer %u x %d "
+	    "points/s; moving to %s after %.0f s\n",
+	    bench_shoal_tenant(coll), P, from, o->migrate_ef, o->migrate_writes, WRITE_BATCH, to,
+	    o->migrate_before);
+	atomic_init(&m.stop, false);
+	pthread_t rth, wth;
+	bool writer = o->migrate_writes > 0;
+	double t_start = bench_now_s();
+	pthread_create(&rth, NULL, reader_main, &m);
+	if (writer)
+		pthread_create(&wth, NULL, writer_main, &m);
+	util_sleep_ms((uint32_t)(o->migrate_before * 1000));
+	bench_timeline *tl = xcalloc(1, sizeof *tl);
+	shoal_move_info info;
+	memset(&info, 0, sizeof info);
+	double t_move0 = bench_now_s();
+	double mbps = 0, rows_ps = 0;
+	rv = run_move(c, o, bench_shoal_tenant(coll), to, t_move0, tl, &info, &mbps, &rows_ps, &st);
+	double t_move1 = bench_now_s();
+	if (rv == SHOAL_OK)
+		util_sleep_ms((uint32_t)(o->migrate_after * 1000));
+	atomic_store(&m.stop, true);
+	pthread_join(rth, NULL);
+	if (writer)
+		pthread_join(wth, NULL);
+	keep_timeline(tl, &m, t_move0);
+	bench_timeline_free(run->migrate_tl);
+	run->migrate_tl = tl;
+
+	/* where the tenant is now */
+	char now_on[64] = "";
+	if (rv == SHOAL_OK) {
+		char other[64];
+		if (pick_workers(c, bench_shoal_tenant(coll), now_on, other, &st) != SHOAL_OK)
+			snprintf(now_on, sizeof now_on, "?");
+	}
+	bool ok = rv == SHOAL_OK;
+	if (!ok) {
+		snprintf(why, sizeof why, "the move failed: %s", st.msg);
+		bench_result_fail(r, RES_FAILED, why);
+		fprintf(stderr, "[shoal] migrate: %s\n", why);
+	} else if (strcmp(now_on, to) != 0) {
+		snprintf(why, sizeof why, "the move reported done but tenant %s is on %s, not %s",
+		    bench_shoal_tenant(coll), now_on, to);
+		bench_result_fail(r, RES_FAILED, why);
+		fprintf(stderr, "[shoal] migrate: %s\n", why);
+		ok = false;
+	} else {
+		snprintf(r->move_from, sizeof r->move_from, "%s", from);
+		snprintf(r->move_to, sizeof r->move_to, "%s", to);
+		r->k = o->k;
+		r->ef_search = o->migrate_ef;
+		r->clients = 1;
+		r->vectors = P;
+		window(&m.reads, m.recall, t_start, t_move0, &r->p50_before, &r->p99_before,
+		    &r->recall_before);
+		window(&m.reads, m.recall, t_move0, t_move1, &r->p50_during, &r->p99_during,
+		    &r->recall_during);
+		double wmax = 0;
+		for (size_t i = 0; i < m.writes.n; i++)
+			if (m.writes.t[i] >= t_move0 && m.writes.t[i] < t_move1 && m.writes.ms[i] > wmax)
+				wmax = m.writes.ms[i];
+		r->write_max_ms = writer ? wmax : NAN;
+		r->write_pause_ms = (double)info.fence_ms;
+		r->mb_per_s = mbps;
+		r->rows_per_s = rows_ps;
+		r->rows_moved = info.rows_copied;
+		r->bytes_moved = info.bytes_copied;
+		r->move_seconds = t_move1 - t_move0;
+		r->searches = m.reads.n;
+		r->writes = m.writes.n;
+		r->search_errors = m.read_errors;
+		r->write_errors = m.write_errors;
+		r->duplicate_hits = m.dups;
+		fprintf(stderr,
+		    "[shoal] migrate: %zu points %s -> %s in %.1f s (%.1f MB/s, %.0f rows/s); search "
+		    "p50 %.3f -> %.3f ms, p99 %.3f -> %.3f ms (before -> during), recall %.4f -> "
+		    "%.4f; write pause at cutover %.0f ms, slowest upsert during the move %.1f ms; "
+		    "%llu searches (%llu failed, %llu with a duplicate), %llu upserts (%llu failed)\n",
+		    P, from, to, r->move_seconds, r->mb_per_s, r->rows_per_s, r->p50_before,
+		    r->p50_during, r->p99_before, r->p99_during, r->recall_before, r->recall_during,
+		    r->write_pause_ms, r->write_max_ms, (unsigned long long)r->searches,
+		    (unsigned long long)r->search_errors, (unsigned long long)r->duplicate_hits,
+		    (unsigned long long)r->writes, (unsigned long long)r->write_errors);
+		if (m.read_errors)
+			bench_note(run, "migrate: %llu searches failed during the run; the first: %s",
+			    (unsigned long long)m.read_errors, m.read_error);
+		if (m.write_errors)
+			bench_note(run, "migrate: %llu upserts failed during the run; the first: %s",
+			    (unsigned long long)m.write_errors, m.write_error);
+	}
+	samples_free(&m.reads);
+	samples_free(&m.writes);
+	free(m.recall);
+	free(kth);
+	ops->drop(t, coll);
+	shoal_close(c);
+	return ok;
+}
