@@ -4,8 +4,9 @@
 #   bench/run-report.sh [--build DIR] [--pg DSN | --no-pg] [--out DIR] [--quick]
 #                       [--no-import-1m]
 #
-# Two runs, each against raw FAISS, a local shoal cluster (--local 2) and
-# PostgreSQL + pgvector, with every workload (ingest, search, tenant;
+# Two runs, each against raw FAISS, a worker's own search path in process
+# (target worker), a local shoal cluster (--local 2) and PostgreSQL +
+# pgvector, ef_search 10..640, 1 and 4 clients, with every workload (ingest, search, tenant;
 # scatter over 32 shards and 1,000 keys; filter at 50, 10, 1 and 0.1%;
 # migrate of a tenant of up to 100,000 points; import):
 #   1. 100,000 x 128 generated, clustered (low intrinsic dimension), l2,
@@ -121,13 +122,14 @@ if ((no_pg == 0)); then
   fi
   [[ -n "$pg_dsn" ]] && pg_args=(--pg "$pg_dsn")
 fi
-targets=faiss,shoal
+# worker: the worker's own search path in process (issue 3: vs raw FAISS)
+targets=faiss,worker,shoal
 ((${#pg_args[@]})) && targets+=,pgvector
 
 # ---------------------------------------------------------------- runs
 common=(--local 2 --targets "$targets" "${pg_args[@]}" --workload all
         --m 16 --ef-construction 64 --k 10
-        --ef 10,20,40,80,120,200,400,800 --clients 1,4 --min-time 3
+        --ef 10,20,40,80,160,320,640 --clients 1,4 --min-time 2
         --tenants 100 --shards 32 --scatter-keys 1000 --selectivity 50,10,1,0.1
         --out "$out")
 
@@ -143,7 +145,7 @@ set -x
 "$bench" "${gen[@]}" "${common[@]}"
 "$bench" "${fm[@]}" "${common[@]}"
 if ((import_1m && !quick && ${#pg_args[@]})); then
-  "$bench" --gen-clustered 1000000,128 --queries 1000 --local 2 --targets "${targets#faiss,}" \
+  "$bench" --gen-clustered 1000000,128 --queries 1000 --local 2 --targets "${targets#faiss,worker,}" \
     "${pg_args[@]}" --workload import --m 16 --ef-construction 64 --out "$out"
 fi
 { set +x; } 2>/dev/null
