@@ -310,49 +310,48 @@ is_space(uint8_t c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
-/* Parses p[0..n) (surrounding spaces allowed) completely as a double. */
-static bool
-parse_double(const uint8_t *p, size_t n, double *out)
+/* Copies p[0..n) without surrounding spaces into buf (NUM_MAX + 1 bytes)
+ * as a C string for strtod/strtof and returns its length; 0 when empty,
+ * too long, or hex:
+ * strtod also reads hex floats ("0x1p3"); PostgreSQL never prints them and
+ * accepting them would make "0x..." ids look numeric. */
+static size_t
+num_text(const uint8_t *p, size_t n, char *buf)
 {
-	char buf[NUM_MAX + 1];
 	while (n > 0 && is_space(p[0]))
 		p++, n--;
 	while (n > 0 && is_space(p[n - 1]))
 		n--;
 	if (n == 0 || n > NUM_MAX)
-		return false;
+		return 0;
 	memcpy(buf, p, n);
 	buf[n] = '\0';
-	/* strtod also reads hex floats ("0x1p3"); PostgreSQL never prints
-	 * them and accepting them would make "0x..." ids look numeric. */
-	for (size_t i = 0; i < n; i++)
-		if (buf[i] == 'x' || buf[i] == 'X')
-			return false;
-	char *end;
+	return memchr(buf, 'x', n) || memchr(buf, 'X', n) ? 0 : n;
+}
+
+/* Parses p[0..n) (surrounding spaces allowed) completely as a double. */
+static bool
+parse_double(const uint8_t *p, size_t n, double *out)
+{
+	char buf[NUM_MAX + 1], *end;
+	size_t len = num_text(p, n, buf);
+	if (len == 0)
+		return false;
 	*out = strtod(buf, &end);
-	return end == buf + n;
+	return end == buf + len;
 }
 
 static bool
 parse_float(const uint8_t *p, size_t n, float *out)
 {
-	char buf[NUM_MAX + 1];
-	while (n > 0 && is_space(p[0]))
-		p++, n--;
-	while (n > 0 && is_space(p[n - 1]))
-		n--;
-	if (n == 0 || n > NUM_MAX)
+	char buf[NUM_MAX + 1], *end;
+	size_t len = num_text(p, n, buf);
+	if (len == 0)
 		return false;
-	memcpy(buf, p, n);
-	buf[n] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if (buf[i] == 'x' || buf[i] == 'X')
-			return false;
-	char *end;
 	/* strtof, as pgvector's own parser: the float nearest the decimal,
 	 * not a double rounded twice. */
 	*out = strtof(buf, &end);
-	return end == buf + n;
+	return end == buf + len;
 }
 
 static bool

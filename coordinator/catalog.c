@@ -43,6 +43,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <rocksdb/c.h>
@@ -176,35 +177,38 @@ coll_cmp(const char *t1, const char *n1, const char *t2, const char *n2)
 	return c != 0 ? c : strcmp(n1, n2);
 }
 
-/* First index whose element is >= key; *found when equal. */
+/* First index of a name-sorted array (elements of `size` bytes, each with
+ * a char array name at `off`) whose name is >= name; *found when equal. */
 static size_t
-worker_find(const catalog *cat, const char *name, bool *found)
+name_find(const void *arr, size_t n, size_t size, size_t off, const char *name,
+    bool *found)
 {
-	size_t lo = 0, hi = cat->n_workers;
+	const char *base = arr;
+	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (strcmp(cat->workers[mid].name, name) < 0)
+		if (strcmp(base + mid * size + off, name) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	*found = lo < cat->n_workers && strcmp(cat->workers[lo].name, name) == 0;
+	*found = lo < n && strcmp(base + lo * size + off, name) == 0;
 	return lo;
+}
+
+/* First index whose element is >= key; *found when equal. */
+static size_t
+worker_find(const catalog *cat, const char *name, bool *found)
+{
+	return name_find(cat->workers, cat->n_workers, sizeof(*cat->workers),
+	    offsetof(catalog_worker, name), name, found);
 }
 
 static size_t
 tenant_find(const catalog *cat, const char *name, bool *found)
 {
-	size_t lo = 0, hi = cat->n_tenants;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (strcmp(cat->tenants[mid].name, name) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = lo < cat->n_tenants && strcmp(cat->tenants[lo].name, name) == 0;
-	return lo;
+	return name_find(cat->tenants, cat->n_tenants, sizeof(*cat->tenants),
+	    offsetof(catalog_tenant, name), name, found);
 }
 
 static size_t
@@ -1164,16 +1168,8 @@ catalog_move_tenant(catalog *cat, const char *name, const char *worker, const ch
 static size_t
 dcoll_find(const catalog *cat, const char *name, bool *found)
 {
-	size_t lo = 0, hi = cat->n_dcolls;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (strcmp(cat->dcolls[mid].name, name) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = lo < cat->n_dcolls && strcmp(cat->dcolls[lo].name, name) == 0;
-	return lo;
+	return name_find(cat->dcolls, cat->n_dcolls, sizeof(*cat->dcolls),
+	    offsetof(catalog_dcoll, name), name, found);
 }
 
 static bool
