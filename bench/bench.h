@@ -10,7 +10,8 @@
  *   cluster.c   --local N: a coordinator + N workers in a temp directory
  *   report.c    machine facts, JSON, Markdown, plots
  *   measure.c   one sweep point, recall, waiting for an index, server CPU
- *   wl_*.c      one workload each (scatter, filter, migrate, import)
+ *   wl_*.c      one workload each (scatter, filter, migrate, rebalance,
+ *               import)
  *   main.c      options, the run, ingest/search/tenant, progress
  *
  * Ids: every target stores point i of a load under the 0-based id
@@ -252,6 +253,15 @@ shoal_code bench_cluster_start(bench_cluster *c, const char *bin, int n, shoal_s
 /* Stops the daemons by pid (SIGTERM, SIGKILL after 10 s) and removes the
  * directory unless keep.  Safe on a half-started cluster. */
 void bench_cluster_stop(bench_cluster *c, bool keep);
+/* Starts one more worker ("bench-wN") and waits until the coordinator
+ * reports it up (what `shoal node add URL` waits for).  On failure the
+ * worker may be counted in c->nworkers (bench_cluster_stop stops it). */
+shoal_code bench_cluster_add_worker(bench_cluster *c, shoal_status *st);
+/* A worker's HNSW counters from its Status rpc at url: *imports = indexes
+ * installed from a move (carried graphs), *rebuilds = graphs built or
+ * compacted by the worker itself.  st non-NULL. */
+shoal_code bench_worker_index_counters(const char *url, uint64_t *imports, uint64_t *rebuilds,
+    shoal_status *st);
 
 /* ===================================================================
  * Results and output (report.c)
@@ -306,6 +316,7 @@ typedef struct bench_result {
 	uint64_t rows_moved, bytes_moved, searches, writes, search_errors, write_errors,
 	    duplicate_hits;
 	char move_from[64], move_to[64];
+	double max_mbps;          /* migrate, rebalance: the copy throttle (0 = none) */
 	/* import (vectors = rows): seconds = the import (shoal) or COPY
 	 * (pgvector) to completion, rows_per_s = vectors / seconds,
 	 * build_seconds = from then until searchable (shoal: every point
@@ -321,8 +332,8 @@ typedef struct bench_timeline {
 	size_t s_n, s_cap;
 	float *w_t, *w_ms;        /* upserts */
 	size_t w_n, w_cap;
-	char phase[8][16];        /* move states as first seen, and when */
-	double phase_t[8];
+	char phase[16][16];       /* move states as first seen, and when */
+	double phase_t[16];
 	int n_phases;
 } bench_timeline;
 
@@ -347,6 +358,7 @@ typedef struct bench_run {
 	bench_result *results;
 	size_t n_results, cap_results;
 	bench_timeline *migrate_tl; /* owned; NULL = no migrate run */
+	struct bench_rebalance_out *rebalance; /* owned (wl_rebalance.c); NULL = not run */
 } bench_run;
 
 /* Sets (or replaces) a machine fact. */
@@ -411,7 +423,16 @@ typedef struct bench_options {
 	uint32_t filter_ef, filter_queries;
 	/* migrate */
 	uint32_t migrate_size, migrate_ef, migrate_writes;
-	double migrate_before, migrate_after, migrate_max_mbps;
+	double migrate_before, migrate_after;
+	/* migrate and rebalance: copy throttles in MB/s (0 = none), one move
+	 * (or rebalance) per value, in order */
+	double max_mbps[BENCH_MAX_LIST];
+	int n_max_mbps;
+	/* rebalance: its own cluster of rebalance_workers workers (+1 added),
+	 * rebalance_size points in a shared collection of rebalance_shards
+	 * shards (rebalance_keys distribution keys) */
+	uint32_t rebalance_workers, rebalance_shards, rebalance_keys;
+	size_t rebalance_size;
 	/* set by main.c: the --local cluster (its daemons' pids, for server
 	 * CPU), NULL for --shoal URL */
 	const bench_cluster *local;
@@ -534,10 +555,59 @@ bool bench_wl_scatter(bench_run *run, const bench_options *o, const bench_target
     bench_target *t, bench_coll *main_coll, const double *kth);
 bool bench_wl_filter(bench_run *run, const bench_options *o, const bench_target_ops *ops,
     bench_target *t, bench_coll *main_coll, const double *kth);
+/* Latency samples of a load thread over time (wl_migrate.c, used by
+ * wl_rebalance.c too): t absolute bench_now_s(), ms the latency. */
+typedef struct bench_samples {
+	double *t;
+	float *ms;
+	size_t n, cap;
+} bench_samples;
+void bench_samples_add(bench_samples *s, double t, float ms);
+void bench_samples_free(bench_samples *s);
+/* p50 / p99 / largest of the samples with t in [t0, t1) and the mean of
+ * vals[i] over them (vals parallel to the samples, may be NULL); each
+ * output may be NULL; NAN (max: 0) when there are none. */
+void bench_samples_window(const bench_samples *s, const float *vals, double t0, double t1,
+    double *p50, double *p99, double *mean_val, double *max);
+/* What a workload's reader and writer threads saw (each thread writes its
+ * half; read after joining them). */
+typedef struct bench_load {
+	bench_samples reads, writes;
+	uint64_t read_errors, write_errors, dups; /* dups: answers holding an id twice */
+	char read_error[300], write_error[300];    /* the first of each */
+} bench_load;
+/* Records one search that ran from t0 to t1 (bench_now_s): its error
+ * (then sleeps 10 ms: a failing server is not hammered), or its sample and
+ * whether ids[0..n) hold an id twice.  Returns rv == SHOAL_OK. */
+bool bench_load_search(bench_load *l, shoal_code rv, const shoal_status *st, double t0,
+    double t1, const int64_t *ids, size_t n);
+/* Records one upsert: its sample, or its error. */
+void bench_load_write(bench_load *l, shoal_code rv, const shoal_status *st, double t0,
+    double t1);
+/* The writer's connection to url, or NULL with the error recorded as a
+ * failed upsert. */
+struct shoal_client *bench_load_connect(bench_load *l, const char *url, uint32_t timeout_ms);
+/* Sleeps until *next and advances it by period (no burst to catch up
+ * when behind). */
+void bench_load_pace(double *next, double period);
+/* Notes in the report how many searches / upserts failed and the first
+ * error of each (nothing for zero); frees the samples. */
+void bench_load_note(bench_run *run, const char *what, const bench_load *l);
+void bench_load_free(bench_load *l);
 bool bench_wl_migrate(bench_run *run, const bench_options *o, const bench_target_ops *ops,
     bench_target *t, bench_coll *main_coll, const double *kth);
 bool bench_wl_import(bench_run *run, const bench_options *o, const bench_target_ops *ops,
     bench_target *t, bench_coll *main_coll, const double *kth);
+typedef struct bench_rebalance_out bench_rebalance_out;
+bool bench_wl_rebalance(bench_run *run, const bench_options *o, const bench_target_ops *ops,
+    bench_target *t, bench_coll *main_coll, const double *kth);
+/* The rebalance workload's fields of an ok result x, its goal line (false
+ * when it was not run ok) and its section of the Markdown report, and
+ * freeing run->rebalance. */
+void bench_rebalance_json(FILE *f, const bench_run *r, const bench_result *x);
+bool bench_rebalance_goal(FILE *f, const bench_run *r);
+void bench_rebalance_markdown(FILE *f, const bench_run *r);
+void bench_rebalance_free(struct bench_rebalance_out *rb);
 /* The import workload's fields of an ok result x (after "status") and its
  * section of the Markdown report (nothing when it was not run). */
 void bench_import_json(FILE *f, const bench_result *x);

@@ -3,7 +3,8 @@
  * A fresh mkdtemp directory holds everything: DIR/coordinator (catalog),
  * DIR/workerI (data), one log and one ready file per daemon.  Daemons are
  * the real programs from the bin directory (by default the one holding
- * shoal-bench, i.e. build/bin), started with fork/exec:
+ * shoal-bench, i.e. build/bin), started with common/proc.h (fork/exec, as
+ * the integration-test harness does):
  *   shoal-coordinator --listen tcp://127.0.0.1:0 --data DIR/coordinator
  *                     --ready-file DIR/coordinator.ready
  *   shoal-worker --listen tcp://127.0.0.1:0 --data DIR/workerI
@@ -13,82 +14,32 @@
  * PR_SET_PDEATHSIG(SIGKILL): none outlives a crashed bench.  They are
  * stopped by pid (SIGTERM, SIGKILL after 10 s) and the directory removed.
  *
- * Threading: call from the main thread before starting search threads
- * (fork in a multi-threaded process is avoided).
+ * bench_cluster_add_worker starts one more worker later (the rebalance
+ * workload's "add a node"), the same way; it forks while the workload's
+ * load threads run, which is safe because the child only execs.
+ * bench_worker_index_counters asks a worker's own Status rpc for its HNSW
+ * counters (builds vs indexes installed from a move).
+ *
+ * Threading: start and stop from the main thread.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
+#include "proc.h"
+#include "rpc.h"
+#include "shoal.pb-c.h"
 #include "shoal_client.h"
 #include "util.h"
 
 #define READY_TIMEOUT_MS 60000
 #define UP_TIMEOUT_MS 60000
-
-static pid_t
-spawn(const char *log_path, char *const argv[])
-{
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid; /* parent, or -1 */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(127);
-	int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		close(fd);
-	}
-	int nul = open("/dev/null", O_RDONLY);
-	if (nul >= 0) {
-		dup2(nul, 0);
-		close(nul);
-	}
-	execv(argv[0], argv);
-	fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-	_exit(127);
-}
-
-static bool
-alive(pid_t pid)
-{
-	int status;
-	return pid > 0 && waitpid(pid, &status, WNOHANG) == 0;
-}
-
-/* Waits for the ready file; its first line (a URL) goes to out. */
-static bool
-wait_ready(const char *path, pid_t pid, char *out, size_t cap)
-{
-	uint64_t end = util_mono_ms() + READY_TIMEOUT_MS;
-	while (util_mono_ms() < end) {
-		FILE *f = fopen(path, "r");
-		if (f) {
-			bool ok = fgets(out, (int)cap, f) != NULL;
-			fclose(f);
-			if (ok) {
-				out[strcspn(out, "\r\n")] = '\0';
-				if (out[0])
-					return true;
-			}
-		}
-		if (!alive(pid))
-			return false;
-		util_sleep_ms(20);
-	}
-	return false;
-}
+#define STOP_GRACE_MS 10000 /* SIGTERM, then SIGKILL */
 
 /* Appends the last lines of a log to st's message. */
 static void
@@ -110,26 +61,6 @@ log_tail(shoal_status *st, const char *path)
 	buf[got] = '\0';
 	size_t len = strlen(st->msg);
 	snprintf(st->msg + len, sizeof st->msg - len, "; end of %s: %s", path, buf);
-}
-
-static void
-stop_pid(int *pidp)
-{
-	pid_t pid = *pidp;
-	if (pid <= 0)
-		return;
-	kill(pid, SIGTERM);
-	uint64_t end = util_mono_ms() + 10000;
-	int status;
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (util_mono_ms() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			break;
-		}
-		util_sleep_ms(10);
-	}
-	*pidp = 0;
 }
 
 static bool
@@ -156,6 +87,71 @@ workers_up(const char *url, int n)
 	return ok;
 }
 
+/* Starts worker number c->nworkers ("bench-wI", data DIR/workerI) and
+ * waits for its ready file; counts it in c->nworkers. */
+static shoal_code
+start_worker(bench_cluster *c, shoal_status *st)
+{
+	int i = c->nworkers;
+	if (i >= BENCH_MAX_WORKERS)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "at most %d local workers",
+		    BENCH_MAX_WORKERS);
+	char worker_bin[600], data[400], ready[400], log[400], name[32], url[128];
+	snprintf(worker_bin, sizeof worker_bin, "%s/shoal-worker", c->bin);
+	snprintf(data, sizeof data, "%s/worker%d", c->dir, i);
+	snprintf(ready, sizeof ready, "%s/worker%d.ready", c->dir, i);
+	snprintf(log, sizeof log, "%s/worker%d.log", c->dir, i);
+	snprintf(name, sizeof name, "bench-w%d", i);
+	char *wargv[] = {worker_bin, "--listen", "tcp://127.0.0.1:0", "--data", data,
+	    "--coordinator", c->url, "--name", name, "--ready-file", ready, NULL};
+	c->worker_pid[i] = proc_spawn(log, wargv);
+	c->nworkers++;
+	if (c->worker_pid[i] < 0 ||
+	    !proc_wait_ready(ready, c->worker_pid[i], url, sizeof url, READY_TIMEOUT_MS)) {
+		shoal_status_set(st, SHOAL_UNAVAILABLE, "local worker %d did not start", i);
+		log_tail(st, log);
+		return SHOAL_UNAVAILABLE;
+	}
+	return SHOAL_OK;
+}
+
+shoal_code
+bench_cluster_add_worker(bench_cluster *c, shoal_status *st)
+{
+	shoal_code rv = start_worker(c, st);
+	if (rv != SHOAL_OK)
+		return rv;
+	/* what `shoal node add URL` waits for: the coordinator sees it up */
+	if (!workers_up(c->url, c->nworkers))
+		return shoal_status_set(st, SHOAL_UNAVAILABLE,
+		    "the coordinator did not see worker %d up within %d s (logs in %s)",
+		    c->nworkers - 1, UP_TIMEOUT_MS / 1000, c->dir);
+	return SHOAL_OK;
+}
+
+shoal_code
+bench_worker_index_counters(const char *url, uint64_t *imports, uint64_t *rebuilds,
+    shoal_status *st)
+{
+	rpc_client *rc;
+	if (rpc_client_open(url, &shoal__worker__descriptor, NULL, &rc, st) != SHOAL_OK)
+		return st->code;
+	rpc_result res;
+	Shoal__WorkerStatusRequest req = SHOAL__WORKER_STATUS_REQUEST__INIT;
+	RPC_INVOKE(shoal__worker__status, rpc_client_service(rc), &req, &res);
+	shoal_code rv = res.status.code;
+	if (rv == SHOAL_OK) {
+		const Shoal__WorkerStatusReply *r = (const Shoal__WorkerStatusReply *)res.reply;
+		*imports = r->index_imports;
+		*rebuilds = r->index_rebuilds;
+		rpc_result_free(&res);
+	} else {
+		shoal_status_set(st, rv, "worker %s status: %s", url, res.status.msg);
+	}
+	rpc_client_close(rc);
+	return rv;
+}
+
 shoal_code
 bench_cluster_start(bench_cluster *c, const char *bin, int n, shoal_status *st)
 {
@@ -166,7 +162,7 @@ bench_cluster_start(bench_cluster *c, const char *bin, int n, shoal_status *st)
 	snprintf(c->bin, sizeof c->bin, "%s", bin);
 	char coord_bin[600], worker_bin[600];
 	snprintf(coord_bin, sizeof coord_bin, "%s/shoal-coordinator", bin);
-	snprintf(worker_bin, sizeof worker_bin, "%s/shoal-worker", bin);
+	snprintf(worker_bin, sizeof worker_bin, "%s/shoal-worker", bin); /* start_worker */
 	if (access(coord_bin, X_OK) != 0 || access(worker_bin, X_OK) != 0)
 		return shoal_status_set(st, SHOAL_NOT_FOUND,
 		    "--local needs shoal-coordinator and shoal-worker in %s (build them: cmake "
@@ -183,30 +179,19 @@ bench_cluster_start(bench_cluster *c, const char *bin, int n, shoal_status *st)
 	snprintf(log, sizeof log, "%s/coordinator.log", c->dir);
 	char *cargv[] = {coord_bin, "--listen", "tcp://127.0.0.1:0", "--data", data, "--ready-file",
 	    ready, NULL};
-	c->coord_pid = spawn(log, cargv);
-	if (c->coord_pid < 0 || !wait_ready(ready, c->coord_pid, c->url, sizeof c->url)) {
+	c->coord_pid = proc_spawn(log, cargv);
+	if (c->coord_pid < 0 ||
+	    !proc_wait_ready(ready, c->coord_pid, c->url, sizeof c->url, READY_TIMEOUT_MS)) {
 		shoal_status_set(st, SHOAL_UNAVAILABLE, "the local coordinator did not start");
 		log_tail(st, log);
 		bench_cluster_stop(c, true);
 		return SHOAL_UNAVAILABLE;
 	}
-	c->nworkers = n;
-	for (int i = 0; i < n; i++) {
-		char name[32], url[128];
-		snprintf(data, sizeof data, "%s/worker%d", c->dir, i);
-		snprintf(ready, sizeof ready, "%s/worker%d.ready", c->dir, i);
-		snprintf(log, sizeof log, "%s/worker%d.log", c->dir, i);
-		snprintf(name, sizeof name, "bench-w%d", i);
-		char *wargv[] = {worker_bin, "--listen", "tcp://127.0.0.1:0", "--data", data,
-		    "--coordinator", c->url, "--name", name, "--ready-file", ready, NULL};
-		c->worker_pid[i] = spawn(log, wargv);
-		if (c->worker_pid[i] < 0 || !wait_ready(ready, c->worker_pid[i], url, sizeof url)) {
-			shoal_status_set(st, SHOAL_UNAVAILABLE, "local worker %d did not start", i);
-			log_tail(st, log);
+	for (int i = 0; i < n; i++)
+		if (start_worker(c, st) != SHOAL_OK) {
 			bench_cluster_stop(c, true);
 			return SHOAL_UNAVAILABLE;
 		}
-	}
 	if (!workers_up(c->url, n)) {
 		shoal_status_set(st, SHOAL_UNAVAILABLE,
 		    "the local coordinator did not see %d workers up within %d s (logs in %s)", n,
@@ -221,8 +206,8 @@ void
 bench_cluster_stop(bench_cluster *c, bool keep)
 {
 	for (int i = 0; i < c->nworkers; i++)
-		stop_pid(&c->worker_pid[i]);
-	stop_pid(&c->coord_pid);
+		proc_stop(&c->worker_pid[i], SIGTERM, STOP_GRACE_MS);
+	proc_stop(&c->coord_pid, SIGTERM, STOP_GRACE_MS);
 	if (c->dir[0] != '/')
 		return;
 	if (keep) {

@@ -14,7 +14,8 @@
  *             queries routed to one tenant each, recall against the exact
  *             neighbours inside that tenant
  *       the workloads in files of their own (FILE_WORKLOADS below:
- *             wl_scatter.c, wl_filter.c, wl_migrate.c, wl_import.c), in
+ *             wl_scatter.c, wl_filter.c, wl_migrate.c, wl_rebalance.c,
+ *             wl_import.c), in
  *             that order; scatter also gets "main"
  *       drop what was created (unless --keep), close
  *
@@ -153,7 +154,7 @@ usage(FILE *f)
 	    "\n"
 	    "Workloads:\n"
 	    "  --workload LIST          any of ingest,search,tenant,scatter,filter,migrate,\n"
-	    "                           import, or all (default ingest,search)\n"
+	    "                           rebalance, import, or all (default ingest,search)\n"
 	    "      ingest               time to searchable (load, then index build or catch-up)\n"
 	    "      search               ef_search sweep: recall@k, QPS, p50/p95/p99\n"
 	    "      tenant               many dedicated tenants, tenant-routed queries\n"
@@ -169,6 +170,11 @@ usage(FILE *f)
 	    "                           to another worker while a reader searches and a writer\n"
 	    "                           upserts: search p50/p99 before and during, write pause,\n"
 	    "                           MB/s, rows/s, and a latency-over-time plot\n"
+	    "      rebalance            shoal only: its own cluster (--rebalance-workers, from\n"
+	    "                           --bin) with a shared collection; a worker is added and\n"
+	    "                           the cluster rebalanced under a reader and a writer:\n"
+	    "                           wall time, per-move time, MB/s, write pause, whether\n"
+	    "                           each target carried the graph, search p99 before/during\n"
 	    "      import               shoal: the base set as a PostgreSQL table (--pg; real[]\n"
 	    "                           and, with pgvector, vector) imported by `shoal import pg`\n"
 	    "                           (rows/s, then time to searchable); pgvector: COPY into a\n"
@@ -203,7 +209,16 @@ usage(FILE *f)
 	    "                           each (default 50; 0 = no writer)\n"
 	    "  --migrate-before SEC     migrate: measured before the move starts (default 5)\n"
 	    "  --migrate-after SEC      migrate: measured after it ends (default 3)\n"
-	    "  --migrate-max-mbps R     migrate: the move's copy throttle (default 0 = none)\n"
+	    "  --max-mbps LIST          copy throttles in MB/s (default 0 = none): migrate moves\n"
+	    "                           once per value, e.g. 0,10; rebalance uses the first\n"
+	    "                           (--migrate-max-mbps is the older name)\n"
+	    "  --rebalance-workers N    rebalance: workers of its own cluster before one is\n"
+	    "                           added (default 4)\n"
+	    "  --rebalance-size P       rebalance: points (default min(N, 200000))\n"
+	    "  --rebalance-shards S     rebalance: shards of its shared collection (default 32)\n"
+	    "  --rebalance-keys K       rebalance: distribution keys, point i has key i %% K\n"
+	    "                           (default 128: partitions of > 1,024 points, which have\n"
+	    "                           HNSW graphs)\n"
 	    "\n"
 	    "Output:\n"
 	    "  --out DIR                output directory (default bench-out)\n"
@@ -258,10 +273,9 @@ parse_list(const char *s, uint32_t *out, int *n, uint32_t min)
 	return *n > 0;
 }
 
-/* A list of percentages in (0, 100], each a multiple of 0.01 (the filter
- * workload's payload values have that resolution). */
+/* A comma-separated list of numbers, each accepted by ok(). */
 static bool
-parse_pct_list(const char *s, double *out, int *n)
+parse_double_list(const char *s, double *out, int *n, bool (*ok)(double v))
 {
 	char buf[512];
 	snprintf(buf, sizeof buf, "%s", s);
@@ -270,12 +284,32 @@ parse_pct_list(const char *s, double *out, int *n)
 		char *end;
 		errno = 0;
 		double v = strtod(t, &end);
-		if (*n == MAX_LIST || errno || *end || end == t || !(v > 0 && v <= 100) ||
-		    fabs(v * 100 - round(v * 100)) > 1e-6)
+		if (*n == MAX_LIST || errno || *end || end == t || !ok(v))
 			return false;
 		out[(*n)++] = v;
 	}
 	return *n > 0;
+}
+
+/* A percentage in (0, 100], a multiple of 0.01 (the filter workload's
+ * payload values have that resolution). */
+static bool
+pct_ok(double v)
+{
+	return v > 0 && v <= 100 && fabs(v * 100 - round(v * 100)) <= 1e-6;
+}
+
+static bool
+parse_pct_list(const char *s, double *out, int *n)
+{
+	return parse_double_list(s, out, n, pct_ok);
+}
+
+/* A copy throttle in MB/s in [0, 100000] (0 = none). */
+static bool
+mbps_ok(double v)
+{
+	return v >= 0 && v <= 100000;
 }
 
 static bool
@@ -317,6 +351,7 @@ enum {
 	O_TENANT_Q, O_INDEX_WAIT, O_SETTLE, O_OUT, O_PREFIX, O_GNUPLOT, O_HELP, O_VERSION,
 	O_SHARDS, O_SCATTER_KEYS, O_SCATTER_Q, O_SELECTIVITY, O_FILTER_EF, O_FILTER_Q, O_MIGRATE_SIZE,
 	O_MIGRATE_EF, O_MIGRATE_WRITES, O_MIGRATE_BEFORE, O_MIGRATE_AFTER, O_MIGRATE_MBPS,
+	O_RB_WORKERS, O_RB_SIZE, O_RB_SHARDS, O_RB_KEYS,
 };
 
 static int
@@ -380,12 +415,17 @@ parse_options(int argc, char **argv, options *o)
 		{"migrate-writes", required_argument, NULL, O_MIGRATE_WRITES},
 		{"migrate-before", required_argument, NULL, O_MIGRATE_BEFORE},
 		{"migrate-after", required_argument, NULL, O_MIGRATE_AFTER},
-		{"migrate-max-mbps", required_argument, NULL, O_MIGRATE_MBPS},
+		{"max-mbps", required_argument, NULL, O_MIGRATE_MBPS},
+		{"migrate-max-mbps", required_argument, NULL, O_MIGRATE_MBPS}, /* older name */
+		{"rebalance-workers", required_argument, NULL, O_RB_WORKERS},
+		{"rebalance-size", required_argument, NULL, O_RB_SIZE},
+		{"rebalance-shards", required_argument, NULL, O_RB_SHARDS},
+		{"rebalance-keys", required_argument, NULL, O_RB_KEYS},
 		{NULL, 0, NULL, 0},
 	};
 	static const char *const TARGETS[] = {"faiss", "shoal", "pgvector", "worker", NULL};
 	static const char *const WORKLOADS[] = {"ingest", "search", "tenant", "scatter", "filter",
-		"migrate", "import", "all", NULL};
+		"migrate", "rebalance", "import", "all", NULL};
 	const char *fmnist_dir = "/usr/share/datasets/fashion-mnist";
 	bool fmnist = false;
 	static char idx_base[600], idx_query[600];
@@ -420,6 +460,10 @@ parse_options(int argc, char **argv, options *o)
 	o->migrate_writes = 50;
 	o->migrate_before = 5;
 	o->migrate_after = 3;
+	o->n_max_mbps = 1; /* max_mbps[0] = 0: unthrottled */
+	o->rebalance_workers = 4;
+	o->rebalance_shards = 32;
+	o->rebalance_keys = 128;
 	parse_list("10,20,40,80,160,320", o->efs, &o->n_efs, 1);
 	parse_list("1", o->clients, &o->n_clients, 1);
 
@@ -555,10 +599,10 @@ parse_options(int argc, char **argv, options *o)
 			char w[64];
 			if (!list_only(optarg, WORKLOADS, w, sizeof w))
 				return bad("--workload: unknown workload '%s' (expected ingest, search, "
-				           "tenant, scatter, filter, migrate, import or all)",
+				           "tenant, scatter, filter, migrate, rebalance, import or all)",
 				    w);
 			o->workloads = list_has(optarg, "all")
-			    ? "ingest,search,tenant,scatter,filter,migrate,import"
+			    ? "ingest,search,tenant,scatter,filter,migrate,rebalance,import"
 			    : optarg;
 			break;
 		}
@@ -579,18 +623,42 @@ parse_options(int argc, char **argv, options *o)
 				if (o->clients[i] > 256)
 					return bad("--clients: %u is more than 256", o->clients[i]);
 			break;
+		case O_MIGRATE_MBPS:
+			if (!parse_double_list(optarg, o->max_mbps, &o->n_max_mbps, mbps_ok))
+				return bad("--max-mbps '%s': expected a list of MB/s in 0..100000 (0 = no "
+				           "throttle), e.g. 0,40",
+				    optarg);
+			break;
+		case O_RB_WORKERS:
+			if (!util_parse_u32(optarg, &o->rebalance_workers) || o->rebalance_workers < 1 ||
+			    o->rebalance_workers >= BENCH_MAX_WORKERS)
+				return bad("--rebalance-workers '%s': expected 1..%d", optarg,
+				    BENCH_MAX_WORKERS - 1);
+			break;
+		case O_RB_SIZE:
+			if (!util_parse_u64(optarg, &u64) || u64 == 0)
+				return bad("--rebalance-size '%s': expected a positive number", optarg);
+			o->rebalance_size = (size_t)u64;
+			break;
+		case O_RB_SHARDS:
+			if (!util_parse_u32(optarg, &o->rebalance_shards) || o->rebalance_shards == 0 ||
+			    o->rebalance_shards > 1024)
+				return bad("--rebalance-shards '%s': expected 1..1024", optarg);
+			break;
+		case O_RB_KEYS:
+			if (!util_parse_u32(optarg, &o->rebalance_keys) || o->rebalance_keys == 0)
+				return bad("--rebalance-keys '%s': expected a positive number", optarg);
+			break;
 		case O_MIN_TIME:
 		case O_INDEX_WAIT:
 		case O_SETTLE:
 		case O_MIGRATE_BEFORE:
-		case O_MIGRATE_AFTER:
-		case O_MIGRATE_MBPS: {
+		case O_MIGRATE_AFTER: {
 			const char *name = c == O_MIN_TIME ? "min-time"
 			    : c == O_SETTLE               ? "settle"
 			    : c == O_INDEX_WAIT           ? "index-wait"
 			    : c == O_MIGRATE_BEFORE       ? "migrate-before"
-			    : c == O_MIGRATE_AFTER        ? "migrate-after"
-			                                  : "migrate-max-mbps";
+			                                  : "migrate-after";
 			char *end;
 			errno = 0;
 			double v = strtod(optarg, &end);
@@ -600,8 +668,7 @@ parse_options(int argc, char **argv, options *o)
 			    : c == O_SETTLE         ? &o->settle
 			    : c == O_INDEX_WAIT     ? &o->index_wait
 			    : c == O_MIGRATE_BEFORE ? &o->migrate_before
-			    : c == O_MIGRATE_AFTER  ? &o->migrate_after
-			                            : &o->migrate_max_mbps) = v;
+			                            : &o->migrate_after) = v;
 			break;
 		}
 		case O_SHARDS:
@@ -1047,6 +1114,7 @@ static const struct {
 	{"scatter", bench_wl_scatter, true, NULL},
 	{"filter", bench_wl_filter, false, NULL},
 	{"migrate", bench_wl_migrate, false, NULL},
+	{"rebalance", bench_wl_rebalance, false, NULL},
 	{"import", bench_wl_import, false, NULL},
 };
 #define N_FILE_WORKLOADS (sizeof FILE_WORKLOADS / sizeof FILE_WORKLOADS[0])
@@ -1180,17 +1248,20 @@ main(int argc, char **argv)
 	o.cfg.run_id = run_id;
 	run.cfg = o.cfg;
 
+	/* where the daemons are: --local and the rebalance workload's cluster */
+	static char bin[512];
+	if (o.bin)
+		snprintf(bin, sizeof bin, "%s", o.bin);
+	else
+		self_bin_dir(bin, sizeof bin);
+	o.bin = bin;
+
 	/* local cluster */
 	bench_cluster cluster;
 	memset(&cluster, 0, sizeof cluster);
 	bool cluster_up = false;
 	char shoal_skip[600] = "";
 	if (list_has(o.targets, "shoal") && o.local_workers > 0) {
-		char bin[512];
-		if (o.bin)
-			snprintf(bin, sizeof bin, "%s", o.bin);
-		else
-			self_bin_dir(bin, sizeof bin);
 		bench_progress("starting a local shoal cluster: coordinator + %d workers from %s",
 		    o.local_workers, bin);
 		active_cluster = &cluster;
@@ -1314,6 +1385,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "shoal-bench: writing the outputs: %s\n", st.msg);
 	free(kth);
 	bench_timeline_free(run.migrate_tl);
+	bench_rebalance_free(run.rebalance);
 	free(run.results);
 	bench_dataset_free(&ds);
 	return wrv != SHOAL_OK || failed ? 1 : 0;

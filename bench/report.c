@@ -28,7 +28,10 @@
  *           p50_ms_before, p99_ms_before, p50_ms_during, p99_ms_during,
  *           recall_before, recall_during, write_pause_ms, write_max_ms,
  *           mb_per_s, rows_per_s, rows_moved, bytes_moved, move_seconds,
- *           searches, search_errors, duplicate_hits, writes, write_errors.
+ *           searches, search_errors, duplicate_hits, writes, write_errors,
+ *           max_mbps (the throttle; one row per --max-mbps value).
+ *   rebalance: written by wl_rebalance.c (bench_rebalance_json), as is
+ *           its Markdown section and goal line; import: by wl_import.c.
  *
  * Plots: one PNG per client count, recall@k on x and QPS (log) on y, one
  * line per target, as ann-benchmarks draws them; for migrate, every
@@ -297,6 +300,7 @@ json_workload_fields(FILE *f, const bench_result *x)
 		json_kv_num(f, "duplicate_hits", (double)x->duplicate_hits);
 		json_kv_num(f, "writes", (double)x->writes);
 		json_kv_num(f, "write_errors", (double)x->write_errors);
+		json_kv_num(f, "max_mbps", x->max_mbps);
 	}
 }
 
@@ -371,6 +375,8 @@ write_json(const bench_run *r, const char *path, shoal_status *st)
 		}
 		if (strcmp(x->workload, "import") == 0)
 			bench_import_json(f, x); /* wl_import.c */
+		if (strcmp(x->workload, "rebalance") == 0)
+			bench_rebalance_json(f, r, x); /* wl_rebalance.c */
 		if (is_search_like(x)) {
 			json_kv_num(f, "k", x->k);
 			json_kv_num(f, "ef_search", x->ef_search);
@@ -807,14 +813,23 @@ md_goals_more(FILE *f, const bench_run *r)
 				    x->recall);
 		}
 	}
-	/* issue 5: cutover write pause <= 100 ms, p99 during <= 1.5x before */
-	const bench_result *mg = find_ok(r, "shoal", "migrate");
-	if (mg) {
+	/* issue 5: cutover write pause <= 100 ms, p99 during <= 1.5x before;
+	 * one line per migrate row (one per --max-mbps throttle) */
+	for (size_t i = 0; i < r->n_results; i++) {
+		const bench_result *mg = &r->results[i];
+		if (mg->status != RES_OK || strcmp(mg->workload, "migrate") != 0 ||
+		    strcmp(mg->target, "shoal") != 0)
+			continue;
 		any = true;
+		char thr[48];
+		if (mg->max_mbps > 0)
+			snprintf(thr, sizeof thr, "throttled to %.0f MB/s", mg->max_mbps);
+		else
+			snprintf(thr, sizeof thr, "unthrottled");
 		fprintf(f,
-		    "- Tenant move (issue 5) of %llu points: write pause at cutover %.0f ms; goal <= "
-		    "100 ms: **%s**",
-		    (unsigned long long)mg->vectors, mg->write_pause_ms,
+		    "- Tenant move (issue 5) of %llu points, %s: write pause at cutover %.0f ms; goal "
+		    "<= 100 ms: **%s**",
+		    (unsigned long long)mg->vectors, thr, mg->write_pause_ms,
 		    mg->write_pause_ms <= 100 ? "met" : "missed");
 		if (mg->write_pause_ms > 100)
 			fprintf(f, " (%.0f ms over)", mg->write_pause_ms - 100);
@@ -825,8 +840,10 @@ md_goals_more(FILE *f, const bench_run *r)
 		    mg->p99_during, mg->p99_before, ratio, ratio <= 1.5 ? "met" : "missed");
 		if (ratio > 1.5)
 			fprintf(f, " (%.0f%% over the allowed)", (ratio / 1.5 - 1) * 100);
-		fprintf(f, "; copy %.1f MB/s, %.0f rows/s\n", mg->mb_per_s, mg->rows_per_s);
+		fprintf(f, "; copy %.1f MB/s, %.0f rows/s, move %.1f s\n", mg->mb_per_s,
+		    mg->rows_per_s, mg->move_seconds);
 	}
+	any |= bench_rebalance_goal(f, r); /* wl_rebalance.c */
 	return any;
 }
 
@@ -1035,21 +1052,24 @@ md_migrate(FILE *f, const bench_run *r, const char *png, const char *why)
 			continue;
 		if (!any)
 			fputs("## Migrate (search and writes while a tenant moves)\n\n"
-			      "| target | points | from -> to | move s | MB/s | rows/s | search p50 ms "
+			      "| target | points | from -> to | throttle MB/s | move s | MB/s | rows/s | "
+			      "search p50 ms "
 			      "before / during | search p99 ms before / during | recall before / during | "
 			      "write pause at cutover ms | slowest upsert during ms | searches (failed) | "
 			      "upserts (failed) |\n"
-			      "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+			      "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
 			    f);
 		any = true;
 		if (x->status != RES_OK) {
-			md_failed_row(f, x, 13);
+			md_failed_row(f, x, 14);
 			continue;
 		}
+		char thr[24];
+		snprintf(thr, sizeof thr, x->max_mbps > 0 ? "%.0f" : "none", x->max_mbps);
 		fprintf(f,
-		    "| %s | %llu | %s -> %s | %.1f | %.1f | %.0f | %.3f / %.3f | %.3f / %.3f | %.4f / "
-		    "%.4f | %.0f | %.1f | %llu (%llu) | %llu (%llu) |\n",
-		    x->target, (unsigned long long)x->vectors, x->move_from, x->move_to,
+		    "| %s | %llu | %s -> %s | %s | %.1f | %.1f | %.0f | %.3f / %.3f | %.3f / %.3f | "
+		    "%.4f / %.4f | %.0f | %.1f | %llu (%llu) | %llu (%llu) |\n",
+		    x->target, (unsigned long long)x->vectors, x->move_from, x->move_to, thr,
 		    x->move_seconds, x->mb_per_s, x->rows_per_s, x->p50_before, x->p50_during,
 		    x->p99_before, x->p99_during, x->recall_before, x->recall_during,
 		    x->write_pause_ms, x->write_max_ms, (unsigned long long)x->searches,
@@ -1186,6 +1206,7 @@ write_markdown(const bench_run *r, const char *path, char plots[][300], const ui
 	md_scatter(f, r);
 	md_filter(f, r);
 	md_migrate(f, r, migrate_png, migrate_why);
+	bench_rebalance_markdown(f, r); /* wl_rebalance.c */
 	bench_import_markdown(f, r); /* wl_import.c */
 
 	/* everything not run, one line per workload and reason */
@@ -1195,7 +1216,7 @@ write_markdown(const bench_run *r, const char *path, char plots[][300], const ui
 		if (x->status == RES_OK || strcmp(x->workload, "search") == 0 ||
 		    strcmp(x->workload, "ingest") == 0 || strcmp(x->workload, "tenant") == 0 ||
 		    ((strcmp(x->workload, "scatter") == 0 || strcmp(x->workload, "filter") == 0 ||
-		         strcmp(x->workload, "migrate") == 0) &&
+		         strcmp(x->workload, "migrate") == 0 || strcmp(x->workload, "rebalance") == 0) &&
 		        x->status == RES_FAILED))
 			continue;
 		bool done = false;

@@ -8,12 +8,18 @@
 # (target worker), a local shoal cluster (--local 2) and PostgreSQL +
 # pgvector, ef_search 10..640, 1 and 4 clients, with every workload (ingest, search, tenant;
 # scatter over 32 shards and 1,000 keys; filter at 50, 10, 1 and 0.1%;
-# migrate of a tenant of up to 100,000 points; import):
+# migrate of a tenant of up to 100,000 points, unthrottled and throttled
+# to $MIGRATE_MBPS MB/s (default 10); import):
 #   1. 100,000 x 128 generated, clustered (low intrinsic dimension), l2,
 #      10,000 queries;
 #   2. Fashion-MNIST from Debian's dataset-fashion-mnist (60,000 x 784, l2,
 #      10,000 queries: ann-benchmarks' fashion-mnist-784-euclidean).
 # Each writes results/<name>.json, <name>.md and recall-vs-QPS PNGs.
+# Then the rebalance workload alone (issue 5's comparison with Citus): a
+# cluster of 4 workers holding 200,000 x 128 (102 MB of vectors) in a
+# shared collection of 32 shards, a 5th worker added and the cluster
+# rebalanced under a reader and a writer (results/rebalance-200000x128.*;
+# a few minutes).
 # Then, when there is a PostgreSQL (below), a third run of the import
 # workload alone (issue 6): 1,000,000 x 128 generated, clustered, shoal's
 # `shoal import pg` against pgvector's COPY + CREATE INDEX (results/
@@ -43,7 +49,7 @@ no_pg=0
 quick=0
 import_1m=1
 
-usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --build) build=${2:?--build needs a directory}; shift 2 ;;
@@ -127,16 +133,23 @@ targets=faiss,worker,shoal
 ((${#pg_args[@]})) && targets+=,pgvector
 
 # ---------------------------------------------------------------- runs
-common=(--local 2 --targets "$targets" "${pg_args[@]}" --workload all
+# The migrate workload moves its tenant twice: unthrottled, then throttled
+# (bench/README.md, "Throttle"): the report shows what the throttle buys in
+# search p99 and what it costs in MB/s.
+migrate_mbps=${MIGRATE_MBPS:-10}
+common=(--local 2 --targets "$targets" "${pg_args[@]}"
+        --workload ingest,search,tenant,scatter,filter,migrate,import --max-mbps "0,$migrate_mbps"
         --m 16 --ef-construction 64 --k 10
         --ef 10,20,40,80,160,320,640 --clients 1,4 --min-time 2
         --tenants 100 --shards 32 --scatter-keys 1000 --selectivity 50,10,1,0.1
         --out "$out")
 
 if ((quick)); then
+  rb=(--gen-clustered 20000,128 --queries 200 --name rebalance-20000x128)
   gen=(--gen-clustered 20000,128 --queries 1000 --tenant-size 200)
   fm=(--fashion-mnist --limit 20000 --queries 1000 --name fashion-mnist-20k-euclidean --tenant-size 200)
 else
+  rb=(--gen-clustered 200000,128 --queries 1000 --name rebalance-200000x128)
   gen=(--gen-clustered 100000,128 --queries 10000)
   fm=(--fashion-mnist --queries 10000 --tenant-size 600)
 fi
@@ -144,6 +157,9 @@ fi
 set -x
 "$bench" "${gen[@]}" "${common[@]}"
 "$bench" "${fm[@]}" "${common[@]}"
+# its own cluster (4 workers + 1); --local 1 is the run's idle main cluster
+"$bench" "${rb[@]}" --local 1 --targets shoal --workload rebalance --m 16 --ef-construction 64 \
+  --k 10 --max-mbps 0 --out "$out"
 if ((import_1m && !quick && ${#pg_args[@]})); then
   "$bench" --gen-clustered 1000000,128 --queries 1000 --local 2 --targets "${targets#faiss,worker,}" \
     "${pg_args[@]}" --workload import --m 16 --ef-construction 64 --out "$out"

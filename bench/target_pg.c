@@ -40,7 +40,6 @@
  * Threading: the target's own connection is used by the loading thread;
  * each search session has its own connection.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -316,28 +315,14 @@ pg_create(bench_target *t, const char *group, const char *name, uint32_t dim, be
 }
 
 static void
-put_be16(unsigned char *p, uint16_t v)
-{
-	v = htons(v);
-	memcpy(p, &v, 2);
-}
-
-static void
-put_be32(unsigned char *p, uint32_t v)
-{
-	v = htonl(v);
-	memcpy(p, &v, 4);
-}
-
-static void
 put_vector(unsigned char *p, const float *v, uint32_t dim)
 {
-	put_be16(p, (uint16_t)dim);
-	put_be16(p + 2, 0);
+	util_put_be16(p, (uint16_t)dim);
+	util_put_be16(p + 2, 0);
 	for (uint32_t i = 0; i < dim; i++) {
 		uint32_t w;
 		memcpy(&w, &v[i], 4);
-		put_be32(p + 4 + 4 * (size_t)i, w);
+		util_put_be32(p + 4 + 4 * (size_t)i, w);
 	}
 }
 
@@ -382,25 +367,25 @@ copy_points(bench_target *t, bench_coll *c, const float *v, const int64_t *attr,
 	size_t len = 0;
 	static const unsigned char sig[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
 	memcpy(buf, sig, 11);
-	put_be32(buf + 11, 0);
-	put_be32(buf + 15, 0);
+	util_put_be32(buf + 11, 0);
+	util_put_be32(buf + 15, 0);
 	len = 19;
 	bool ok = true;
 	size_t last_progress = 0;
 	for (size_t i = 0; i < n && ok; i++) {
 		unsigned char *p = buf + len;
-		put_be16(p, attr ? 3 : 2);
-		put_be32(p + 2, 8);
+		util_put_be16(p, attr ? 3 : 2);
+		util_put_be32(p + 2, 8);
 		uint64_t id = (uint64_t)(first_id + (int64_t)i);
-		put_be32(p + 6, (uint32_t)(id >> 32));
-		put_be32(p + 10, (uint32_t)id);
-		put_be32(p + 14, 4 + 4 * c->dim);
+		util_put_be32(p + 6, (uint32_t)(id >> 32));
+		util_put_be32(p + 10, (uint32_t)id);
+		util_put_be32(p + 14, 4 + 4 * c->dim);
 		put_vector(p + 18, v + i * c->dim, c->dim);
 		if (attr) {
 			unsigned char *a = p + 18 + 4 + 4 * (size_t)c->dim;
-			put_be32(a, 8);
-			put_be32(a + 4, (uint32_t)((uint64_t)attr[i] >> 32));
-			put_be32(a + 8, (uint32_t)(uint64_t)attr[i]);
+			util_put_be32(a, 8);
+			util_put_be32(a + 4, (uint32_t)((uint64_t)attr[i] >> 32));
+			util_put_be32(a + 8, (uint32_t)(uint64_t)attr[i]);
 		}
 		len += row;
 		if (len >= PG_COPY_FLUSH) {
@@ -413,7 +398,7 @@ copy_points(bench_target *t, bench_coll *c, const float *v, const int64_t *attr,
 		}
 	}
 	if (ok) {
-		put_be16(buf + len, 0xffff);
+		util_put_be16(buf + len, 0xffff);
 		len += 2;
 		ok = PQputCopyData(t->conn, (const char *)buf, (int)len) == 1;
 	}
@@ -589,8 +574,8 @@ pg_search(bench_session *s, bench_coll *c, const float *q, uint32_t k, int64_t *
 	}
 	put_vector(s->param, q, c->dim);
 	unsigned char kbuf[8];
-	put_be32(kbuf, 0);
-	put_be32(kbuf + 4, k);
+	util_put_be32(kbuf, 0);
+	util_put_be32(kbuf + 4, k);
 	const char *values[2] = {(const char *)s->param, (const char *)kbuf};
 	int lengths[2] = {(int)(4 + 4 * c->dim), 8};
 	int formats[2] = {1, 1};

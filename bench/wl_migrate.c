@@ -15,10 +15,15 @@
  *      upsert's latency;
  *   3. after --migrate-before seconds, `shoal tenant move` through the
  *      public API (shoal_move_start to a worker other than the tenant's),
- *      polled with shoal_move_get every 50 ms until done or aborted (the
- *      copy rate is the one the move reports while copying);
- *   4. --migrate-after seconds more, then both threads stop.
- * Result row "migrate": p50/p99 of the searches before the move started
+ *      throttled to the first --max-mbps value, polled with
+ *      shoal_move_get every 50 ms until done or aborted (the copy rate is
+ *      the one the move reports while copying);
+ *   4. --migrate-after seconds more; with more --max-mbps values, steps 3
+ *      and 4 again for each (the tenant moves back and forth between the
+ *      same two workers, each move with its own "before" window), then
+ *      both threads stop.
+ * One result row "migrate" per throttle (max_mbps, 0 = none): p50/p99 of
+ * the searches in the --migrate-before seconds before that move started
  * and while it ran (start to done), recall before/during, the write pause
  * at cutover as the move reports it (fence_ms) and the writer's slowest
  * upsert during the move, the move's MB/s and rows/s, errors seen by the
@@ -45,17 +50,12 @@
 #include "util.h"
 
 #define WRITE_BATCH 10
+#define MAX_PHASES 16
 #define READER_QUERIES 500
 #define MOVE_TIMEOUT_S 3600.0
 
-typedef struct samples {
-	double *t;            /* absolute bench_now_s() */
-	float *ms;
-	size_t n, cap;
-} samples;
-
-static void
-samples_add(samples *s, double t, float ms)
+void
+bench_samples_add(bench_samples *s, double t, float ms)
 {
 	if (s->n == s->cap) {
 		s->cap = s->cap ? 2 * s->cap : 4096;
@@ -67,11 +67,108 @@ samples_add(samples *s, double t, float ms)
 	s->n++;
 }
 
-static void
-samples_free(samples *s)
+void
+bench_samples_free(bench_samples *s)
 {
 	free(s->t);
 	free(s->ms);
+}
+
+void
+bench_samples_window(const bench_samples *s, const float *vals, double t0, double t1,
+    double *p50, double *p99, double *mean_val, double *max)
+{
+	float *v = xmalloc((s->n ? s->n : 1) * sizeof *v);
+	size_t n = 0;
+	double sum = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->t[i] >= t0 && s->t[i] < t1) {
+			v[n++] = s->ms[i];
+			sum += vals ? vals[i] : 0;
+		}
+	bench_sort_ms(v, n);
+	if (p50)
+		*p50 = bench_percentile(v, n, 0.50);
+	if (p99)
+		*p99 = bench_percentile(v, n, 0.99);
+	if (mean_val)
+		*mean_val = n ? sum / (double)n : NAN;
+	if (max)
+		*max = n ? v[n - 1] : 0;
+	free(v);
+}
+
+bool
+bench_load_search(bench_load *l, shoal_code rv, const shoal_status *st, double t0, double t1,
+    const int64_t *ids, size_t n)
+{
+	if (rv != SHOAL_OK) {
+		if (l->read_errors++ == 0)
+			snprintf(l->read_error, sizeof l->read_error, "%.290s", st->msg);
+		util_sleep_ms(10);
+		return false;
+	}
+	for (size_t a = 0; a < n; a++)
+		for (size_t b = 0; b < a; b++)
+			if (ids[a] == ids[b]) {
+				l->dups++;
+				a = n;
+				break;
+			}
+	bench_samples_add(&l->reads, t0, (float)((t1 - t0) * 1000.0));
+	return true;
+}
+
+void
+bench_load_write(bench_load *l, shoal_code rv, const shoal_status *st, double t0, double t1)
+{
+	if (rv != SHOAL_OK && l->write_errors++ == 0)
+		snprintf(l->write_error, sizeof l->write_error, "%.290s", st->msg);
+	if (rv == SHOAL_OK)
+		bench_samples_add(&l->writes, t0, (float)((t1 - t0) * 1000.0));
+}
+
+shoal_client *
+bench_load_connect(bench_load *l, const char *url, uint32_t timeout_ms)
+{
+	shoal_status st;
+	shoal_client *c = NULL;
+	shoal_connect_opts co = {.timeout_ms = timeout_ms};
+	if (shoal_connect(url, &co, &c, &st) != SHOAL_OK) {
+		snprintf(l->write_error, sizeof l->write_error, "%.290s", st.msg);
+		l->write_errors++;
+		return NULL;
+	}
+	return c;
+}
+
+void
+bench_load_pace(double *next, double period)
+{
+	*next += period;
+	double now = bench_now_s();
+	if (*next > now)
+		util_sleep_ms((uint32_t)((*next - now) * 1000.0));
+	else
+		*next = now; /* behind: no burst to catch up */
+}
+
+void
+bench_load_note(bench_run *run, const char *what, const bench_load *l)
+{
+	if (l->read_errors)
+		bench_note(run, "%s: %llu searches failed during the run; the first: %s", what,
+		    (unsigned long long)l->read_errors, l->read_error);
+	if (l->write_errors)
+		bench_note(run, "%s: %llu upserts failed during the run; the first: %s", what,
+		    (unsigned long long)l->write_errors, l->write_error);
+}
+
+void
+bench_load_free(bench_load *l)
+{
+	bench_samples_free(&l->reads);
+	bench_samples_free(&l->writes);
 }
 
 typedef struct mover {
@@ -84,16 +181,9 @@ typedef struct mover {
 	size_t nq;                /* reader's queries */
 	const double *kth;        /* nq thresholds inside the tenant */
 	atomic_bool stop;
-	/* reader */
-	samples reads;
-	float *recall;            /* per read */
+	bench_load ld;            /* the reader's and the writer's samples */
+	float *recall;            /* per read (the reader's) */
 	size_t recall_cap;
-	uint64_t read_errors, dups;
-	char read_error[300];
-	/* writer */
-	samples writes;
-	uint64_t write_errors;
-	char write_error[300];
 } mover;
 
 static void *
@@ -105,8 +195,8 @@ reader_main(void *arg)
 	bench_session *s = NULL;
 	if (m->ops->session_open(m->t, &s, &st) != SHOAL_OK ||
 	    m->ops->set_ef(s, m->o->migrate_ef, &st) != SHOAL_OK) {
-		snprintf(m->read_error, sizeof m->read_error, "%.290s", st.msg);
-		m->read_errors++;
+		snprintf(m->ld.read_error, sizeof m->ld.read_error, "%.290s", st.msg);
+		m->ld.read_errors++;
 		if (s)
 			m->ops->session_close(s);
 		return NULL;
@@ -118,26 +208,13 @@ reader_main(void *arg)
 		size_t n = 0;
 		double t0 = bench_now_s();
 		shoal_code rv = m->ops->search(s, m->coll, qv, m->o->k, ids, &n, &st);
-		double t1 = bench_now_s();
-		if (rv != SHOAL_OK) {
-			if (m->read_errors++ == 0)
-				snprintf(m->read_error, sizeof m->read_error, "%.290s", st.msg);
-			util_sleep_ms(10);
+		if (!bench_load_search(&m->ld, rv, &st, t0, bench_now_s(), ids, n))
 			continue;
-		}
-		for (size_t a = 0; a < n; a++)
-			for (size_t b = 0; b < a; b++)
-				if (ids[a] == ids[b]) {
-					m->dups++;
-					a = n;
-					break;
-				}
-		samples_add(&m->reads, t0, (float)((t1 - t0) * 1000.0));
-		if (m->reads.n > m->recall_cap) {
-			m->recall_cap = m->reads.cap;
+		if (m->ld.reads.n > m->recall_cap) {
+			m->recall_cap = m->ld.reads.cap;
 			m->recall = xrealloc(m->recall, m->recall_cap * sizeof *m->recall);
 		}
-		m->recall[m->reads.n - 1] = (float)bench_recall_one(ds->metric, ds->base, m->P,
+		m->recall[m->ld.reads.n - 1] = (float)bench_recall_one(ds->metric, ds->base, m->P,
 		    ds->dim, qv, m->kth[q], ids, n, m->o->k);
 	}
 	free(ids);
@@ -151,13 +228,10 @@ writer_main(void *arg)
 	mover *m = arg;
 	const bench_dataset *ds = m->ds;
 	shoal_status st;
-	shoal_client *c = NULL;
-	shoal_connect_opts co = {.timeout_ms = m->o->cfg.shoal_timeout_ms};
-	if (shoal_connect(m->o->cfg.shoal_url, &co, &c, &st) != SHOAL_OK) {
-		snprintf(m->write_error, sizeof m->write_error, "%.290s", st.msg);
-		m->write_errors++;
+	shoal_client *c =
+	    bench_load_connect(&m->ld, m->o->cfg.shoal_url, m->o->cfg.shoal_timeout_ms);
+	if (c == NULL)
 		return NULL;
-	}
 	const char *tenant = bench_shoal_tenant(m->coll), *coll = bench_shoal_collection(m->coll);
 	uint64_t ids[WRITE_BATCH];
 	float *vec = xmalloc(WRITE_BATCH * ds->dim * sizeof *vec);
@@ -172,43 +246,12 @@ writer_main(void *arg)
 		shoal_batch b = {.n = nb, .dim = ds->dim, .ids = ids, .vectors = vec};
 		double t0 = bench_now_s();
 		shoal_code rv = shoal_upsert(c, tenant, coll, &b, NULL, &st);
-		double t1 = bench_now_s();
-		if (rv != SHOAL_OK && m->write_errors++ == 0)
-			snprintf(m->write_error, sizeof m->write_error, "%.290s", st.msg);
-		if (rv == SHOAL_OK)
-			samples_add(&m->writes, t0, (float)((t1 - t0) * 1000.0));
-		next += period;
-		double now = bench_now_s();
-		if (next > now)
-			util_sleep_ms((uint32_t)((next - now) * 1000.0));
-		else
-			next = now; /* behind: no burst to catch up */
+		bench_load_write(&m->ld, rv, &st, t0, bench_now_s());
+		bench_load_pace(&next, period);
 	}
 	free(vec);
 	shoal_close(c);
 	return NULL;
-}
-
-/* p50 and p99 of the samples with t in [t0, t1), and the mean of vals
- * (if not NULL) over them; NAN when there are none. */
-static void
-window(const samples *s, const float *vals, double t0, double t1, double *p50, double *p99,
-    double *mean_val)
-{
-	float *v = xmalloc((s->n ? s->n : 1) * sizeof *v);
-	size_t n = 0;
-	double sum = 0;
-	for (size_t i = 0; i < s->n; i++)
-		if (s->t[i] >= t0 && s->t[i] < t1) {
-			v[n++] = s->ms[i];
-			sum += vals ? vals[i] : 0;
-		}
-	bench_sort_ms(v, n);
-	*p50 = bench_percentile(v, n, 0.50);
-	*p99 = bench_percentile(v, n, 0.99);
-	if (mean_val)
-		*mean_val = n ? sum / (double)n : NAN;
-	free(v);
 }
 
 /* The worker holding tenant, and another worker that is up. */
@@ -248,13 +291,13 @@ pick_workers(shoal_client *c, const char *tenant, char *from, char *to, shoal_st
  * than the polling interval) bytes and rows over the time from the start
  * of the move to the first poll after the copy, a lower bound. */
 static shoal_code
-run_move(shoal_client *c, const bench_options *o, const char *tenant, const char *to,
-    double t_move0, bench_timeline *tl, shoal_move_info *info, double *mbps, double *rows_ps,
-    shoal_status *st)
+run_move(shoal_client *c, double max_mbps, const char *tenant, const char *to, double t_move0,
+    bench_timeline *tl, shoal_move_info *info, double *mbps, double *rows_ps, shoal_status *st)
 {
 	*mbps = *rows_ps = 0;
 	double t_copied = 0;
-	shoal_code rv = shoal_move_start(c, tenant, to, o->migrate_max_mbps, info, st);
+	double t_start = bench_now_s() - t_move0;
+	shoal_code rv = shoal_move_start(c, tenant, to, max_mbps, info, st);
 	if (rv != SHOAL_OK) {
 		shoal_status_prefix(st, "move %s to %s", tenant, to);
 		return rv;
@@ -271,9 +314,9 @@ run_move(shoal_client *c, const bench_options *o, const char *tenant, const char
 			*mbps = info->mb_per_s;
 			*rows_ps = info->rows_per_s;
 		} else if (info->state > 2 && t_copied == 0) {
-			t_copied = now;
+			t_copied = now - t_start;
 		}
-		if (strcmp(last, info->state_name) != 0 && tl->n_phases < 8) {
+		if (strcmp(last, info->state_name) != 0 && tl->n_phases < MAX_PHASES) {
 			snprintf(last, sizeof last, "%s", info->state_name);
 			snprintf(tl->phase[tl->n_phases], sizeof tl->phase[0], "%s", info->state_name);
 			tl->phase_t[tl->n_phases++] = now;
@@ -284,9 +327,9 @@ run_move(shoal_client *c, const bench_options *o, const char *tenant, const char
 			bench_progress("[shoal] migrate: %s, %llu/%llu rows, %.1f MB/s, %.1f s",
 			    info->state_name, (unsigned long long)info->rows_copied,
 			    (unsigned long long)info->rows_total, info->mb_per_s, now);
-		if (now > MOVE_TIMEOUT_S)
+		if (now - t_start > MOVE_TIMEOUT_S)
 			return shoal_status_set(st, SHOAL_DEADLINE_EXCEEDED,
-			    "move %s still %s after %.0f s", info->id, info->state_name, now);
+			    "move %s still %s after %.0f s", info->id, info->state_name, now - t_start);
 		util_sleep_ms(50);
 	}
 	bench_progress_done();
@@ -304,19 +347,19 @@ run_move(shoal_client *c, const bench_options *o, const char *tenant, const char
 static void
 keep_timeline(bench_timeline *tl, const mover *m, double t0)
 {
-	tl->s_n = tl->s_cap = m->reads.n;
-	tl->s_t = xmalloc((m->reads.n ? m->reads.n : 1) * sizeof *tl->s_t);
-	tl->s_ms = xmalloc((m->reads.n ? m->reads.n : 1) * sizeof *tl->s_ms);
-	for (size_t i = 0; i < m->reads.n; i++) {
-		tl->s_t[i] = (float)(m->reads.t[i] - t0);
-		tl->s_ms[i] = m->reads.ms[i];
+	tl->s_n = tl->s_cap = m->ld.reads.n;
+	tl->s_t = xmalloc((m->ld.reads.n ? m->ld.reads.n : 1) * sizeof *tl->s_t);
+	tl->s_ms = xmalloc((m->ld.reads.n ? m->ld.reads.n : 1) * sizeof *tl->s_ms);
+	for (size_t i = 0; i < m->ld.reads.n; i++) {
+		tl->s_t[i] = (float)(m->ld.reads.t[i] - t0);
+		tl->s_ms[i] = m->ld.reads.ms[i];
 	}
-	tl->w_n = tl->w_cap = m->writes.n;
-	tl->w_t = xmalloc((m->writes.n ? m->writes.n : 1) * sizeof *tl->w_t);
-	tl->w_ms = xmalloc((m->writes.n ? m->writes.n : 1) * sizeof *tl->w_ms);
-	for (size_t i = 0; i < m->writes.n; i++) {
-		tl->w_t[i] = (float)(m->writes.t[i] - t0);
-		tl->w_ms[i] = m->writes.ms[i];
+	tl->w_n = tl->w_cap = m->ld.writes.n;
+	tl->w_t = xmalloc((m->ld.writes.n ? m->ld.writes.n : 1) * sizeof *tl->w_t);
+	tl->w_ms = xmalloc((m->ld.writes.n ? m->ld.writes.n : 1) * sizeof *tl->w_ms);
+	for (size_t i = 0; i < m->ld.writes.n; i++) {
+		tl->w_t[i] = (float)(m->ld.writes.t[i] - t0);
+		tl->w_ms[i] = m->ld.writes.ms[i];
 	}
 }
 
@@ -403,101 +446,125 @@ bench_wl_migrate(bench_run *run, const bench_options *o, const bench_target_ops 
 	}
 	m.coll = coll;
 
-	/* 2-4. reader and writer around the move */
+	/* 2-4. reader and writer around the moves */
 	fprintf(stderr,
 	    "[shoal] migrate: tenant %s (%zu points) on %s; reader at ef_search %u, writer %u x %d "
-	    "points/s; moving to %s after %.0f s\n",
-	    bench_shoal_tenant(coll), P, from, o->migrate_ef, o->migrate_writes, WRITE_BATCH, to,
-	    o->migrate_before);
+	    "points/s; %d move(s) between %s and %s, %.0f s apart\n",
+	    bench_shoal_tenant(coll), P, from, o->migrate_ef, o->migrate_writes, WRITE_BATCH,
+	    o->n_max_mbps, from, to, o->migrate_before + o->migrate_after);
 	atomic_init(&m.stop, false);
 	pthread_t rth, wth;
 	bool writer = o->migrate_writes > 0;
-	double t_start = bench_now_s();
 	pthread_create(&rth, NULL, reader_main, &m);
 	if (writer)
 		pthread_create(&wth, NULL, writer_main, &m);
-	util_sleep_ms((uint32_t)(o->migrate_before * 1000));
 	bench_timeline *tl = xcalloc(1, sizeof *tl);
-	shoal_move_info info;
-	memset(&info, 0, sizeof info);
-	double t_move0 = bench_now_s();
-	double mbps = 0, rows_ps = 0;
-	rv = run_move(c, o, bench_shoal_tenant(coll), to, t_move0, tl, &info, &mbps, &rows_ps, &st);
-	double t_move1 = bench_now_s();
-	if (rv == SHOAL_OK)
-		util_sleep_ms((uint32_t)(o->migrate_after * 1000));
+	shoal_move_info info[BENCH_MAX_LIST];
+	double t_move[BENCH_MAX_LIST][2], mbps[BENCH_MAX_LIST], rows_ps[BENCH_MAX_LIST];
+	/* indices: bench_result_add may move run->results */
+	size_t ri[BENCH_MAX_LIST];
+	memset(info, 0, sizeof info);
+	ri[0] = (size_t)(r - run->results);
+	int nm = 0;
+	bool ok = true;
+	double t0 = 0;
+	for (int k = 0; k < o->n_max_mbps && ok; k++, nm++) {
+		if (k > 0)
+			ri[k] = (size_t)(bench_result_add(run, ops->name, "migrate") - run->results);
+		bench_result *x = &run->results[ri[k]];
+		x->max_mbps = o->max_mbps[k];
+		const char *src = k % 2 ? to : from, *dst = k % 2 ? from : to;
+		snprintf(x->move_from, sizeof x->move_from, "%s", src);
+		snprintf(x->move_to, sizeof x->move_to, "%s", dst);
+		util_sleep_ms((uint32_t)(o->migrate_before * 1000));
+		t_move[k][0] = bench_now_s();
+		if (k == 0)
+			t0 = t_move[0][0];
+		/* the timeline's phases: every move's, times from the first move */
+		rv = run_move(c, o->max_mbps[k], bench_shoal_tenant(coll), dst, t0, tl, &info[k],
+		    &mbps[k], &rows_ps[k], &st);
+		t_move[k][1] = bench_now_s();
+		char now_on[64] = "", other[64];
+		if (rv == SHOAL_OK &&
+		    pick_workers(c, bench_shoal_tenant(coll), now_on, other, &st) != SHOAL_OK)
+			snprintf(now_on, sizeof now_on, "?");
+		if (rv != SHOAL_OK) {
+			snprintf(why, sizeof why, "the move failed: %s", st.msg);
+			ok = false;
+		} else if (strcmp(now_on, dst) != 0) {
+			snprintf(why, sizeof why, "the move reported done but tenant %s is on %s, not %s",
+			    bench_shoal_tenant(coll), now_on, dst);
+			ok = false;
+		} else {
+			util_sleep_ms((uint32_t)(o->migrate_after * 1000));
+		}
+		if (!ok) {
+			bench_result_fail(x, RES_FAILED, why);
+			fprintf(stderr, "[shoal] migrate: %s\n", why);
+		}
+	}
 	atomic_store(&m.stop, true);
 	pthread_join(rth, NULL);
 	if (writer)
 		pthread_join(wth, NULL);
-	keep_timeline(tl, &m, t_move0);
+	keep_timeline(tl, &m, t0);
 	bench_timeline_free(run->migrate_tl);
 	run->migrate_tl = tl;
 
-	/* where the tenant is now */
-	char now_on[64] = "";
-	if (rv == SHOAL_OK) {
-		char other[64];
-		if (pick_workers(c, bench_shoal_tenant(coll), now_on, other, &st) != SHOAL_OK)
-			snprintf(now_on, sizeof now_on, "?");
-	}
-	bool ok = rv == SHOAL_OK;
-	if (!ok) {
-		snprintf(why, sizeof why, "the move failed: %s", st.msg);
-		bench_result_fail(r, RES_FAILED, why);
-		fprintf(stderr, "[shoal] migrate: %s\n", why);
-	} else if (strcmp(now_on, to) != 0) {
-		snprintf(why, sizeof why, "the move reported done but tenant %s is on %s, not %s",
-		    bench_shoal_tenant(coll), now_on, to);
-		bench_result_fail(r, RES_FAILED, why);
-		fprintf(stderr, "[shoal] migrate: %s\n", why);
-		ok = false;
-	} else {
-		snprintf(r->move_from, sizeof r->move_from, "%s", from);
-		snprintf(r->move_to, sizeof r->move_to, "%s", to);
-		r->k = o->k;
-		r->ef_search = o->migrate_ef;
-		r->clients = 1;
-		r->vectors = P;
-		window(&m.reads, m.recall, t_start, t_move0, &r->p50_before, &r->p99_before,
-		    &r->recall_before);
-		window(&m.reads, m.recall, t_move0, t_move1, &r->p50_during, &r->p99_during,
-		    &r->recall_during);
+	for (int k = 0; k < nm; k++) {
+		bench_result *x = &run->results[ri[k]];
+		if (x->status != RES_OK)
+			continue;
+		double m0 = t_move[k][0], m1 = t_move[k][1];
+		x->k = o->k;
+		x->ef_search = o->migrate_ef;
+		x->clients = 1;
+		x->vectors = P;
+		bench_samples_window(&m.ld.reads, m.recall, m0 - o->migrate_before, m0, &x->p50_before,
+		    &x->p99_before, &x->recall_before, NULL);
+		bench_samples_window(&m.ld.reads, m.recall, m0, m1, &x->p50_during, &x->p99_during,
+		    &x->recall_during, NULL);
 		double wmax = 0;
-		for (size_t i = 0; i < m.writes.n; i++)
-			if (m.writes.t[i] >= t_move0 && m.writes.t[i] < t_move1 && m.writes.ms[i] > wmax)
-				wmax = m.writes.ms[i];
-		r->write_max_ms = writer ? wmax : NAN;
-		r->write_pause_ms = (double)info.fence_ms;
-		r->mb_per_s = mbps;
-		r->rows_per_s = rows_ps;
-		r->rows_moved = info.rows_copied;
-		r->bytes_moved = info.bytes_copied;
-		r->move_seconds = t_move1 - t_move0;
-		r->searches = m.reads.n;
-		r->writes = m.writes.n;
-		r->search_errors = m.read_errors;
-		r->write_errors = m.write_errors;
-		r->duplicate_hits = m.dups;
+		uint64_t ns = 0, nw = 0;
+		for (size_t i = 0; i < m.ld.writes.n; i++)
+			if (m.ld.writes.t[i] >= m0 && m.ld.writes.t[i] < m1 && m.ld.writes.ms[i] > wmax)
+				wmax = m.ld.writes.ms[i];
+		/* searches and upserts from this move's before window to the next's */
+		double w0 = m0 - o->migrate_before,
+		       w1 = k + 1 < nm ? t_move[k + 1][0] - o->migrate_before : INFINITY;
+		for (size_t i = 0; i < m.ld.reads.n; i++)
+			ns += m.ld.reads.t[i] >= w0 && m.ld.reads.t[i] < w1;
+		for (size_t i = 0; i < m.ld.writes.n; i++)
+			nw += m.ld.writes.t[i] >= w0 && m.ld.writes.t[i] < w1;
+		x->write_max_ms = writer ? wmax : NAN;
+		x->write_pause_ms = (double)info[k].fence_ms;
+		x->mb_per_s = mbps[k];
+		x->rows_per_s = rows_ps[k];
+		x->rows_moved = info[k].rows_copied;
+		x->bytes_moved = info[k].bytes_copied;
+		x->move_seconds = m1 - m0;
+		x->searches = ns;
+		x->writes = nw;
+		/* failures and duplicates are counted over the whole run */
+		x->search_errors = m.ld.read_errors;
+		x->write_errors = m.ld.write_errors;
+		x->duplicate_hits = m.ld.dups;
 		fprintf(stderr,
-		    "[shoal] migrate: %zu points %s -> %s in %.1f s (%.1f MB/s, %.0f rows/s); search "
-		    "p50 %.3f -> %.3f ms, p99 %.3f -> %.3f ms (before -> during), recall %.4f -> "
-		    "%.4f; write pause at cutover %.0f ms, slowest upsert during the move %.1f ms; "
-		    "%llu searches (%llu failed, %llu with a duplicate), %llu upserts (%llu failed)\n",
-		    P, from, to, r->move_seconds, r->mb_per_s, r->rows_per_s, r->p50_before,
-		    r->p50_during, r->p99_before, r->p99_during, r->recall_before, r->recall_during,
-		    r->write_pause_ms, r->write_max_ms, (unsigned long long)r->searches,
-		    (unsigned long long)r->search_errors, (unsigned long long)r->duplicate_hits,
-		    (unsigned long long)r->writes, (unsigned long long)r->write_errors);
-		if (m.read_errors)
-			bench_note(run, "migrate: %llu searches failed during the run; the first: %s",
-			    (unsigned long long)m.read_errors, m.read_error);
-		if (m.write_errors)
-			bench_note(run, "migrate: %llu upserts failed during the run; the first: %s",
-			    (unsigned long long)m.write_errors, m.write_error);
+		    "[shoal] migrate (throttle %s%.0f MB/s): %zu points %s -> %s in %.1f s (%.1f MB/s, "
+		    "%.0f rows/s); search p50 %.3f -> %.3f ms, p99 %.3f -> %.3f ms (before -> during, "
+		    "%.2fx), recall %.4f -> %.4f; write pause at cutover %.0f ms, slowest upsert during "
+		    "the move %.1f ms; %llu searches (%llu failed, %llu with a duplicate), %llu upserts "
+		    "(%llu failed)\n",
+		    x->max_mbps > 0 ? "" : "none, ", x->max_mbps, P, x->move_from, x->move_to,
+		    x->move_seconds, x->mb_per_s, x->rows_per_s, x->p50_before, x->p50_during,
+		    x->p99_before, x->p99_during, x->p99_during / x->p99_before, x->recall_before,
+		    x->recall_during, x->write_pause_ms, x->write_max_ms,
+		    (unsigned long long)x->searches, (unsigned long long)x->search_errors,
+		    (unsigned long long)x->duplicate_hits, (unsigned long long)x->writes,
+		    (unsigned long long)x->write_errors);
 	}
-	samples_free(&m.reads);
-	samples_free(&m.writes);
+	bench_load_note(run, "migrate", &m.ld);
+	bench_load_free(&m.ld);
 	free(m.recall);
 	free(kth);
 	ops->drop(t, coll);

@@ -459,7 +459,8 @@ static const char help_status[] =
     "usage: shoal status [options]\n"
     "\n"
     "Shows the cluster: coordinator version and routing epoch, tenant and\n"
-    "collection counts, and one line per worker.\n"
+    "collection counts, orphan shards reclaimed (when any), and one line per\n"
+    "worker.\n"
     "\n"
     "Options:\n" COMMON_HELP;
 
@@ -481,6 +482,10 @@ cmd_status(int argc, char **argv)
 	printf("tenants      %u\n", ci->tenants);
 	printf("collections  %u\n", ci->collections);
 	printf("workers      %zu\n", ci->n_workers);
+	if (ci->orphans_reclaimed > 0 || ci->orphans_pending > 0)
+		printf("orphans      %" PRIu64 " orphan shards reclaimed, %u waiting out the grace "
+		       "period\n",
+		    ci->orphans_reclaimed, ci->orphans_pending);
 	if (ci->n_workers > 0) {
 		printf("\n%-20s %-28s %-5s %7s %8s %12s %12s %10s\n", "WORKER", "URL",
 		    "STATE", "SHARDS", "TENANTS", "POINTS", "BYTES", "LAST_SEEN");
@@ -2178,6 +2183,27 @@ id_target(shoal_client *c, int argc, char **argv, const char **tenant, const cha
 	return 0;
 }
 
+/* The front of get and delete: their options, then "[TENANT] COLLECTION
+ * ID..." resolved (id_target) and the ids parsed (*ids malloc'ed).
+ * Returns as parse_opts: 0, -1 after --help, else the exit code. */
+static int
+id_args(int argc, char **argv, const struct option *lo, const char *help, id_opts *o,
+    shoal_client **c, const char **tenant, const char **coll, uint64_t **ids, size_t *n)
+{
+	shoal_status st;
+	int rv, from = 0; /* set by id_target when it returns 0 */
+
+	if ((rv = parse_opts(argc, argv, ":h", lo, help, id_opt, o)) != 0)
+		return rv;
+	if (argc - optind < 2)
+		return usage_error("'%s' takes [TENANT] COLLECTION ID...", g_cmd);
+	if (client(c, &st) != 0)
+		return fail(&st);
+	if ((rv = id_target(*c, argc, argv, tenant, coll, &from, &st)) != 0)
+		return rv < 0 ? fail(&st) : rv;
+	return parse_ids(argc, argv, from, ids, n);
+}
+
 static int
 cmd_get(int argc, char **argv)
 {
@@ -2191,18 +2217,9 @@ cmd_get(int argc, char **argv)
 	shoal_client *c;
 	uint64_t *ids;
 	size_t n;
-	int rv, from;
 
 	g_cmd = "get";
-	PARSE_OR_RETURN(parse_opts(argc, argv, ":h", lo, help_get, id_opt, &o));
-	if (argc - optind < 2)
-		return usage_error("'get' takes [TENANT] COLLECTION ID...");
-	if (client(&c, &st) != 0)
-		return fail(&st);
-	if ((rv = id_target(c, argc, argv, &tenant, &coll, &from, &st)) != 0)
-		return rv < 0 ? fail(&st) : rv;
-	if ((rv = parse_ids(argc, argv, from, &ids, &n)) != 0)
-		return rv;
+	PARSE_OR_RETURN(id_args(argc, argv, lo, help_get, &o, &c, &tenant, &coll, &ids, &n));
 	if (shoal_get_ex(c, tenant, coll, o.key, ids, n, true, &res, &st) != SHOAL_OK) {
 		free(ids);
 		return fail(&st);
@@ -2248,18 +2265,9 @@ cmd_delete(int argc, char **argv)
 	shoal_client *c;
 	uint64_t *ids;
 	size_t n;
-	int rv, from;
 
 	g_cmd = "delete";
-	PARSE_OR_RETURN(parse_opts(argc, argv, ":h", lo, help_delete, id_opt, &o));
-	if (argc - optind < 2)
-		return usage_error("'delete' takes [TENANT] COLLECTION ID...");
-	if (client(&c, &st) != 0)
-		return fail(&st);
-	if ((rv = id_target(c, argc, argv, &tenant, &coll, &from, &st)) != 0)
-		return rv < 0 ? fail(&st) : rv;
-	if ((rv = parse_ids(argc, argv, from, &ids, &n)) != 0)
-		return rv;
+	PARSE_OR_RETURN(id_args(argc, argv, lo, help_delete, &o, &c, &tenant, &coll, &ids, &n));
 	if (shoal_delete_ex(c, tenant, coll, o.key, ids, n, &deleted, &st) != SHOAL_OK) {
 		free(ids);
 		return fail(&st);

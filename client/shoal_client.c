@@ -22,7 +22,7 @@
  * No allocation here aborts (no xmalloc): every failure becomes
  * RESOURCE_EXHAUSTED.  The client holds no mutable state after
  * shoal_connect(), so calls from many threads need no lock here; the rpc
- * layer gives each call its own nng context.
+ * layer gives each call its own connection (or nng context over TLS).
  */
 #include "shoal_client.h"
 
@@ -246,6 +246,31 @@ text_or_null(const char *s)
 	return s != NULL && s[0] != '\0' ? s : NULL;
 }
 
+/* Copies one message of a reply into its public struct (msg and out are
+ * e.g. a Shoal__TenantInfo and a shoal_tenant_info). */
+typedef void (*from_reply_fn)(const void *msg, void *out);
+
+/* The tail of every list call: the reply's n messages (msgs) as a
+ * calloc'ed array of public structs of `size` bytes each, copied by fn,
+ * in *out (NULL when n is 0, unless always_array); res is freed. */
+static shoal_code
+list_from_reply(rpc_result *res, void *const *msgs, size_t n, size_t size, from_reply_fn fn,
+    bool always_array, void **out, size_t *nout, shoal_status *st)
+{
+	unsigned char *arr = NULL;
+
+	if ((n > 0 || always_array) && (arr = calloc(n > 0 ? n : 1, size)) == NULL) {
+		rpc_result_free(res);
+		return oom(st);
+	}
+	for (size_t i = 0; i < n; i++)
+		fn(msgs[i], arr + i * size);
+	*out = arr;
+	*nout = n;
+	rpc_result_free(res);
+	return SHOAL_OK;
+}
+
 /* ===================================================================
  * Cluster status
  * =================================================================== */
@@ -282,6 +307,8 @@ shoal_cluster_status(shoal_client *c, shoal_cluster_info **out, shoal_status *st
 	im->pub.epoch = rep->epoch;
 	im->pub.tenants = rep->tenants;
 	im->pub.collections = rep->collections;
+	im->pub.orphans_reclaimed = rep->orphans_reclaimed;
+	im->pub.orphans_pending = rep->orphans_pending;
 	im->pub.n_workers = rep->n_workers;
 	for (size_t i = 0; i < rep->n_workers; i++) {
 		const Shoal__WorkerInfo *w = rep->workers[i];
@@ -316,8 +343,11 @@ shoal_cluster_info_free(shoal_cluster_info *info)
  * =================================================================== */
 
 static void
-tenant_from_reply(const Shoal__TenantInfo *t, shoal_tenant_info *o)
+tenant_from_reply(const void *msg, void *out)
 {
+	const Shoal__TenantInfo *t = msg;
+	shoal_tenant_info *o = out;
+
 	copy_name(o->name, t->name);
 	copy_name(o->worker, t->worker);
 	o->collections = t->collections;
@@ -358,7 +388,7 @@ shoal_tenant_list(shoal_client *c, shoal_tenant_info **out, size_t *n,
 	Shoal__ListTenantsRequest req = SHOAL__LIST_TENANTS_REQUEST__INIT;
 	const Shoal__ListTenantsReply *rep;
 	rpc_result res = {0};
-	shoal_tenant_info *arr = NULL;
+	void *arr = NULL;
 	shoal_code rv;
 
 	*out = NULL;
@@ -367,17 +397,10 @@ shoal_tenant_list(shoal_client *c, shoal_tenant_info **out, size_t *n,
 	if ((rv = finish(&res, st)) != SHOAL_OK)
 		return rv;
 	rep = (const Shoal__ListTenantsReply *)res.reply;
-	if (rep->n_tenants > 0 &&
-	    (arr = calloc(rep->n_tenants, sizeof *arr)) == NULL) {
-		rpc_result_free(&res);
-		return oom(st);
-	}
-	for (size_t i = 0; i < rep->n_tenants; i++)
-		tenant_from_reply(rep->tenants[i], &arr[i]);
+	rv = list_from_reply(&res, (void *const *)rep->tenants, rep->n_tenants, sizeof **out,
+	    tenant_from_reply, false, &arr, n, st);
 	*out = arr;
-	*n = rep->n_tenants;
-	rpc_result_free(&res);
-	return SHOAL_OK;
+	return rv;
 }
 
 void
@@ -405,8 +428,11 @@ shoal_tenant_drop(shoal_client *c, const char *name, shoal_status *st)
 /* ---- tenant API keys ---- */
 
 static void
-tkey_from_reply(const Shoal__TenantKeyInfo *in, shoal_tenant_key *out)
+tkey_from_reply(const void *msg, void *o)
 {
+	const Shoal__TenantKeyInfo *in = msg;
+	shoal_tenant_key *out = o;
+
 	memset(out, 0, sizeof *out);
 	snprintf(out->tenant, sizeof out->tenant, "%s", in->tenant);
 	snprintf(out->id, sizeof out->id, "%s", in->id);
@@ -459,17 +485,11 @@ shoal_tenant_key_list(shoal_client *c, const char *tenant, shoal_tenant_key **ou
 	if ((rv = finish(&res, st)) != SHOAL_OK)
 		return rv;
 	const Shoal__ListTenantKeysReply *rep = (const Shoal__ListTenantKeysReply *)res.reply;
-	shoal_tenant_key *arr = calloc(rep->n_keys + 1, sizeof *arr);
-	if (arr == NULL) {
-		rpc_result_free(&res);
-		return oom(st);
-	}
-	for (size_t i = 0; i < rep->n_keys; i++)
-		tkey_from_reply(rep->keys[i], &arr[i]);
+	void *arr = NULL;
+	rv = list_from_reply(&res, (void *const *)rep->keys, rep->n_keys, sizeof **out,
+	    tkey_from_reply, true, &arr, n, st);
 	*out = arr;
-	*n = rep->n_keys;
-	rpc_result_free(&res);
-	return SHOAL_OK;
+	return rv;
 }
 
 shoal_code
@@ -517,8 +537,11 @@ shoal_metric_parse(const char *s, shoal_metric *out)
 }
 
 static void
-collection_from_reply(const Shoal__CollectionInfo *ci, shoal_collection_info *o)
+collection_from_reply(const void *msg, void *out)
 {
+	const Shoal__CollectionInfo *ci = msg;
+	shoal_collection_info *o = out;
+
 	memset(o, 0, sizeof *o);
 	if (ci->spec != NULL) {
 		copy_name(o->tenant, ci->spec->tenant);
@@ -577,7 +600,7 @@ shoal_collection_list(shoal_client *c, const char *tenant,
 {
 	Shoal__ListCollectionsRequest req = SHOAL__LIST_COLLECTIONS_REQUEST__INIT;
 	const Shoal__ListCollectionsReply *rep;
-	shoal_collection_info *arr = NULL;
+	void *arr = NULL;
 	rpc_result res = {0};
 	shoal_code rv;
 
@@ -592,17 +615,10 @@ shoal_collection_list(shoal_client *c, const char *tenant,
 	if ((rv = finish(&res, st)) != SHOAL_OK)
 		return rv;
 	rep = (const Shoal__ListCollectionsReply *)res.reply;
-	if (rep->n_collections > 0 &&
-	    (arr = calloc(rep->n_collections, sizeof *arr)) == NULL) {
-		rpc_result_free(&res);
-		return oom(st);
-	}
-	for (size_t i = 0; i < rep->n_collections; i++)
-		collection_from_reply(rep->collections[i], &arr[i]);
+	rv = list_from_reply(&res, (void *const *)rep->collections, rep->n_collections,
+	    sizeof **out, collection_from_reply, false, &arr, n, st);
 	*out = arr;
-	*n = rep->n_collections;
-	rpc_result_free(&res);
-	return SHOAL_OK;
+	return rv;
 }
 
 void
@@ -1059,6 +1075,44 @@ shoal_count(shoal_client *c, const char *tenant, const char *collection,
  * Get
  * =================================================================== */
 
+/* The arrays of a get or search result, zeroed: n points (item bytes
+ * each, shoal_point or shoal_hit) and nf payload fields.  false when out
+ * of memory (then nothing is allocated). */
+static bool
+result_arrays(size_t n, size_t item, size_t nf, void **items, shoal_field **fields)
+{
+	*items = n > 0 ? calloc(n, item) : NULL;
+	*fields = nf > 0 ? calloc(nf, sizeof **fields) : NULL;
+	if ((n > 0 && *items == NULL) || (nf > 0 && *fields == NULL)) {
+		free(*items);
+		free(*fields);
+		*items = NULL;
+		*fields = NULL;
+		return false;
+	}
+	return true;
+}
+
+/* A reply point as the public one: views into the reply (Shoal__Point and
+ * Shoal__Hit carry these fields alike); its payload fields are taken from
+ * fields + *fi (fields NULL: none has any), *fi advanced past them. */
+static void
+point_from_reply(uint64_t id, float *vector, size_t n_vector, Shoal__PayloadField **pf,
+    size_t npf, const char *text, shoal_field *fields, size_t *fi, shoal_point *o)
+{
+	o->id = id;
+	o->dim = (uint32_t)n_vector;
+	o->vector = n_vector > 0 ? vector : NULL;
+	o->n_payload = 0;
+	o->payload = NULL;
+	if (fields != NULL) {
+		o->n_payload = fields_from_reply(pf, npf, fields + *fi);
+		o->payload = o->n_payload > 0 ? fields + *fi : NULL;
+		*fi += o->n_payload;
+	}
+	o->text = text_or_null(text);
+}
+
 typedef struct get_impl {
 	shoal_get_result pub; /* first */
 	rpc_result res;
@@ -1103,34 +1157,21 @@ shoal_get_ex(shoal_client *c, const char *tenant, const char *collection,
 		return rv;
 	rep = (const Shoal__GetReply *)res.reply;
 	for (size_t i = 0; i < rep->n_points; i++)
-		n_fields += fields_count(rep->points[i]->payload,
-		    rep->points[i]->n_payload);
+		n_fields += fields_count(rep->points[i]->payload, rep->points[i]->n_payload);
+	void *points;
 	if ((im = calloc(1, sizeof *im)) == NULL ||
-	    (rep->n_points > 0 &&
-	        (im->pub.points = calloc(rep->n_points, sizeof(shoal_point))) == NULL) ||
-	    (n_fields > 0 &&
-	        (im->fields = calloc(n_fields, sizeof(shoal_field))) == NULL)) {
-		if (im != NULL)
-			free(im->pub.points);
+	    !result_arrays(rep->n_points, sizeof(shoal_point), n_fields, &points, &im->fields)) {
 		free(im);
 		rpc_result_free(&res);
 		return oom(st);
 	}
 	im->res = res;
 	im->pub.n_points = rep->n_points;
+	im->pub.points = points;
 	for (size_t i = 0; i < rep->n_points; i++) {
 		const Shoal__Point *p = rep->points[i];
-		shoal_point *o = &im->pub.points[i];
-		o->id = p->id;
-		o->dim = (uint32_t)p->n_vector;
-		o->vector = p->n_vector > 0 ? p->vector : NULL;
-		if (im->fields != NULL) {
-			o->n_payload = fields_from_reply(p->payload, p->n_payload,
-			    im->fields + fi);
-			o->payload = o->n_payload > 0 ? im->fields + fi : NULL;
-			fi += o->n_payload;
-		}
-		o->text = text_or_null(p->text);
+		point_from_reply(p->id, p->vector, p->n_vector, p->payload, p->n_payload, p->text,
+		    im->fields, &fi, &im->pub.points[i]);
 	}
 	*out = &im->pub;
 	return SHOAL_OK;
@@ -1285,19 +1326,16 @@ shoal_search_ex(shoal_client *c, const char *tenant, const char *collection,
 	rep = (const Shoal__SearchReply *)res.reply;
 	for (size_t i = 0; i < rep->n_hits; i++)
 		n_fields += fields_count(rep->hits[i]->payload, rep->hits[i]->n_payload);
+	void *hits;
 	if ((im = calloc(1, sizeof *im)) == NULL ||
-	    (rep->n_hits > 0 &&
-	        (im->pub.hits = calloc(rep->n_hits, sizeof(shoal_hit))) == NULL) ||
-	    (n_fields > 0 &&
-	        (im->fields = calloc(n_fields, sizeof(shoal_field))) == NULL)) {
-		if (im != NULL)
-			free(im->pub.hits);
+	    !result_arrays(rep->n_hits, sizeof(shoal_hit), n_fields, &hits, &im->fields)) {
 		free(im);
 		rpc_result_free(&res);
 		return oom(st);
 	}
 	im->res = res;
 	im->pub.n_hits = rep->n_hits;
+	im->pub.hits = hits;
 	im->pub.complete = rep->complete != 0;
 	im->pub.n_missing = rep->n_missing_workers;
 	im->pub.missing_workers = (const char *const *)rep->missing_workers;
@@ -1307,18 +1345,11 @@ shoal_search_ex(shoal_client *c, const char *tenant, const char *collection,
 	}
 	for (size_t i = 0; i < rep->n_hits; i++) {
 		const Shoal__Hit *h = rep->hits[i];
-		shoal_hit *o = &im->pub.hits[i];
-		o->id = h->id;
-		o->distance = h->distance;
-		o->dim = (uint32_t)h->n_vector;
-		o->vector = h->n_vector > 0 ? h->vector : NULL;
-		if (im->fields != NULL) {
-			o->n_payload = fields_from_reply(h->payload, h->n_payload,
-			    im->fields + fi);
-			o->payload = o->n_payload > 0 ? im->fields + fi : NULL;
-			fi += o->n_payload;
-		}
-		o->text = text_or_null(h->text);
+		shoal_point p;
+		point_from_reply(h->id, h->vector, h->n_vector, h->payload, h->n_payload, h->text,
+		    im->fields, &fi, &p);
+		im->pub.hits[i] = (shoal_hit){.id = p.id, .distance = h->distance, .dim = p.dim,
+		    .vector = p.vector, .n_payload = p.n_payload, .payload = p.payload, .text = p.text};
 	}
 	*out = &im->pub;
 	return SHOAL_OK;
@@ -1653,8 +1684,11 @@ static const char *const move_state_names[] = {"unknown", "creating", "copying",
     "cleanup", "done", "aborted"};
 
 static void
-move_info_copy(const Shoal__MoveInfo *in, shoal_move_info *out)
+move_info_copy(const void *msg, void *o)
 {
+	const Shoal__MoveInfo *in = msg;
+	shoal_move_info *out = o;
+
 	memset(out, 0, sizeof *out);
 	snprintf(out->id, sizeof out->id, "%s", in->id ? in->id : "");
 	snprintf(out->tenant, sizeof out->tenant, "%s", in->tenant ? in->tenant : "");
@@ -1770,15 +1804,11 @@ shoal_move_list(shoal_client *c, shoal_move_info **out, size_t *n, shoal_status 
 	if ((rv = finish(&res, st)) != SHOAL_OK)
 		return rv;
 	const Shoal__ListMovesReply *rep = (const Shoal__ListMovesReply *)res.reply;
-	if (rep->n_moves > 0 && (*out = calloc(rep->n_moves, sizeof **out)) == NULL) {
-		rpc_result_free(&res);
-		return oom(st);
-	}
-	for (size_t i = 0; i < rep->n_moves; i++)
-		move_info_copy(rep->moves[i], &(*out)[i]);
-	*n = rep->n_moves;
-	rpc_result_free(&res);
-	return SHOAL_OK;
+	void *arr = NULL;
+	rv = list_from_reply(&res, (void *const *)rep->moves, rep->n_moves, sizeof **out,
+	    move_info_copy, false, &arr, n, st);
+	*out = arr;
+	return rv;
 }
 
 /* ---- rebalance, drain, remove a worker ---- */

@@ -175,6 +175,10 @@ typedef struct shoal_cluster_info {
 	uint32_t collections;
 	size_t n_workers;
 	shoal_worker_info *workers;
+	/* Orphan shards (left on workers by interrupted creates): dropped since
+	 * the coordinator started, and found but waiting out the grace period. */
+	uint64_t orphans_reclaimed;
+	uint32_t orphans_pending;
 } shoal_cluster_info;
 
 /* Asks the coordinator for the cluster's state.  On success *out is owned

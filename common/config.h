@@ -81,6 +81,11 @@ typedef struct config_key {
 	bool (*check)(const char *value, char *why, size_t cap);
 } config_key;
 
+/* config_key checks both daemons use (config_keys.c): a listen or dial
+ * URL (rpc_url_valid), and a --log-level (log_level_parse). */
+bool config_check_url(const char *value, char *why, size_t cap);
+bool config_check_log_level(const char *value, char *why, size_t cap);
+
 /* Checks cf for the daemon `daemon` ("coordinator" or "worker"): sections
  * must be one of `sections` (NULL-terminated); every key at top level or
  * in [daemon] must be one of keys[0..nkeys) with a valid value (keys in

@@ -1,6 +1,14 @@
-/* rpc.c -- protobuf-c services over nng req/rep (see rpc.h for the model).
+/* rpc.c -- protobuf-c services: the envelopes, dispatch and calls (see
+ * rpc.h for the model), over rpc_sock.c's framed sockets for tcp:// and
+ * ipc:// (the server's serve_frame, the client's c->fc and framed pending
+ * calls) and over nng req/rep for tls+tcp:// and inproc:// (the rest of
+ * this file, below).
  *
- * Threading (default): the server runs N threads, each with its own nng context on
+ * Admission is common to both: max_concurrent refuses at once beyond the
+ * bound (an atomic count across all connections); without it, on
+ * rpc_sock, `threads` slots (qmu/qcv) make the excess wait.
+ *
+ * nng threading (default): the server runs N threads, each with its own nng context on
  * one rep0 socket, so each thread holds at most one request at a time and
  * replies on the same context (rep0 contexts keep the request's backtrace).
  * A slow handler blocks only its own thread.  Stopping sets a flag and
@@ -8,7 +16,7 @@
  * then closes the contexts and the socket: nng 1.5.2 can panic when a
  * context is used while its socket is being closed.
  *
- * Threading (inline_dispatch): N contexts, each driven by its aio's
+ * nng threading (inline_dispatch): N contexts, each driven by its aio's
  * completion callback on nng's task threads: receive done -> dispatch ->
  * send; send done -> receive.  Stopping sets the flag and nng_aio_stop()s
  * each aio, which waits for a running callback and refuses new work.
@@ -41,6 +49,7 @@
 #include <nng/transport/tcp/tcp.h>
 
 #include "log.h"
+#include "rpc_sock.h"
 #include "rpc_tls.h"
 #include "shoal.pb-c.h"
 #include "util.h"
@@ -82,6 +91,13 @@ struct rpc_server {
 	server_thread *threads;
 	atomic_bool stopping;
 	atomic_int in_flight; /* opts.max_concurrent > 0: requests in progress */
+	/* tcp:// and ipc:// (rpc_sock.c): the transport, and without
+	 * max_concurrent the `threads` bound: requests beyond it wait for one
+	 * of the `active` slots (guarded by qmu) */
+	rpc_sock_server *fs;
+	pthread_mutex_t qmu;
+	pthread_cond_t qcv;
+	int active;
 };
 
 static shoal_code
@@ -329,13 +345,14 @@ busy_reply(rpc_server *srv, uint8_t **out, size_t *out_len)
 	return SHOAL_OK;
 }
 
-/* Dispatches the request in msg and turns msg into the reply; false when
- * no reply can be built (out of memory: the client times out). */
-static bool
-serve_one(rpc_server *srv, nng_msg *msg)
+/* Admits and dispatches one request (len bytes at req) into *out (the
+ * reply envelope, malloc'ed).  With max_concurrent: refused at once beyond
+ * the bound.  Without, on the rpc_sock transport: at most `threads` at
+ * once, more wait for a slot (nng's path bounds this by its contexts).
+ * Returns SHOAL_CANCELLED (no reply) when the server stops meanwhile. */
+static shoal_code
+serve_bytes(rpc_server *srv, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len)
 {
-	uint8_t *out = NULL;
-	size_t out_len = 0;
 	shoal_code rc;
 	if (srv->opts.max_concurrent > 0) {
 		/* admit only below the bound; refusals do not count as in flight */
@@ -344,17 +361,46 @@ serve_one(rpc_server *srv, nng_msg *msg)
 		while (cur < srv->opts.max_concurrent &&
 		    !(admitted = atomic_compare_exchange_weak(&srv->in_flight, &cur, cur + 1)))
 			;
-		if (!admitted) {
-			rc = busy_reply(srv, &out, &out_len);
-		} else {
-			rc = rpc_dispatch(srv->service, &srv->opts, nng_msg_body(msg),
-			    nng_msg_len(msg), &out, &out_len);
-			atomic_fetch_sub(&srv->in_flight, 1);
-		}
-	} else {
-		rc = rpc_dispatch(srv->service, &srv->opts, nng_msg_body(msg), nng_msg_len(msg),
-		    &out, &out_len);
+		if (!admitted)
+			return busy_reply(srv, out, out_len);
+		rc = rpc_dispatch(srv->service, &srv->opts, req, len, out, out_len);
+		atomic_fetch_sub(&srv->in_flight, 1);
+		return rc;
 	}
+	if (srv->fs == NULL)
+		return rpc_dispatch(srv->service, &srv->opts, req, len, out, out_len);
+	pthread_mutex_lock(&srv->qmu);
+	while (srv->active >= srv->opts.threads && !atomic_load(&srv->stopping))
+		pthread_cond_wait(&srv->qcv, &srv->qmu);
+	if (atomic_load(&srv->stopping)) {
+		pthread_mutex_unlock(&srv->qmu);
+		return SHOAL_CANCELLED;
+	}
+	srv->active++;
+	pthread_mutex_unlock(&srv->qmu);
+	rc = rpc_dispatch(srv->service, &srv->opts, req, len, out, out_len);
+	pthread_mutex_lock(&srv->qmu);
+	srv->active--;
+	pthread_cond_signal(&srv->qcv);
+	pthread_mutex_unlock(&srv->qmu);
+	return rc;
+}
+
+/* rpc_sock's serve callback: a request frame in, its reply out. */
+static bool
+serve_frame(void *arg, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len)
+{
+	return serve_bytes(arg, req, len, out, out_len) == SHOAL_OK;
+}
+
+/* Dispatches the request in msg and turns msg into the reply; false when
+ * no reply can be built (out of memory: the client times out). */
+static bool
+serve_one(rpc_server *srv, nng_msg *msg)
+{
+	uint8_t *out = NULL;
+	size_t out_len = 0;
+	shoal_code rc = serve_bytes(srv, nng_msg_body(msg), nng_msg_len(msg), &out, &out_len);
 	/* reuse msg for the reply: rep0 keeps the routing header */
 	nng_msg_clear(msg);
 	bool ok = rc == SHOAL_OK && nng_msg_append(msg, out, out_len) == 0;
@@ -434,6 +480,15 @@ rpc_url_valid(const char *url)
 	return false;
 }
 
+/* A plain server bound beyond loopback: say what travels in clear. */
+static void
+warn_clear_text(const char *url)
+{
+	if (!rpc_url_is_loopback(url))
+		log_warn("listening on %s without TLS: requests, data and the cluster secret travel "
+		    "in clear text; use tls+tcp:// (docs/security.md) beyond a private network", url);
+}
+
 shoal_code
 rpc_server_start(const char *url, ProtobufCService *service, const rpc_server_opts *opts,
     rpc_server **out, shoal_status *st)
@@ -465,6 +520,21 @@ rpc_server_start(const char *url, ProtobufCService *service, const rpc_server_op
 	srv->port = -1;
 
 	srv->opts.tls = NULL; /* not kept (the caller's) */
+	if (rpc_sock_url(url)) {
+		/* our own transport: threads and inline_dispatch as in rpc.h */
+		pthread_mutex_init(&srv->qmu, NULL);
+		pthread_cond_init(&srv->qcv, NULL);
+		if (rpc_sock_listen(url, srv->opts.max_msg + RPC_TRANSPORT_SLACK, serve_frame, srv,
+			&srv->fs, &srv->port, st) != SHOAL_OK) {
+			pthread_cond_destroy(&srv->qcv);
+			pthread_mutex_destroy(&srv->qmu);
+			free(srv);
+			return st->code;
+		}
+		warn_clear_text(url);
+		*out = srv;
+		return SHOAL_OK;
+	}
 	if ((rv = nng_rep0_open(&srv->sock)) != 0) {
 		free(srv);
 		if (tls)
@@ -485,9 +555,8 @@ rpc_server_start(const char *url, ProtobufCService *service, const rpc_server_op
 	}
 	if (tls)
 		nng_tls_config_free(tls); /* the listener holds its own reference */
-	else if (!rpc_url_is_loopback(url))
-		log_warn("listening on %s without TLS: requests, data and the cluster secret travel "
-		    "in clear text; use tls+tcp:// (docs/security.md) beyond a private network", url);
+	else
+		warn_clear_text(url);
 	int port;
 	if (nng_listener_get_int(srv->lst, NNG_OPT_TCP_BOUND_PORT, &port) == 0)
 		srv->port = port;
@@ -535,6 +604,17 @@ rpc_server_stop(rpc_server *srv)
 	if (srv == NULL)
 		return;
 	atomic_store(&srv->stopping, true);
+	if (srv->fs != NULL) {
+		/* wake requests waiting for a `threads` slot: they end unanswered */
+		pthread_mutex_lock(&srv->qmu);
+		pthread_cond_broadcast(&srv->qcv);
+		pthread_mutex_unlock(&srv->qmu);
+		rpc_sock_server_stop(srv->fs);
+		pthread_cond_destroy(&srv->qcv);
+		pthread_mutex_destroy(&srv->qmu);
+		free(srv);
+		return;
+	}
 	if (srv->opts.inline_dispatch) {
 		/* waits for a running callback; later submissions are refused */
 		for (int i = 0; i < srv->nthreads; i++)
@@ -592,6 +672,7 @@ struct rpc_client {
 	bool was_connected;      /* a connection was up, and closed since */
 	struct rpc_pending *inflight;
 	bool tls;                /* a tls+tcp:// URL */
+	rpc_sock_client *fc;     /* tcp:// and ipc://: rpc_sock.c, no nng socket */
 };
 
 /* One call in flight.  The send's completion callback issues the receive
@@ -618,6 +699,8 @@ struct rpc_pending {
 	shoal_status early;   /* failure before anything was sent */
 	struct rpc_pending *prev, *next; /* c->inflight (fail_on_disconnect) */
 	bool linked;
+	bool framed;          /* on c->fc: fk below, none of the nng fields */
+	rpc_sock_call fk;
 };
 
 void
@@ -718,6 +801,18 @@ rpc_client_open(const char *url, const ProtobufCServiceDescriptor *desc,
 			nng_tls_config_free(tls);
 		return shoal_status_set(st, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
 	}
+	if (rpc_sock_url(url)) {
+		if (rpc_sock_client_open(url, c->max_msg + RPC_TRANSPORT_SLACK, c->fail_on_disconnect,
+			c->connect_timeout_ms, &c->fc, st) != SHOAL_OK) {
+			pthread_mutex_destroy(&c->mu);
+			free(c->url);
+			free(c->token);
+			free(c);
+			return st->code;
+		}
+		*out = c;
+		return SHOAL_OK;
+	}
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		pthread_mutex_destroy(&c->mu);
 		free(c->url);
@@ -778,7 +873,10 @@ rpc_client_close(rpc_client *c)
 {
 	if (c == NULL)
 		return;
-	nng_close(c->sock); /* waits for pipe callbacks */
+	if (c->fc != NULL)
+		rpc_sock_client_close(c->fc);
+	else
+		nng_close(c->sock); /* waits for pipe callbacks */
 	pthread_mutex_destroy(&c->mu);
 	free(c->url);
 	free(c->token);
@@ -872,6 +970,29 @@ rpc_client_start(rpc_client *c, unsigned method_index, const ProtobufCMessage *i
 	env.payload.len = plen;
 	env.epoch = opts ? opts->epoch : 0;
 	size_t elen = shoal__request_envelope__get_packed_size(&env);
+	if (c->fc != NULL) {
+		/* one frame: 4-byte big-endian length, then the envelope */
+		uint8_t *f = elen <= 0xffffffffu ? malloc(4 + elen) : NULL;
+		if (f == NULL) {
+			free(payload);
+			shoal_status_set(&p->early, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
+			return p;
+		}
+		f[0] = (uint8_t)(elen >> 24);
+		f[1] = (uint8_t)(elen >> 16);
+		f[2] = (uint8_t)(elen >> 8);
+		f[3] = (uint8_t)elen;
+		shoal__request_envelope__pack(&env, f + 4);
+		free(payload);
+		p->framed = true;
+		p->fk.frame = f;
+		p->fk.frame_len = 4 + elen;
+		p->fk.method = p->m->name;
+		p->fk.timeout_ms = timeout_ms;
+		p->fk.deadline_ms = util_mono_ms() + timeout_ms;
+		rpc_sock_call_start(c->fc, &p->fk);
+		return p;
+	}
 	if ((rv = nng_msg_alloc(&p->msg, elen)) != 0) {
 		free(payload);
 		shoal_status_set(&p->early, SHOAL_RESOURCE_EXHAUSTED, "out of memory");
@@ -979,6 +1100,33 @@ dial_failed_handshake(rpc_client *c, uint64_t t0_us, shoal_status *st)
 	return auth + other > 0;
 }
 
+/* Fills res (status, epoch, reply) from the packed reply envelope of a
+ * call of m to url. */
+static void
+decode_reply(const ProtobufCMethodDescriptor *m, const char *url, const uint8_t *buf,
+    size_t len, rpc_result *res)
+{
+	shoal_status *st = &res->status;
+	Shoal__ReplyEnvelope *rep = shoal__reply_envelope__unpack(NULL, len, buf);
+	if (rep == NULL) {
+		shoal_status_set(st, SHOAL_INTERNAL, "%s: malformed reply from %s", m->name, url);
+		return;
+	}
+	res->epoch = rep->epoch;
+	if (rep->code != 0) {
+		shoal_code code = rep->code > 0 && rep->code <= SHOAL_UNAUTHENTICATED
+		    ? (shoal_code)rep->code : SHOAL_UNKNOWN;
+		shoal_status_set(st, code, "%s", rep->message ? rep->message : "");
+	} else {
+		res->reply = protobuf_c_message_unpack(m->output, NULL, rep->payload.len,
+		    rep->payload.data);
+		if (res->reply == NULL)
+			shoal_status_set(st, SHOAL_INTERNAL, "%s: malformed %s in reply from %s", m->name,
+			    m->output->name, url);
+	}
+	shoal__reply_envelope__free_unpacked(rep, NULL);
+}
+
 shoal_code
 rpc_pending_finish(struct rpc_pending *p, rpc_result *res)
 {
@@ -1000,6 +1148,17 @@ rpc_pending_finish(struct rpc_pending *p, rpc_result *res)
 	}
 	const ProtobufCMethodDescriptor *m = p->m;
 
+	if (p->framed) {
+		uint8_t *buf;
+		size_t len;
+		if (rpc_sock_call_finish(c->fc, &p->fk, &buf, &len, st) == SHOAL_OK) {
+			decode_reply(m, c->url, buf, len, res);
+			free(buf);
+		}
+		res->elapsed_us = util_mono_us() - p->t0_us;
+		free(p);
+		return st->code;
+	}
 	pthread_mutex_lock(&p->mu);
 	while (!p->done)
 		pthread_cond_wait(&p->cv, &p->mu);
@@ -1045,26 +1204,8 @@ rpc_pending_finish(struct rpc_pending *p, rpc_result *res)
 		goto done;
 	}
 	nng_msg *msg = nng_aio_get_msg(p->aio);
-	Shoal__ReplyEnvelope *rep = shoal__reply_envelope__unpack(NULL, nng_msg_len(msg),
-	    nng_msg_body(msg));
+	decode_reply(m, c->url, nng_msg_body(msg), nng_msg_len(msg), res);
 	nng_msg_free(msg); /* unpack copied what it needs */
-	if (rep == NULL) {
-		shoal_status_set(st, SHOAL_INTERNAL, "%s: malformed reply from %s", m->name, c->url);
-		goto done;
-	}
-	res->epoch = rep->epoch;
-	if (rep->code != 0) {
-		shoal_code code = rep->code > 0 && rep->code <= SHOAL_UNAUTHENTICATED
-		    ? (shoal_code)rep->code : SHOAL_UNKNOWN;
-		shoal_status_set(st, code, "%s", rep->message ? rep->message : "");
-	} else {
-		res->reply = protobuf_c_message_unpack(m->output, NULL, rep->payload.len,
-		    rep->payload.data);
-		if (res->reply == NULL)
-			shoal_status_set(st, SHOAL_INTERNAL, "%s: malformed %s in reply from %s", m->name,
-			    m->output->name, c->url);
-	}
-	shoal__reply_envelope__free_unpacked(rep, NULL);
 
 done:
 	if (p->ctx_open)

@@ -1,16 +1,30 @@
-/* rpc.h -- protobuf-c services over nng req/rep.
+/* rpc.h -- protobuf-c services over sockets of our own (tcp://, ipc://)
+ * or nng req/rep (tls+tcp://, inproc://).
  *
- * One transport for every process boundary in shoal.  A request is one
- * nng message holding a packed shoal.RequestEnvelope (method name, timeout,
- * auth token, packed input); the reply is one packed shoal.ReplyEnvelope
- * (status code, message, packed output).  The method table comes from the
- * protoc-c service descriptors, so adding an rpc to proto/shoal.proto and a
- * handler is all a new method needs.
+ * One RPC layer for every process boundary in shoal.  A request is a
+ * packed shoal.RequestEnvelope (method name, timeout, auth token, packed
+ * input); the reply a packed shoal.ReplyEnvelope (status code, message,
+ * packed output).  The method table comes from the protoc-c service
+ * descriptors, so adding an rpc to proto/shoal.proto and a handler is all
+ * a new method needs.
  *
- * SERVER.  rpc_server_start() listens on a URL and runs `threads` worker
- * threads; each owns one nng context of a rep0 socket and loops
- * recv -> decode -> dispatch -> reply, so up to `threads` requests are
- * handled concurrently and a slow handler only occupies its own thread.
+ * TRANSPORTS.  tcp:// and ipc:// run on common/rpc_sock.c: each envelope
+ * is one frame (4-byte big-endian length, then the envelope) on a plain
+ * stream socket, one request then its reply at a time per connection; the
+ * calling thread writes and reads itself (~2 context switches and ~20 us
+ * of CPU per loopback round trip where nng req/rep took ~30 and ~120 us:
+ * docs/decisions.md 103).  tls+tcp:// and inproc:// run on nng req0/rep0
+ * (one nng message per envelope), as everything did before.  The API and
+ * the semantics below are the same on both, except where marked.
+ *
+ * SERVER.  rpc_server_start() listens on a URL.  tcp:// / ipc://: an
+ * accept thread and one thread per connection, which reads a request,
+ * runs its handler and writes the reply itself (no hand-off); at most
+ * `threads` handlers run at once, requests beyond wait for a slot.
+ * tls+tcp:// / inproc://: `threads` threads, each owning one nng context
+ * of a rep0 socket, loop recv -> decode -> dispatch -> reply.  Either way
+ * up to `threads` requests are handled concurrently and a slow handler
+ * only occupies its own thread.
  * Handlers are the generated service's function pointers; each gets, as
  * its closure_data, an rpc_call * and must call its closure exactly once:
  *
@@ -35,9 +49,14 @@
  * message all get an error reply (INVALID_ARGUMENT, UNIMPLEMENTED,
  * RESOURCE_EXHAUSTED); nothing a peer sends can crash the server.
  * Messages beyond the transport limit (max_msg + RPC_TRANSPORT_SLACK) are
- * dropped by nng itself, which closes that connection.
+ * not read: the server closes that connection (nng drops them itself).  A
+ * tcp:// / ipc:// connection is also closed when a frame stalls (no byte
+ * for RPC_SOCK_STALL_MS, 30 s, once it has begun) or a reply is not taken
+ * for as long; an idle connection is kept.
  *
- * CLIENT.  rpc_client_open() dials a URL (reconnecting in the background)
+ * CLIENT.  rpc_client_open() prepares a client for a URL (tcp:// / ipc://:
+ * connections are dialled by calls, at most 64, pooled between calls;
+ * tls+tcp:// / inproc://: nng dials and reconnects in the background)
  * and gives a ProtobufCService usable with the generated stubs
  * (shoal__coordinator__search(...)).  The stub's closure_data MUST point to
  * an rpc_result; use the RPC_INVOKE macro:
@@ -48,11 +67,19 @@
  *     Shoal__SearchReply *out = (Shoal__SearchReply *)res.reply;  // owned: free with
  *     rpc_result_free(&res);                                      // this when done
  *
- * Calls are synchronous and thread-safe: each call uses its own nng
- * context on the shared socket, so many threads may call one client at once.
+ * Calls are synchronous and thread-safe: each call holds its own pooled
+ * connection (tcp:// / ipc://) or nng context (others) from its request to
+ * its reply, so many threads may call one client at once.  A connection
+ * returns to the pool only after a complete reply: a call that timed out
+ * closes its connection, so a late reply never answers the next call.
+ * A call whose pooled connection turns out dead before any byte of its
+ * reply (the server restarted) is resent once on a new connection (writes
+ * are idempotent: DESIGN.md, docs/decisions.md 106); a connection lost
+ * otherwise fails the call at once with UNAVAILABLE "URL is unavailable:
+ * connection lost while waiting for the M reply".
  *
- * TLS.  A `tls+tcp://HOST:PORT` URL (server or client) runs the same
- * protocol inside TLS 1.2+ (nng's TLS transport over mbedTLS), configured
+ * TLS.  A `tls+tcp://HOST:PORT` URL (server or client) runs the
+ * envelopes inside TLS 1.2+ (nng's TLS transport over mbedTLS), configured
  * by an rpc_tls_options given as opts->tls: a server needs its certificate
  * and key, and with require_client_cert also the CA that signs client
  * certificates; a client needs the CA that signed the server's certificate
@@ -62,7 +89,10 @@
  * CA, wrong name, no client certificate, a plain tcp:// peer) surfaces on
  * the call that found no connection as UNAVAILABLE saying so ("URL is
  * unavailable: the TLS handshake failed ...", read from the dialer's
- * statistics, since nng retries dials silently).  opts->tls is ignored
+ * statistics, since nng retries dials silently); a tcp:// client that
+ * reached a TLS server sees its new connection closed without a reply
+ * and is told "if it serves tls+tcp://, dial it with a tls+tcp:// URL
+ * and tls-ca".  opts->tls is ignored
  * for other URLs, and a plain tcp:// server bound beyond loopback logs a
  * warning at start (traffic and the cluster secret travel in clear).
  */
@@ -128,23 +158,28 @@ typedef struct rpc_server rpc_server;
 typedef struct rpc_call rpc_call;
 
 typedef struct rpc_server_opts {
-	int threads;       /* concurrent handlers; 0 = 8 */
-	/* Run handlers directly in nng's completion callbacks instead of on
-	 * our own threads: one thread hand-off less per request (measured on
-	 * a 2-core VM: ~105 us instead of ~180 us per loopback round trip).
+	/* Handlers running at once; 0 = 8.  tcp:// / ipc://: requests beyond
+	 * wait (on their connection's thread) for a running one to finish;
+	 * tls+tcp:// / inproc://: the number of serving threads (contexts),
+	 * requests beyond wait in nng's queue. */
+	int threads;
+	/* tls+tcp:// / inproc:// only (tcp:// and ipc:// always run a handler
+	 * on its connection's own thread, which any handler may block: this is
+	 * ignored there).  Run handlers directly in nng's completion callbacks
+	 * instead of on our own threads: one thread hand-off less per request.
 	 * ONLY for services whose handlers never wait on nng themselves (no
-	 * rpc_client calls inside a handler): they run on nng's task threads
-	 * (2 per CPU, at most 16), which must stay free to complete I/O for
-	 * any call a handler would wait on.  `threads` then sets how many
-	 * requests may be in progress at once. */
+	 * rpc_client calls to tls+tcp:// or inproc:// inside a handler): they
+	 * run on nng's task threads (2 per CPU, at most 16), which must stay
+	 * free to complete I/O for any call a handler would wait on.
+	 * `threads` then sets how many requests may be in progress at once. */
 	bool inline_dispatch;
 	size_t max_msg;    /* largest accepted request; 0 = RPC_DEFAULT_MAX_MSG */
-	/* Bound on requests in progress (0 = off: `threads` are served at once
-	 * and more wait in the transport's queue until their deadline).  When
+	/* Bound on requests in progress, counted across all connections (0 =
+	 * off: `threads` are served at once and more wait for a slot).  When
 	 * set, it replaces `threads` as the number of requests served at once,
 	 * and a request arriving while max_concurrent are in progress is
 	 * answered at once with RESOURCE_EXHAUSTED "too many concurrent
-	 * requests" (RPC_SPARE_CONTEXTS extra receivers do that), so an
+	 * requests" (on nng, RPC_SPARE_CONTEXTS extra receivers do that), so an
 	 * overloaded server sheds load instead of queueing without bound.  Such
 	 * refusals reach `observe` with RPC_NO_METHOD (the request is not
 	 * decoded). */
@@ -184,10 +219,13 @@ typedef struct rpc_server_opts {
 shoal_code rpc_server_start(const char *url, ProtobufCService *service,
     const rpc_server_opts *opts, rpc_server **out, shoal_status *st);
 
-/* The TCP port actually bound (useful with port 0), or -1. */
+/* The TCP port actually bound (useful with port 0), or -1 (ipc://,
+ * inproc://). */
 int rpc_server_port(const rpc_server *srv);
 
-/* Stops listening, waits for running handlers, frees the server. NULL ok. */
+/* Stops listening, closes every connection, waits for running handlers
+ * (their replies are dropped), joins its threads and frees the server.
+ * An ipc:// socket file is removed.  NULL ok. */
 void rpc_server_stop(rpc_server *srv);
 
 /* Within a handler: set the status the reply will carry.  Call before
@@ -227,12 +265,15 @@ typedef struct rpc_client_opts {
 	size_t max_msg;        /* 0 = RPC_DEFAULT_MAX_MSG */
 	const char *auth_token;/* copied; NULL = none */
 	/* Fail fast (for a server that is one of several, e.g. the
-	 * coordinator's worker clients): calls in flight fail with UNAVAILABLE
-	 * ("connection lost") as soon as the last connection to the server
-	 * closes, instead of waiting for a resend after a reconnect; and when
-	 * non-zero, a call made while no connection is up waits at most
-	 * connect_timeout_ms for one (RPC_RECONNECT_GRACE_MS when the
-	 * connection it had was lost and has not come back). */
+	 * coordinator's worker clients): a call made while no connection is up
+	 * waits at most connect_timeout_ms for one when that is non-zero, and
+	 * RPC_RECONNECT_GRACE_MS when the connection it had was lost and none
+	 * came back since (without fail_on_disconnect: until its deadline).
+	 * On nng (tls+tcp://, inproc://) calls in flight also fail with
+	 * UNAVAILABLE ("connection lost") as soon as the last connection to
+	 * the server closes, instead of waiting for a resend after a
+	 * reconnect; on tcp:// / ipc:// every client does that (a call reads
+	 * its own connection and sees it close). */
 	bool fail_on_disconnect;
 	uint32_t connect_timeout_ms;
 	/* Required for a tls+tcp:// URL (ca_file), ignored for others; read at
@@ -256,7 +297,7 @@ typedef struct rpc_call_opts {
 } rpc_call_opts;
 
 /* Opens a client for `desc` (e.g. &shoal__worker__descriptor) at url.
- * Dialing is non-blocking: an unreachable server (or a failing TLS
+ * Nothing is dialled here: an unreachable server (or a failing TLS
  * handshake) shows up as UNAVAILABLE on the first call, not here.  Fails
  * only on a malformed URL or, for tls+tcp://, bad TLS options/files
  * (INVALID_ARGUMENT, rpc_tls_check). */
@@ -272,7 +313,8 @@ const char *rpc_client_url(const rpc_client *c);
 /* Per-call timeout override for calls made after this (0 = default). */
 void rpc_client_set_timeout(rpc_client *c, uint32_t timeout_ms);
 
-/* Closes the socket and frees the client.  NULL ok. */
+/* Closes its connections (or nng socket) and frees the client; no call may
+ * be in progress.  NULL ok. */
 void rpc_client_close(rpc_client *c);
 
 /* Calls method `method_index` of the client's service directly (what the
@@ -297,10 +339,14 @@ shoal_code rpc_client_call_opts(rpc_client *c, unsigned method_index,
  *     for (i = 0; i < n; i++) rpc_pending_finish(p[i], &res[i]);
  *
  * rpc_client_start packs the input (which may be freed on return), sends
- * it and returns at once; the reply is received on nng's threads.  Every
- * pending call must be finished exactly once with rpc_pending_finish, which
- * waits for it and fills res as rpc_client_call would (res->elapsed_us is
- * the call's own duration, whenever finish is called).  A failure before
+ * it and returns at once: the calls of a fan-out are served in parallel.
+ * Every pending call must be finished exactly once with rpc_pending_finish,
+ * which waits for its reply and fills res as rpc_client_call would.  On
+ * tcp:// / ipc:// the reply is read by finish itself, on the connection the
+ * call holds from start to finish (so res->elapsed_us runs until the reply
+ * was read: a call finished after a slower one counts that wait); on nng
+ * it is received by nng's threads and elapsed_us is the call's own
+ * duration, whenever finish is called.  A failure before
  * anything was sent is reported by finish too, so callers have one path.
  * Returns NULL only when out of memory (finish(NULL) then reports
  * RESOURCE_EXHAUSTED).  The client must outlive its pending calls. */

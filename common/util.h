@@ -53,5 +53,9 @@ char *xstrdup(const char *s);
 /* Big-endian fixed-width integer encoding (keys sort numerically). */
 void util_put_be64(unsigned char *p, uint64_t v);
 uint64_t util_get_be64(const unsigned char *p);
+void util_put_be32(unsigned char *p, uint32_t v);
+uint32_t util_get_be32(const unsigned char *p);
+void util_put_be16(unsigned char *p, uint16_t v);
+uint16_t util_get_be16(const unsigned char *p);
 
 #endif

@@ -111,21 +111,6 @@ static void free_dist(catalog *cat);
  * Encoding
  * =================================================================== */
 
-static void
-put_be32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static uint32_t
-get_be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* "c" tenant 0x00 name; returns the length (buf holds 2 * CATALOG_NAME_MAX). */
 static size_t
 coll_key(char *buf, const char *tenant, const char *name)
@@ -154,10 +139,10 @@ coll_val(unsigned char *v, const catalog_collection *c)
 {
 	v[0] = RECORD_V1;
 	util_put_be64(v + 1, c->shard_id);
-	put_be32(v + 9, c->dim);
-	put_be32(v + 13, c->metric);
-	put_be32(v + 17, c->m);
-	put_be32(v + 21, c->ef_construction);
+	util_put_be32(v + 9, c->dim);
+	util_put_be32(v + 13, c->metric);
+	util_put_be32(v + 17, c->m);
+	util_put_be32(v + 21, c->ef_construction);
 }
 
 static bool
@@ -243,6 +228,18 @@ array_insert(void *base, size_t *n, size_t *cap, size_t size, size_t i, const vo
 	return a;
 }
 
+/* A malloc'ed copy of n elements of `size` bytes (NULL when n is 0): how
+ * the catalog hands out its arrays, which change once the lock is gone. */
+static void *
+array_copy(const void *base, size_t n, size_t size)
+{
+	if (n == 0)
+		return NULL;
+	void *p = xmalloc(n * size);
+	memcpy(p, base, n * size);
+	return p;
+}
+
 static void
 array_remove(void *base, size_t *n, size_t size, size_t i, size_t count)
 {
@@ -294,7 +291,7 @@ load_record(catalog *cat, const char *k, size_t kl, const unsigned char *v, size
 		case 'F':
 			if (vl != 4)
 				break;
-			*format = get_be32(v);
+			*format = util_get_be32(v);
 			return SHOAL_OK;
 		case 'E':
 		case 'S':
@@ -351,10 +348,10 @@ load_record(catalog *cat, const char *k, size_t kl, const unsigned char *v, size
 			memcpy(c.tenant, k + 1, lt);
 			memcpy(c.name, nul + 1, ln);
 			c.shard_id = util_get_be64(v + 1);
-			c.dim = get_be32(v + 9);
-			c.metric = get_be32(v + 13);
-			c.m = get_be32(v + 17);
-			c.ef_construction = get_be32(v + 21);
+			c.dim = util_get_be32(v + 9);
+			c.metric = util_get_be32(v + 13);
+			c.m = util_get_be32(v + 17);
+			c.ef_construction = util_get_be32(v + 21);
 			cat->colls = array_insert(cat->colls, &cat->n_colls, &cat->cap_colls,
 			    sizeof c, cat->n_colls, &c);
 			return SHOAL_OK;
@@ -414,7 +411,7 @@ load(catalog *cat, shoal_status *st)
 		/* New catalog: stamp the format and the first epoch. */
 		rocksdb_writebatch_t *b = rocksdb_writebatch_create();
 		unsigned char f[4];
-		put_be32(f, CATALOG_FORMAT);
+		util_put_be32(f, CATALOG_FORMAT);
 		rocksdb_writebatch_put(b, "F", 1, (const char *)f, sizeof f);
 		batch_put_u64(b, "E", 1);
 		batch_put_u64(b, "S", 1);
@@ -632,11 +629,7 @@ catalog_list_workers(catalog *cat, catalog_worker **out)
 
 	pthread_rwlock_rdlock(&cat->lock);
 	n = cat->n_workers;
-	*out = NULL;
-	if (n > 0) {
-		*out = xmalloc(n * sizeof **out);
-		memcpy(*out, cat->workers, n * sizeof **out);
-	}
+	*out = array_copy(cat->workers, n, sizeof **out);
 	pthread_rwlock_unlock(&cat->lock);
 	return n;
 }
@@ -721,11 +714,7 @@ catalog_list_tenants(catalog *cat, catalog_tenant **out)
 
 	pthread_rwlock_rdlock(&cat->lock);
 	n = cat->n_tenants;
-	*out = NULL;
-	if (n > 0) {
-		*out = xmalloc(n * sizeof **out);
-		memcpy(*out, cat->tenants, n * sizeof **out);
-	}
+	*out = array_copy(cat->tenants, n, sizeof **out);
 	pthread_rwlock_unlock(&cat->lock);
 	return n;
 }
@@ -780,6 +769,15 @@ catalog_drop_tenant(catalog *cat, const char *name, shoal_status *st)
 /* ===================================================================
  * Collections
  * =================================================================== */
+
+uint64_t
+catalog_next_shard_id(catalog *cat)
+{
+	pthread_rwlock_rdlock(&cat->lock);
+	uint64_t n = cat->next_shard;
+	pthread_rwlock_unlock(&cat->lock);
+	return n;
+}
 
 shoal_code
 catalog_alloc_shard_id(catalog *cat, uint64_t *out, shoal_status *st)
@@ -1262,7 +1260,7 @@ group_val(const group_rec *g, size_t *len)
 	unsigned char *v = xmalloc(5 + (size_t)g->n * PLACE_ENC_MAX);
 	size_t n = 5;
 	v[0] = RECORD_V1;
-	put_be32(v + 1, g->n);
+	util_put_be32(v + 1, g->n);
 	for (uint32_t i = 0; i < g->n; i++)
 		n += place_enc(v + n, &g->places[i]);
 	*len = n;
@@ -1280,19 +1278,19 @@ dcoll_val(const catalog_dcoll *c, size_t *len)
 
 	v[0] = RECORD_V1;
 	v[1] = (unsigned char)c->kind;
-	put_be32(v + 2, c->dim);
-	put_be32(v + 6, c->metric);
-	put_be32(v + 10, c->m);
-	put_be32(v + 14, c->ef_construction);
+	util_put_be32(v + 2, c->dim);
+	util_put_be32(v + 6, c->metric);
+	util_put_be32(v + 10, c->m);
+	util_put_be32(v + 14, c->ef_construction);
 	util_put_be64(v + 18, c->first_shard);
-	put_be32(v + 26, c->nshards);
+	util_put_be32(v + 26, c->nshards);
 	util_put_be64(v + 30, c->group);
 	util_put_be64(v + 38, c->epoch);
 	n = DCOLL_FIXED;
 	v[n++] = (unsigned char)kl;
 	memcpy(v + n, c->key_field, kl);
 	n += kl;
-	put_be32(v + n, np);
+	util_put_be32(v + n, np);
 	n += 4;
 	for (uint32_t i = 0; i < np; i++)
 		n += place_enc(v + n, &c->places[i]);
@@ -1332,7 +1330,7 @@ batch_upgrade_format(catalog *cat, rocksdb_writebatch_t *b)
 {
 	if (cat->format < CATALOG_FORMAT) {
 		unsigned char f[4];
-		put_be32(f, CATALOG_FORMAT);
+		util_put_be32(f, CATALOG_FORMAT);
 		rocksdb_writebatch_put(b, "F", 1, (const char *)f, sizeof f);
 	}
 }
@@ -1346,7 +1344,7 @@ load_dist_record(catalog *cat, const char *k, size_t kl, const unsigned char *v,
 	size_t pos;
 
 	if (k[0] == 'g' && kl == 9 && vl >= 5 && v[0] == RECORD_V1) {
-		group_rec g = {.id = util_get_be64((const unsigned char *)k + 1), .n = get_be32(v + 1)};
+		group_rec g = {.id = util_get_be64((const unsigned char *)k + 1), .n = util_get_be32(v + 1)};
 		if (g.n >= 1 && g.n <= CATALOG_MAX_SHARDS) {
 			bool ok = true;
 			g.places = xcalloc(g.n, sizeof *g.places);
@@ -1367,18 +1365,18 @@ load_dist_record(catalog *cat, const char *k, size_t kl, const unsigned char *v,
 		memset(&c, 0, sizeof c);
 		memcpy(c.name, k + 1, kl - 1);
 		c.kind = (catalog_kind)v[1];
-		c.dim = get_be32(v + 2);
-		c.metric = get_be32(v + 6);
-		c.m = get_be32(v + 10);
-		c.ef_construction = get_be32(v + 14);
+		c.dim = util_get_be32(v + 2);
+		c.metric = util_get_be32(v + 6);
+		c.m = util_get_be32(v + 10);
+		c.ef_construction = util_get_be32(v + 14);
 		c.first_shard = util_get_be64(v + 18);
-		c.nshards = get_be32(v + 26);
+		c.nshards = util_get_be32(v + 26);
 		c.group = util_get_be64(v + 30);
 		c.epoch = util_get_be64(v + 38);
 		pos = DCOLL_FIXED + 1 + klen;
 		if (klen < CATALOG_NAME_MAX && pos + 4 <= vl) {
 			memcpy(c.key_field, v + DCOLL_FIXED + 1, klen);
-			c.nplaces = get_be32(v + pos);
+			c.nplaces = util_get_be32(v + pos);
 			pos += 4;
 			bool ok = c.nplaces <= CATALOG_MAX_SHARDS;
 			if (ok && c.nplaces > 0)
@@ -1675,11 +1673,7 @@ dcoll_copy(const catalog *cat, size_t i, catalog_dcoll *out)
 		n = found ? cat->groups[gi].n : 0;
 	}
 	out->nplaces = n;
-	out->places = NULL;
-	if (n > 0) {
-		out->places = xmalloc(n * sizeof *out->places);
-		memcpy(out->places, src, n * sizeof *out->places);
-	}
+	out->places = array_copy(src, n, sizeof *out->places);
 }
 
 shoal_code

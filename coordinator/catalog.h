@@ -183,6 +183,11 @@ shoal_code catalog_drop_tenant(catalog *cat, const char *name, shoal_status *st)
 /* Durably allocates a new shard id (ids start at 1, never reused). */
 shoal_code catalog_alloc_shard_id(catalog *cat, uint64_t *out, shoal_status *st);
 
+/* The id the next allocation will hand out: every id below it has been
+ * handed out (coordinator/reclaim.c: ids below its value at start were
+ * allocated by an earlier coordinator process). */
+uint64_t catalog_next_shard_id(catalog *cat);
+
 /* Creates collection c (tenant, name, spec and a shard id from
  * catalog_alloc_shard_id) and bumps the epoch.  NOT_FOUND when the tenant
  * does not exist, ALREADY_EXISTS when the name is taken in that tenant. */

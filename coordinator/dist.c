@@ -1284,12 +1284,124 @@ check_request_key(const catalog_dcoll *c, const char *key, shoal_status *st)
 	return shardmap_check_key(key, st);
 }
 
+/* One Get, Delete or Count fanned out over a cluster-level collection:
+ * `req` (its shard_id left to fill) is copied once per shard addressed --
+ * shared: the key's shard or all (key_shards), in parallel through
+ * shared_calls, or shared_write for a write (the move gate); reference:
+ * its one shard, read on one replica (reference_read; reference writes
+ * queue, so they use reference_write).  When every call answered OK,
+ * `merge` sees the replies (calls[i].res.reply, valid during the call). */
+typedef struct {
+	unsigned method;             /* worker method, e.g. r->m_get */
+	const ProtobufCMessage *req; /* the template; not changed */
+	const char *key;             /* shared: the key's shard only; NULL or "": all */
+	bool write;                  /* shared: through the move gate */
+	void (*merge)(const router_call *calls, size_t n, void *arg);
+	void *arg;
+} dist_fanout;
+
+/* A shallow copy of `req` into dst (sizeof_message bytes), its shard_id
+ * set: every Shard*Request has a uint64 field shard_id. */
+static const ProtobufCMessage *
+shard_req_copy(unsigned char *dst, const ProtobufCMessage *req, uint64_t shard)
+{
+	const ProtobufCFieldDescriptor *fd =
+	    protobuf_c_message_descriptor_get_field_by_name(req->descriptor, "shard_id");
+	if (fd == NULL || fd->type != PROTOBUF_C_TYPE_UINT64)
+		abort(); /* a programming error: not a Shard*Request */
+	memcpy(dst, req, req->descriptor->sizeof_message);
+	memcpy(dst + fd->offset, &shard, sizeof shard);
+	return (const ProtobufCMessage *)dst;
+}
+
+static shoal_code
+fanout_run(router *r, void *cd, catalog_dcoll *c, const dist_fanout *f, shoal_status *st)
+{
+	size_t sz = f->req->descriptor->sizeof_message, m;
+	unsigned char *reqs;
+	router_call *calls;
+	uint32_t *idx = NULL;
+	shoal_code rv;
+
+	if (c->kind == CATALOG_REFERENCE) {
+		m = 1;
+		reqs = xcalloc(1, sz);
+		calls = xcalloc(1, sizeof *calls);
+		calls[0].method = f->method;
+		calls[0].in = shard_req_copy(reqs, f->req, c->first_shard);
+		rv = reference_read(r, cd, c, f->method, calls[0].in, &calls[0].res, st);
+	} else {
+		idx = xcalloc(c->nshards, sizeof *idx);
+		m = key_shards(c, f->key, idx);
+		reqs = xcalloc(m, sz);
+		calls = xcalloc(m, sizeof *calls);
+		for (size_t i = 0; i < m; i++) {
+			calls[i].method = f->method;
+			calls[i].in = shard_req_copy(reqs + i * sz, f->req, c->first_shard + idx[i]);
+		}
+		rv = f->write ? shared_write(r, cd, c, calls, idx, m, st)
+			      : shared_calls(r, cd, c, calls, idx, m, st);
+	}
+	if (rv == SHOAL_OK)
+		f->merge(calls, m, f->arg);
+	router_calls_free(calls, m);
+	free(calls);
+	free(reqs);
+	free(idx);
+	return rv;
+}
+
+/* Get's merge: the points of every shard, in shard order, replied from
+ * here (they live in the shards' replies). */
+typedef struct {
+	Shoal__GetReply_Closure done;
+	void *cd;
+} get_merge_arg;
+
+static void
+get_merge(const router_call *calls, size_t n, void *arg)
+{
+	const get_merge_arg *a = arg;
+	size_t total = 0, k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		total += ((const Shoal__GetReply *)calls[i].res.reply)->n_points;
+	Shoal__Point **pts = xcalloc(total, sizeof *pts);
+	for (size_t i = 0; i < n; i++) {
+		const Shoal__GetReply *g = (const Shoal__GetReply *)calls[i].res.reply;
+		for (size_t j = 0; j < g->n_points; j++)
+			pts[k++] = g->points[j];
+	}
+	Shoal__GetReply out = SHOAL__GET_REPLY__INIT;
+	out.n_points = k;
+	out.points = pts;
+	a->done(&out, a->cd);
+	free(pts);
+}
+
+/* Delete's merge over shards: each id lives in one shard, so the sum. */
+static void
+delete_merge(const router_call *calls, size_t n, void *arg)
+{
+	uint32_t *deleted = arg;
+	for (size_t i = 0; i < n; i++)
+		*deleted += ((const Shoal__DeleteReply *)calls[i].res.reply)->deleted;
+}
+
+/* Count's merge: the sum over the shards (one replica: its count). */
+static void
+count_merge(const router_call *calls, size_t n, void *arg)
+{
+	uint64_t *total = arg;
+	for (size_t i = 0; i < n; i++)
+		*total += ((const Shoal__CountReply *)calls[i].res.reply)->count;
+}
+
 void
 dist_get(router *r, const Shoal__GetRequest *in, Shoal__GetReply_Closure done, void *cd)
 {
 	catalog_dcoll c;
 	shoal_status st;
-	rpc_result res;
 
 	if (resolve_dcoll(r, in->collection, &c, &st) != SHOAL_OK ||
 	    check_request_key(&c, in->key, &st) != SHOAL_OK)
@@ -1303,47 +1415,10 @@ dist_get(router *r, const Shoal__GetRequest *in, Shoal__GetReply_Closure done, v
 	req.ids = in->ids;
 	req.with_vector = in->with_vector;
 	req.partition = in->key != NULL ? in->key : (char *)""; /* with a key: its points only */
-	if (c.kind == CATALOG_REFERENCE) {
-		req.shard_id = c.first_shard;
-		if (reference_read(r, cd, &c, r->m_get, &req.base, &res, &st) != SHOAL_OK)
-			goto out_fail;
-		done((const Shoal__GetReply *)res.reply, cd);
-		rpc_result_free(&res);
-		catalog_dcoll_clear(&c);
-		return;
-	}
-	uint32_t *idx = xcalloc(c.nshards, sizeof *idx);
-	size_t m = key_shards(&c, in->key, idx), total = 0;
-	Shoal__ShardGetRequest *reqs = xcalloc(m, sizeof *reqs);
-	router_call *calls = xcalloc(m, sizeof *calls);
-	for (size_t i = 0; i < m; i++) {
-		reqs[i] = req;
-		reqs[i].shard_id = c.first_shard + idx[i];
-		calls[i].method = r->m_get;
-		calls[i].in = &reqs[i].base;
-	}
-	shoal_code rv = shared_calls(r, cd, &c, calls, idx, m, &st);
-	if (rv == SHOAL_OK) {
-		for (size_t i = 0; i < m; i++)
-			total += ((const Shoal__GetReply *)calls[i].res.reply)->n_points;
-		Shoal__Point **pts = xcalloc(total ? total : 1, sizeof *pts);
-		size_t k = 0;
-		for (size_t i = 0; i < m; i++) {
-			const Shoal__GetReply *g = (const Shoal__GetReply *)calls[i].res.reply;
-			for (size_t j = 0; j < g->n_points; j++)
-				pts[k++] = g->points[j];
-		}
-		Shoal__GetReply out = SHOAL__GET_REPLY__INIT;
-		out.n_points = k;
-		out.points = pts;
-		done(&out, cd);
-		free(pts);
-	}
-	router_calls_free(calls, m);
-	free(calls);
-	free(reqs);
-	free(idx);
-	if (rv != SHOAL_OK)
+	get_merge_arg ga = {done, cd};
+	dist_fanout f = {.method = r->m_get, .req = &req.base, .key = in->key, .merge = get_merge,
+	    .arg = &ga};
+	if (fanout_run(r, cd, &c, &f, &st) != SHOAL_OK)
 		goto out_fail;
 	catalog_dcoll_clear(&c);
 	return;
@@ -1384,6 +1459,7 @@ dist_delete(router *r, const Shoal__DeleteRequest *in, Shoal__DeleteReply_Closur
 	req.versions = versions;
 	req.partition = in->key != NULL ? in->key : (char *)""; /* with a key: its points only */
 	if (c.kind == CATALOG_REFERENCE) {
+		/* every replica applies it or has it queued: the most any applied */
 		router_call *calls = NULL;
 		size_t napplied;
 		req.shard_id = c.first_shard;
@@ -1397,23 +1473,9 @@ dist_delete(router *r, const Shoal__DeleteRequest *in, Shoal__DeleteReply_Closur
 		router_calls_free(calls, c.nplaces);
 		free(calls);
 	} else {
-		uint32_t *idx = xcalloc(c.nshards, sizeof *idx);
-		size_t m = key_shards(&c, in->key, idx);
-		Shoal__ShardDeleteRequest *reqs = xcalloc(m, sizeof *reqs);
-		router_call *calls = xcalloc(m, sizeof *calls);
-		for (size_t i = 0; i < m; i++) {
-			reqs[i] = req;
-			reqs[i].shard_id = c.first_shard + idx[i];
-			calls[i].method = r->m_delete;
-			calls[i].in = &reqs[i].base;
-		}
-		rv = shared_write(r, cd, &c, calls, idx, m, &st);
-		for (size_t i = 0; rv == SHOAL_OK && i < m; i++)
-			deleted += ((const Shoal__DeleteReply *)calls[i].res.reply)->deleted;
-		router_calls_free(calls, m);
-		free(calls);
-		free(reqs);
-		free(idx);
+		dist_fanout f = {.method = r->m_delete, .req = &req.base, .key = in->key,
+		    .write = true, .merge = delete_merge, .arg = &deleted};
+		rv = fanout_run(r, cd, &c, &f, &st);
 	}
 	if (rv != SHOAL_OK)
 		goto out_fail;
@@ -1435,39 +1497,14 @@ dist_count(router *r, const Shoal__CountRequest *in, Shoal__CountReply_Closure d
 {
 	catalog_dcoll c;
 	shoal_status st;
-	rpc_result res;
 	uint64_t total = 0;
 
 	if (resolve_dcoll(r, in->collection, &c, &st) != SHOAL_OK)
 		goto out_fail;
 	Shoal__ShardCountRequest req = SHOAL__SHARD_COUNT_REQUEST__INIT;
-	if (c.kind == CATALOG_REFERENCE) {
-		req.shard_id = c.first_shard;
-		if (reference_read(r, cd, &c, r->m_count, &req.base, &res, &st) != SHOAL_OK)
-			goto out_fail;
-		done((const Shoal__CountReply *)res.reply, cd);
-		rpc_result_free(&res);
-		catalog_dcoll_clear(&c);
-		return;
-	}
-	uint32_t *idx = xcalloc(c.nshards, sizeof *idx);
-	size_t m = key_shards(&c, NULL, idx);
-	Shoal__ShardCountRequest *reqs = xcalloc(m, sizeof *reqs);
-	router_call *calls = xcalloc(m, sizeof *calls);
-	for (size_t i = 0; i < m; i++) {
-		shoal__shard_count_request__init(&reqs[i]);
-		reqs[i].shard_id = c.first_shard + idx[i];
-		calls[i].method = r->m_count;
-		calls[i].in = &reqs[i].base;
-	}
-	shoal_code rv = shared_calls(r, cd, &c, calls, idx, m, &st);
-	for (size_t i = 0; rv == SHOAL_OK && i < m; i++)
-		total += ((const Shoal__CountReply *)calls[i].res.reply)->count;
-	router_calls_free(calls, m);
-	free(calls);
-	free(reqs);
-	free(idx);
-	if (rv != SHOAL_OK)
+	dist_fanout f = {.method = r->m_count, .req = &req.base, .merge = count_merge,
+	    .arg = &total};
+	if (fanout_run(r, cd, &c, &f, &st) != SHOAL_OK)
 		goto out_fail;
 	catalog_dcoll_clear(&c);
 	Shoal__CountReply out = SHOAL__COUNT_REPLY__INIT;

@@ -31,6 +31,7 @@
 #include "obs.h"
 #include "overview.h"
 #include "pg_import.h"
+#include "reclaim.h"
 #include "router.h"
 #include "rpc.h"
 #include "shoal.pb-c.h"
@@ -56,6 +57,12 @@ usage(FILE *f)
 	    "                          handlers block on worker calls)\n"
 	    "  --worker-timeout-ms MS  a worker is down after MS without a heartbeat\n"
 	    "                          (default %u)\n"
+	    "  --reclaim-interval-ms MS\n"
+	    "                          look for orphan shards (left on workers by creates\n"
+	    "                          interrupted before the catalog commit) at start and\n"
+	    "                          every MS (default %u; 0 = never)\n"
+	    "  --reclaim-grace-ms MS   drop an orphan shard once nothing has named it for MS\n"
+	    "                          and two sweeps (default %u; docs/operations.md)\n"
 	    "  --log-level LEVEL       debug|info|warn|error (default info)\n"
 	    "  --http-listen ADDR      serve the status page (http://ADDR/), /status.json and\n"
 	    "                          Prometheus /metrics; ADDR = HOST:PORT (port 0 picks\n"
@@ -98,7 +105,8 @@ usage(FILE *f)
 	    "                          port) to PATH atomically\n"
 	    "  --help                  this text\n"
 	    "  --version               print the version\n",
-	    DEFAULT_THREADS, ROUTER_DEFAULT_WORKER_TIMEOUT_MS, REQLIMITS_DEFAULT_MAX_BATCH,
+	    DEFAULT_THREADS, ROUTER_DEFAULT_WORKER_TIMEOUT_MS, RECLAIM_DEFAULT_INTERVAL_MS,
+	    RECLAIM_DEFAULT_GRACE_MS, REQLIMITS_DEFAULT_MAX_BATCH,
 	    ROUTER_MAX_K, ROUTER_MAX_K, REQLIMITS_DEFAULT_MAX_EF_SEARCH, ROUTER_MAX_DIM, ROUTER_MAX_DIM);
 }
 
@@ -134,30 +142,14 @@ bound_url(const char *url, int port)
  * KEEP IN SYNC with the flags in main(): it_config checks that every flag
  * in --help is accepted as a key. */
 
-static bool
-cfg_url_ok(const char *v, char *why, size_t cap)
-{
-	if (rpc_url_valid(v))
-		return true;
-	snprintf(why, cap, "not a valid URL (expected tcp://HOST:PORT)");
-	return false;
-}
-
-static bool
-cfg_level_ok(const char *v, char *why, size_t cap)
-{
-	if (log_level_parse(v) >= 0)
-		return true;
-	snprintf(why, cap, "expected debug, info, warn or error");
-	return false;
-}
-
 static const config_key coordinator_config_keys[] = {
-    {"listen", CONFIG_STRING, 0, 0, cfg_url_ok},
+    {"listen", CONFIG_STRING, 0, 0, config_check_url},
     {"data", CONFIG_STRING, 0, 0, NULL},
     {"threads", CONFIG_INT, 1, 1024, NULL},
     {"worker-timeout-ms", CONFIG_INT, 1, UINT32_MAX, NULL},
-    {"log-level", CONFIG_STRING, 0, 0, cfg_level_ok},
+    {"reclaim-interval-ms", CONFIG_INT, 0, UINT32_MAX, NULL},
+    {"reclaim-grace-ms", CONFIG_INT, 0, UINT32_MAX, NULL},
+    {"log-level", CONFIG_STRING, 0, 0, config_check_log_level},
     {"ready-file", CONFIG_STRING, 0, 0, NULL},
     {"http-listen", CONFIG_STRING, 0, 0, httpd_addr_valid},
     {"cluster-secret-file", CONFIG_STRING, 0, 0, NULL},
@@ -211,6 +203,8 @@ main(int argc, char **argv)
 {
 	const char *listen = DEFAULT_LISTEN, *data = NULL, *ready = NULL;
 	uint32_t worker_timeout = ROUTER_DEFAULT_WORKER_TIMEOUT_MS;
+	uint32_t reclaim_interval = RECLAIM_DEFAULT_INTERVAL_MS;
+	uint32_t reclaim_grace = RECLAIM_DEFAULT_GRACE_MS;
 	int threads = DEFAULT_THREADS, level = LOG_INFO, max_concurrent = 0;
 	const char *http_listen = NULL, *restore = NULL, *secret_file = NULL, *admin_file = NULL;
 	char *secret = NULL, *admin_key = NULL;
@@ -277,6 +271,14 @@ main(int argc, char **argv)
 			if (!util_parse_u32(v, &worker_timeout) || worker_timeout == 0)
 				return bad_flag("--worker-timeout-ms '%s' is not a positive number of "
 				    "milliseconds%s", v, "");
+		} else if (strcmp(name, "--reclaim-interval-ms") == 0) {
+			if (!util_parse_u32(v, &reclaim_interval))
+				return bad_flag("--reclaim-interval-ms '%s' is not a number of milliseconds "
+				    "(0 = never reclaim orphan shards)%s", v, "");
+		} else if (strcmp(name, "--reclaim-grace-ms") == 0) {
+			if (!util_parse_u32(v, &reclaim_grace))
+				return bad_flag("--reclaim-grace-ms '%s' is not a number of milliseconds%s",
+				    v, "");
 		} else if (strcmp(name, "--log-level") == 0) {
 			if ((level = log_level_parse(v)) < 0)
 				return bad_flag("--log-level '%s' is not one of debug, info, warn, "
@@ -436,7 +438,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	gate.auth.cat = cat;
-	router_opts ro = {.worker_timeout_ms = worker_timeout, .auth_token = secret, .tls = &tls};
+	router_opts ro = {.worker_timeout_ms = worker_timeout, .auth_token = secret, .tls = &tls,
+	    .reclaim_interval_ms = reclaim_interval, .reclaim_grace_ms = reclaim_grace};
 	if (router_create(cat, &ro, &rt, &st) != SHOAL_OK) {
 		log_error("%s", st.msg);
 		goto out;

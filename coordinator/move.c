@@ -411,8 +411,9 @@ step_create(move_mgr *m, mjob *j)
 	return STEP_OK;
 }
 
-/* Carries shard's HNSW indexes from the source to the target
- * (worker/index_move.h), chunk by chunk, after its rows: the target
+/* Carries shard's HNSW indexes -- its partitions' and its shard-level
+ * graph's -- from the source to the target (worker/index_move.h), chunk by
+ * chunk, after its rows: the target
  * installs them and replays only the rows newer than each graph, instead
  * of rebuilding the graphs from the rows.  A cache, so best effort: any
  * failure is logged and the target builds the indexes from the rows as
@@ -422,6 +423,7 @@ carry_index(move_mgr *m, mjob *j, uint64_t shard)
 {
 	uint64_t off = 0, total = 0, xid = 0, t0 = util_mono_ms();
 	uint32_t parts = 0;
+	bool x_graph = false;
 	shoal_status st;
 
 	for (;;) {
@@ -445,6 +447,7 @@ carry_index(move_mgr *m, mjob *j, uint64_t shard)
 			total = x->total_bytes;
 			xid = x->export_id;
 			parts = x->partitions;
+			x_graph = x->graph;
 		}
 		if (parts == 0 || x->data.len == 0 || x->export_id != xid) {
 			rpc_result_free(&xr);
@@ -469,12 +472,14 @@ carry_index(move_mgr *m, mjob *j, uint64_t shard)
 		}
 		const Shoal__ImportIndexReply *y = (const Shoal__ImportIndexReply *)ir.reply;
 		bool complete = y->complete;
-		if (complete)
-			log_info("move %s: shard %" PRIu64 ": index carried: %u of %u partitions "
-				 "installed on %s (%u rebuilt from rows), %" PRIu64 " bytes in %" PRIu64
-				 " ms",
-			    j->id, shard, y->installed, parts, j->to, y->failed, total,
-			    util_mono_ms() - t0);
+		if (complete) /* `parts` and installed count the shard-level graph too */
+			log_info("move %s: shard %" PRIu64 ": index carried: %u of %u indexes "
+				 "installed on %s (%u rebuilt from rows; shard-level graph %s), %" PRIu64
+				 " bytes in %" PRIu64 " ms",
+			    j->id, shard, y->installed, parts, j->to, y->failed,
+			    !x_graph ? "not loaded on the source" : y->graph_installed ? "installed"
+			                                                               : "rebuilt",
+			    total, util_mono_ms() - t0);
 		rpc_result_free(&ir);
 		if (complete || off >= total)
 			return STEP_OK;

@@ -150,6 +150,8 @@ overview_json(overview *ov, size_t *len)
 	json_u64(&b, "epoch", s.st ? s.st->epoch : 0, true);
 	json_u64(&b, "tenant_count", s.st ? s.st->tenants : 0, true);
 	json_u64(&b, "collection_count", s.st ? s.st->collections : 0, true);
+	json_u64(&b, "orphans_reclaimed", s.st ? s.st->orphans_reclaimed : 0, true);
+	json_u64(&b, "orphans_pending", s.st ? s.st->orphans_pending : 0, true);
 
 	httpd_buf_printf(&b, ",\"workers\":[");
 	for (size_t i = 0; s.st && i < s.st->n_workers; i++) {
@@ -387,6 +389,12 @@ collect(void *arg, metrics_writer *w)
 		metrics_write(w, "shoal_cluster_epoch", "gauge",
 		    "Placement epoch of the catalog (bumps with every placement change).", NULL,
 		    (double)st->epoch);
+		metrics_write(w, "shoal_cluster_orphan_shards_reclaimed_total", "counter",
+		    "Orphan shards (left by interrupted creates) dropped since the coordinator "
+		    "started.", NULL, (double)st->orphans_reclaimed);
+		metrics_write(w, "shoal_cluster_orphan_shards_pending", "gauge",
+		    "Orphan shards found, waiting out --reclaim-grace-ms before they are dropped.",
+		    NULL, st->orphans_pending);
 #define PER_WORKER(metric, help, expr)                                               \
 	for (size_t i = 0; i < st->n_workers; i++) {                                     \
 		const Shoal__WorkerInfo *wi = st->workers[i];                                \

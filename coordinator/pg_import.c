@@ -1460,6 +1460,44 @@ sender_main(void *arg)
  * Targets: tenant and collection, created when missing
  * =================================================================== */
 
+/* The CreateCollection spec of the job's collection in tenant ("": a
+ * cluster-level one), dimension want; strings point into the job's spec. */
+static Shoal__CollectionSpec
+target_spec(const Shoal__ImportSpec *s, const char *tenant, uint32_t want)
+{
+	Shoal__CollectionSpec cs = SHOAL__COLLECTION_SPEC__INIT;
+	cs.tenant = (char *)tenant;
+	cs.name = s->collection;
+	cs.dim = want;
+	cs.metric = s->metric != SHOAL__METRIC__METRIC_UNSPECIFIED ? s->metric
+	                                                           : SHOAL__METRIC__METRIC_COSINE;
+	cs.m = s->m;
+	cs.ef_construction = s->ef_construction;
+	return cs;
+}
+
+/* The existing collection of the job's name in tenant, by ListCollections:
+ * *spec (NULL when there is none) points into *out, which the caller
+ * frees (protobuf_c_message_free_unpacked) when OK. */
+static shoal_code
+existing_spec(run *R, const char *tenant, ProtobufCMessage **out,
+    const Shoal__CollectionSpec **spec, shoal_status *st)
+{
+	Shoal__ListCollectionsRequest lc = SHOAL__LIST_COLLECTIONS_REQUEST__INIT;
+	lc.tenant = (char *)tenant;
+	*spec = NULL;
+	shoal_code rv = local_call(R->imp, "ListCollections", &lc.base,
+	    &shoal__list_collections_reply__descriptor, DDL_TIMEOUT_MS, out, st);
+	if (rv != SHOAL_OK)
+		return rv;
+	const Shoal__ListCollectionsReply *l = (const Shoal__ListCollectionsReply *)*out;
+	for (size_t i = 0; i < l->n_collections; i++)
+		if (l->collections[i]->spec &&
+		    strcmp(l->collections[i]->spec->name, R->j->spec->collection) == 0)
+			*spec = l->collections[i]->spec;
+	return SHOAL_OK;
+}
+
 /* Makes sure tenant and its collection exist; *dim is the collection's
  * dimension (an existing one's, or `want` for one created here). */
 static shoal_code
@@ -1484,14 +1522,7 @@ ensure_target(run *R, const char *tenant, uint32_t want, uint32_t *dim, bool *cr
 		return rv;
 	}
 
-	Shoal__CollectionSpec cs = SHOAL__COLLECTION_SPEC__INIT;
-	cs.tenant = (char *)tenant;
-	cs.name = s->collection;
-	cs.dim = want;
-	cs.metric = s->metric != SHOAL__METRIC__METRIC_UNSPECIFIED ? s->metric
-	                                                           : SHOAL__METRIC__METRIC_COSINE;
-	cs.m = s->m;
-	cs.ef_construction = s->ef_construction;
+	Shoal__CollectionSpec cs = target_spec(s, tenant, want);
 	rv = local_call(R->imp, "CreateCollection", &cs.base, &shoal__collection_info__descriptor,
 	    DDL_TIMEOUT_MS, &out, st);
 	if (rv == SHOAL_OK) {
@@ -1505,22 +1536,16 @@ ensure_target(run *R, const char *tenant, uint32_t want, uint32_t *dim, bool *cr
 		    tenant);
 		return rv;
 	}
-	Shoal__ListCollectionsRequest lc = SHOAL__LIST_COLLECTIONS_REQUEST__INIT;
-	lc.tenant = (char *)tenant;
-	rv = local_call(R->imp, "ListCollections", &lc.base,
-	    &shoal__list_collections_reply__descriptor, DDL_TIMEOUT_MS, &out, st);
-	if (rv != SHOAL_OK)
+	const Shoal__CollectionSpec *e;
+	if ((rv = existing_spec(R, tenant, &out, &e, st)) != SHOAL_OK)
 		return rv;
-	const Shoal__ListCollectionsReply *l = (const Shoal__ListCollectionsReply *)out;
-	rv = shoal_status_set(st, SHOAL_NOT_FOUND, "collection '%s' of tenant '%s' vanished",
-	    s->collection, tenant);
-	for (size_t i = 0; i < l->n_collections; i++)
-		if (l->collections[i]->spec &&
-		    strcmp(l->collections[i]->spec->name, s->collection) == 0) {
-			*dim = l->collections[i]->spec->dim;
-			rv = SHOAL_OK;
-			shoal_status_clear(st);
-		}
+	if (e != NULL) {
+		*dim = e->dim;
+		shoal_status_clear(st);
+	} else {
+		rv = shoal_status_set(st, SHOAL_NOT_FOUND, "collection '%s' of tenant '%s' vanished",
+		    s->collection, tenant);
+	}
 	protobuf_c_message_free_unpacked(out, NULL);
 	return rv;
 }
@@ -1535,16 +1560,9 @@ ensure_shared(run *R, uint32_t want, uint32_t *dim, shoal_status *st)
 	ProtobufCMessage *out = NULL;
 	shoal_code rv;
 
-	Shoal__CollectionSpec cs = SHOAL__COLLECTION_SPEC__INIT;
-	cs.tenant = (char *)"";
-	cs.name = s->collection;
+	Shoal__CollectionSpec cs = target_spec(s, "", want);
 	cs.placement = SHOAL__PLACEMENT__PLACEMENT_SHARED;
 	cs.key_field = s->tenant_col;
-	cs.dim = want;
-	cs.metric = s->metric != SHOAL__METRIC__METRIC_UNSPECIFIED ? s->metric
-	                                                           : SHOAL__METRIC__METRIC_COSINE;
-	cs.m = s->m;
-	cs.ef_construction = s->ef_construction;
 	rv = local_call(R->imp, "CreateCollection", &cs.base, &shoal__collection_info__descriptor,
 	    DDL_TIMEOUT_MS, &out, st);
 	if (rv == SHOAL_OK) {
@@ -1560,27 +1578,18 @@ ensure_shared(run *R, uint32_t want, uint32_t *dim, shoal_status *st)
 		return rv;
 	}
 	shoal_status create_st = *st;
-	Shoal__ListCollectionsRequest lc = SHOAL__LIST_COLLECTIONS_REQUEST__INIT;
-	lc.tenant = (char *)"";
-	rv = local_call(R->imp, "ListCollections", &lc.base,
-	    &shoal__list_collections_reply__descriptor, DDL_TIMEOUT_MS, &out, st);
-	if (rv != SHOAL_OK)
+	const Shoal__CollectionSpec *e;
+	if ((rv = existing_spec(R, "", &out, &e, st)) != SHOAL_OK)
 		return rv;
-	const Shoal__ListCollectionsReply *l = (const Shoal__ListCollectionsReply *)out;
-	*st = create_st; /* e.g. "a tenant has that name" */
+	*st = create_st; /* when there is none: e.g. "a tenant has that name" */
 	rv = create_st.code;
-	for (size_t i = 0; i < l->n_collections; i++) {
-		const Shoal__CollectionSpec *e = l->collections[i]->spec;
-		if (e == NULL || strcmp(e->name, s->collection) != 0)
-			continue;
-		if (e->placement != SHOAL__PLACEMENT__PLACEMENT_SHARED) {
-			rv = shoal_status_set(st, SHOAL_FAILED_PRECONDITION,
-			    "collection '%s' exists and is not a shared collection; --tenant-col "
-			    "imports into a shared one (or a tenant per value with "
-			    "--dedicated-tenants)",
-			    s->collection);
-			break;
-		}
+	if (e != NULL && e->placement != SHOAL__PLACEMENT__PLACEMENT_SHARED) {
+		rv = shoal_status_set(st, SHOAL_FAILED_PRECONDITION,
+		    "collection '%s' exists and is not a shared collection; --tenant-col "
+		    "imports into a shared one (or a tenant per value with "
+		    "--dedicated-tenants)",
+		    s->collection);
+	} else if (e != NULL) {
 		*dim = e->dim;
 		snprintf(R->key_field, sizeof R->key_field, "%s",
 		    e->key_field && e->key_field[0] ? e->key_field : "tenant");
@@ -1761,24 +1770,12 @@ set_tags(Shoal__PayloadValue *v, arena *ar, char **tags, size_t n)
 	v->tags = l;
 }
 
-typedef struct json_ctx {
-	pfields *pf;
-	const char *col;
-} json_ctx;
-
-static shoal_code
-json_field(void *arg, pgcopy_slice key, const pgcopy_jvalue *jv, shoal_status *st)
+/* Sets v from a decoded value: a JSON field's, or a typed column's
+ * (payload_col) in the same form, so each kind is converted in one place.
+ * Strings and lists are copied into ar. */
+static void
+pv_set(Shoal__PayloadValue *v, arena *ar, const pgcopy_jvalue *jv)
 {
-	(void)st;
-	json_ctx *c = arg;
-	arena *ar = c->pf->ar;
-	const char *k = key.p ? key.p : c->col;
-	size_t kl = key.p ? key.n : strlen(c->col);
-	if (kl > 0 && memchr(k, '\0', kl) != NULL)
-		return SHOAL_OK; /* a key with a NUL cannot be a payload key */
-	Shoal__PayloadValue *v = pf_add(c->pf, k, kl);
-	if (v == NULL)
-		return SHOAL_OK;
 	switch (jv->type) {
 	case PGCOPY_J_STRING:
 		v->kind_case = SHOAL__PAYLOAD_VALUE__KIND_S;
@@ -1804,6 +1801,25 @@ json_field(void *arg, pgcopy_slice key, const pgcopy_jvalue *jv, shoal_status *s
 		break;
 	}
 	}
+}
+
+typedef struct json_ctx {
+	pfields *pf;
+	const char *col;
+} json_ctx;
+
+static shoal_code
+json_field(void *arg, pgcopy_slice key, const pgcopy_jvalue *jv, shoal_status *st)
+{
+	(void)st;
+	json_ctx *c = arg;
+	const char *k = key.p ? key.p : c->col;
+	size_t kl = key.p ? key.n : strlen(c->col);
+	if (kl > 0 && memchr(k, '\0', kl) != NULL)
+		return SHOAL_OK; /* a key with a NUL cannot be a payload key */
+	Shoal__PayloadValue *v = pf_add(c->pf, k, kl);
+	if (v != NULL)
+		pv_set(v, c->pf->ar, jv);
 	return SHOAL_OK;
 }
 
@@ -1846,43 +1862,31 @@ payload_col(run *R, size_t i, const pgcopy_field *f, pfields *pf, shoal_status *
 	Shoal__PayloadValue *v = pf_add(pf, key, strlen(key));
 	if (v == NULL)
 		return SHOAL_OK;
+	/* decoded into the JSON value form, converted by pv_set */
+	pgcopy_jvalue jv = {0};
+	char u[37];
 	switch (cp->type) {
-	case PGCOPY_BOOL: {
-		bool b;
-		if ((rv = pgcopy_bool(bin, p, n, &b, st)) == SHOAL_OK) {
-			v->kind_case = SHOAL__PAYLOAD_VALUE__KIND_B;
-			v->b = b;
-		}
+	case PGCOPY_BOOL:
+		jv.type = PGCOPY_J_BOOL;
+		rv = pgcopy_bool(bin, p, n, &jv.b, st);
 		break;
-	}
 	case PGCOPY_INT2:
 	case PGCOPY_INT4:
-	case PGCOPY_INT8: {
-		int64_t x;
-		if ((rv = pgcopy_int(cp->type, bin, p, n, &x, st)) == SHOAL_OK) {
-			v->kind_case = SHOAL__PAYLOAD_VALUE__KIND_I;
-			v->i = x;
-		}
+	case PGCOPY_INT8:
+		jv.type = PGCOPY_J_INT;
+		rv = pgcopy_int(cp->type, bin, p, n, &jv.i, st);
 		break;
-	}
 	case PGCOPY_FLOAT4:
 	case PGCOPY_FLOAT8:
-	case PGCOPY_NUMERIC: {
-		double d;
-		if ((rv = pgcopy_float(cp->type, bin, p, n, &d, st)) == SHOAL_OK) {
-			v->kind_case = SHOAL__PAYLOAD_VALUE__KIND_D;
-			v->d = d;
-		}
+	case PGCOPY_NUMERIC:
+		jv.type = PGCOPY_J_DOUBLE;
+		rv = pgcopy_float(cp->type, bin, p, n, &jv.d, st);
 		break;
-	}
-	case PGCOPY_UUID: {
-		char u[37];
-		if ((rv = pgcopy_uuid(bin, p, n, u, st)) == SHOAL_OK) {
-			v->kind_case = SHOAL__PAYLOAD_VALUE__KIND_S;
-			v->s = arena_strndup(ar, u, 36);
-		}
+	case PGCOPY_UUID:
+		jv.type = PGCOPY_J_STRING;
+		jv.s = (pgcopy_slice){u, 36};
+		rv = pgcopy_uuid(bin, p, n, u, st);
 		break;
-	}
 	case PGCOPY_TEXT_ARRAY: {
 		scratch_reserve(R, n);
 		tag_acc t = {.ar = ar};
@@ -1892,15 +1896,15 @@ payload_col(run *R, size_t i, const pgcopy_field *f, pfields *pf, shoal_status *
 		break;
 	}
 	default: /* text and the text form of anything else */
-		if (memchr(p, '\0', n) != NULL) {
+		jv.type = PGCOPY_J_STRING;
+		jv.s = (pgcopy_slice){(const char *)p, n};
+		if (memchr(p, '\0', n) != NULL)
 			rv = shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
 			    "text contains a NUL byte");
-			break;
-		}
-		v->kind_case = SHOAL__PAYLOAD_VALUE__KIND_S;
-		v->s = arena_strndup(ar, (const char *)p, n);
 		break;
 	}
+	if (rv == SHOAL_OK && jv.type != 0) /* 0: a text array, set above */
+		pv_set(v, ar, &jv);
 	if (rv != SHOAL_OK)
 		shoal_status_prefix(st, "column \"%s\"", key);
 	return rv;

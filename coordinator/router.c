@@ -57,6 +57,7 @@
 #include "log.h"
 #include "move.h"
 #include "rebalance.h"
+#include "reclaim.h"
 #include "pg_import.h"
 #include "placement.h"
 #include "router_int.h"
@@ -209,7 +210,8 @@ conn_acquire(router *r, const char *worker, wconn **out, char *url, bool *up,
 uint32_t
 router_downstream_ms(router *r, void *cd, uint32_t cap_ms, bool up)
 {
-	uint32_t timeout = rpc_call_remaining_ms(cd);
+	/* cd NULL: a background thread's call, no caller deadline */
+	uint32_t timeout = cd != NULL ? rpc_call_remaining_ms(cd) : cap_ms;
 	(void)r;
 	/* Keep a margin for our own reply: a worker timeout must reach the
 	 * client as our error, not as the client's own deadline expiring. */
@@ -273,7 +275,7 @@ router_worker_call(router *r, void *cd, const char *worker, unsigned method,
 		return shoal_status_set(st, SHOAL_DEADLINE_EXCEEDED,
 		    "deadline passed before calling %s on worker %s (%s)", mname, worker, url);
 	}
-	const char *rid = rpc_call_request_id(cd);
+	const char *rid = cd != NULL ? rpc_call_request_id(cd) : NULL;
 	rpc_call_opts o = {.timeout_ms = timeout, .request_id = rid && rid[0] ? rid : NULL,
 	    .epoch = epoch};
 	rv = rpc_client_call_opts(c->client, method, in, &o, res);
@@ -669,6 +671,7 @@ h_status(Shoal__Coordinator_Service *svc, const Shoal__StatusRequest *in,
 	out.tenants = (uint32_t)nt;
 	out.collections = (uint32_t)ncoll;
 	out.epoch = catalog_epoch(r->cat);
+	reclaim_stats(r->rc, &out.orphans_reclaimed, &out.orphans_pending);
 	done(&out, cd);
 	free(wp);
 	free(wi);
@@ -1302,6 +1305,21 @@ h_search(Shoal__Coordinator_Service *svc, const Shoal__SearchRequest *in,
 	search_handle((router *)svc, in, done, cd);
 }
 
+/* Get and Delete on a tenant's collection: at least one id, and no key
+ * (a key addresses a shared collection's points). */
+static shoal_code
+check_ids(const char *what, size_t n_ids, const char *key, const char *tenant,
+    const char *coll, shoal_status *st)
+{
+	if (n_ids == 0)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "%s needs at least one id", what);
+	if (key != NULL && key[0] != '\0')
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
+		    "a key applies to shared collections; '%s/%s' is a tenant's collection", tenant,
+		    coll);
+	return SHOAL_OK;
+}
+
 static void
 h_get(Shoal__Coordinator_Service *svc, const Shoal__GetRequest *in, Shoal__GetReply_Closure done,
     void *cd)
@@ -1315,18 +1333,9 @@ h_get(Shoal__Coordinator_Service *svc, const Shoal__GetRequest *in, Shoal__GetRe
 		dist_get(r, in, done, cd);
 		return;
 	}
-	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK)
+	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK ||
+	    check_ids("get", in->n_ids, in->key, in->tenant, in->collection, &st) != SHOAL_OK)
 		goto out_fail;
-	if (in->n_ids == 0) {
-		shoal_status_set(&st, SHOAL_INVALID_ARGUMENT, "get needs at least one id");
-		goto out_fail;
-	}
-	if (in->key != NULL && in->key[0] != '\0') {
-		shoal_status_set(&st, SHOAL_INVALID_ARGUMENT,
-		    "a key applies to shared collections; '%s/%s' is a tenant's collection",
-		    in->tenant, in->collection);
-		goto out_fail;
-	}
 	Shoal__ShardGetRequest req = SHOAL__SHARD_GET_REQUEST__INIT;
 	req.shard_id = c.shard_id;
 	req.n_ids = in->n_ids;
@@ -1359,18 +1368,9 @@ h_delete(Shoal__Coordinator_Service *svc, const Shoal__DeleteRequest *in,
 	}
 	move_write mw; /* the move gate, as in h_upsert */
 	move_write_enter(r->mv, in->tenant, &mw);
-	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK)
+	if (resolve(r, in->tenant, in->collection, &c, &st) != SHOAL_OK ||
+	    check_ids("delete", in->n_ids, in->key, in->tenant, in->collection, &st) != SHOAL_OK)
 		goto out_fail;
-	if (in->n_ids == 0) {
-		shoal_status_set(&st, SHOAL_INVALID_ARGUMENT, "delete needs at least one id");
-		goto out_fail;
-	}
-	if (in->key != NULL && in->key[0] != '\0') {
-		shoal_status_set(&st, SHOAL_INVALID_ARGUMENT,
-		    "a key applies to shared collections; '%s/%s' is a tenant's collection",
-		    in->tenant, in->collection);
-		goto out_fail;
-	}
 	if (catalog_next_versions(r->cat, in->n_ids, &first, &st) != SHOAL_OK)
 		goto out_fail;
 	versions = xmalloc(in->n_ids * sizeof *versions);
@@ -1686,6 +1686,14 @@ router_create(catalog *cat, const router_opts *opts, router **out, shoal_status 
 	}
 	r->rb = rb_create(r);
 	dist_start(r);
+	/* before any request: the id boundary must precede every create of
+	 * this process (reclaim.h) */
+	reclaim_opts ro = {.interval_ms = opts ? opts->reclaim_interval_ms : 0,
+	    .grace_ms = opts ? opts->reclaim_grace_ms : 0};
+	if ((rv = reclaim_start(r, &ro, &r->rc, st)) != SHOAL_OK) {
+		router_destroy(r);
+		return rv;
+	}
 	*out = r;
 	return SHOAL_OK;
 }
@@ -1701,6 +1709,7 @@ router_destroy(router *r)
 {
 	if (r == NULL)
 		return;
+	reclaim_stop(r->rc); /* it calls workers */
 	rb_destroy(r->rb);   /* before the moves it waits for */
 	move_destroy(r->mv); /* move threads call workers; they resume at restart */
 	dist_stop(r); /* the catch-up thread calls workers too */

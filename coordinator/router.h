@@ -44,6 +44,10 @@ typedef struct router_opts {
 	 * must outlive the router.  NULL = none (tls+tcp workers then fail
 	 * with INVALID_ARGUMENT naming tls-ca). */
 	const rpc_tls_options *tls;
+	/* Orphan shards (coordinator/reclaim.h): sweep interval (0 = never
+	 * reclaim) and grace period. */
+	uint32_t reclaim_interval_ms;
+	uint32_t reclaim_grace_ms;
 } router_opts;
 
 /* Creates a router over cat (borrowed: it must outlive the router).  opts

@@ -62,6 +62,7 @@ struct router {
 	pg_import *imp; /* import jobs (router_set_importer); NULL = none */
 	struct move_mgr *mv; /* online moves (move.h); created by router_create */
 	struct rb_mgr *rb;   /* rebalance / drain (rebalance.h) */
+	struct reclaim *rc;  /* orphan-shard sweeper (reclaim.h) */
 
 	/* Worker method indexes, looked up by name once. */
 	unsigned m_create_shard, m_drop_shard, m_upsert, m_search, m_get, m_delete, m_count,
@@ -96,7 +97,8 @@ void router_conn_release(router *r, wconn *c);
 
 /* The time a downstream call may take within the caller's deadline (cd):
  * the remaining time less a reply margin, capped at cap_ms when non-zero
- * and at 2 s for a worker that is not up.  0 = the deadline has passed. */
+ * and at 2 s for a worker that is not up.  0 = the deadline has passed.
+ * cd NULL (a background thread's call): cap_ms, which must be non-zero. */
 uint32_t router_downstream_ms(router *r, void *cd, uint32_t cap_ms, bool up);
 
 /* Turns a failed worker call (res, method name, timeout used) into st with
@@ -106,7 +108,7 @@ shoal_code router_worker_error(router *r, const char *worker, const char *url,
     const char *mname, uint32_t timeout_ms, rpc_result *res, shoal_status *st);
 
 /* Calls `method` on `worker` with routing epoch `epoch` (0 = none) within
- * cd's deadline (capped at cap_ms when non-zero).  On OK res->reply is the
+ * cd's deadline (capped at cap_ms when non-zero; cd NULL: cap_ms).  On OK res->reply is the
  * reply (rpc_result_free); on error st says why, res->reply is NULL and
  * res->epoch keeps the epoch of a routing refusal. */
 shoal_code router_worker_call(router *r, void *cd, const char *worker, unsigned method,
@@ -249,6 +251,12 @@ void dist_kick(router *r);
 /* The Search handler for every placement model. */
 void search_handle(router *r, const Shoal__SearchRequest *in, Shoal__SearchReply_Closure done,
     void *cd);
+
+/* The per-shard k of a scatter of k over `shards` shards (search.c,
+ * "Per-shard k"): the smallest k_s in 1..k with shards x P(X >= k_s) <=
+ * 1%, X ~ Binomial(k, 1/shards) the number of the top k in one shard.
+ * k for shards <= 1 or k <= 1.  Pure. */
+uint32_t search_scatter_k(uint32_t k, uint32_t shards);
 
 /* keys.c: the tenant API key handlers (access rules: keys.h). */
 void h_create_tenant_key(Shoal__Coordinator_Service *svc, const Shoal__TenantKeyRequest *in,

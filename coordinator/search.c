@@ -11,7 +11,7 @@
  * Scatter.  Targets are grouped by worker: ONE request per worker carries
  * all of its shards (Worker.MultiSearch; a lone target without --explain
  * goes as a plain Worker.Search, the cheapest path).  All requests are in
- * flight at once (router_call_all: nng aio, no thread per call), each with
+ * flight at once (router_call_all: rpc_client_start, no thread per call), each with
  * the caller's remaining deadline less a reply margin.  A worker whose
  * heartbeats stopped is not called at all: its shards fail at once.
  *
@@ -26,6 +26,26 @@
  * complete = false and missing_workers naming it.  Any other shard error
  * fails the search.
  *
+ * Per-shard k.  Hash distribution makes each of S shards a random ~1/S
+ * of the points, so the number of the global top k held by one shard is
+ * about Binomial(k, 1/S): for k = 10 over 32 shards, 0 or 1 for 96% of the
+ * shards, 4 or more with probability 1.7e-4.  A scatter therefore asks
+ * each shard in its first round for only k_s <= k hits (search_scatter_k():
+ * the smallest k_s with S x P(X >= k_s) <= SCATTER_REFINE_BUDGET, 1%), and
+ * the worker sizes the shard's beam from k_s (worker/shard_graph.h): a
+ * smaller answer needs a smaller beam and a smaller reply (measured: a
+ * modest saving, since a graph walk's descent costs about as much as its
+ * beam at these sizes; coordinator/README.md).  Nothing is lost by it:
+ * after the merge, every shard that returned k_s hits of which the last
+ * is not behind the merged k-th (by (distance, id)), or any full shard
+ * when fewer than k were merged, may hold more of the top k, and is asked
+ * again for k in one more round (refine_round(); a 1% event when the key
+ * is independent of the vectors, frequent when it is not -- then correct
+ * and slower).  A shard whose k_s-th hit lies behind the merged k-th has
+ * none of the top k beyond what it returned, since the merged k-th can
+ * only move closer; so exact mode stays exactly the brute-force top k.
+ * explain shows k_s in the plan line and the shards asked again.
+ *
  * Merge.  shardmap_merge(): the k closest by (distance, id), each id once.
  * complete = every shard answered and said complete.
  *
@@ -35,6 +55,7 @@
  * and the number of re-routing rounds.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +101,10 @@ typedef struct plan {
 	uint32_t retries;
 	uint32_t scatter;          /* shards of a keyless scatter (per-shard ef
 	                            * on the workers: worker/shard_graph.h); 0 */
+	uint32_t round_k;          /* k each shard is asked for in the next round */
+	uint32_t shard_k;          /* a scatter's first-round k per shard (< k:
+	                            * "Per-shard k" above); else k */
+	uint32_t refined;          /* shards asked again for k */
 	char plan_line[400];
 } plan;
 
@@ -134,6 +159,25 @@ target_set(target *t, uint32_t index, uint64_t shard, const catalog_place *pl,
 	t->state = T_PENDING;
 }
 
+#define SCATTER_REFINE_BUDGET 0.01
+
+/* router_int.h */
+uint32_t
+search_scatter_k(uint32_t k, uint32_t shards)
+{
+	if (shards <= 1 || k <= 1)
+		return k;
+	double p = 1.0 / shards, lq = log1p(-p), odds = log(p) - lq;
+	double budget = SCATTER_REFINE_BUDGET / shards, cdf = 0, lpmf = k * lq; /* P(X = 0) */
+	for (uint32_t c = 0; c + 1 < k; c++) {
+		cdf += exp(lpmf); /* P(X <= c) */
+		if (1.0 - cdf <= budget)
+			return c + 1;
+		lpmf += log((double)(k - c) / (c + 1)) + odds; /* P(X = c + 1) */
+	}
+	return k;
+}
+
 /* Resolves the collection, validates the request and makes the targets. */
 static shoal_code
 plan_make(router *r, plan *p, shoal_status *st)
@@ -174,6 +218,7 @@ plan_make(router *r, plan *p, shoal_status *st)
 	if (has_key && (rv = shardmap_check_key(in->key, st)) != SHOAL_OK)
 		return rv;
 
+	p->shard_k = p->round_k = in->k;
 	switch (p->kind) {
 	case CATALOG_DEDICATED: {
 		catalog_place pl;
@@ -210,9 +255,11 @@ plan_make(router *r, plan *p, shoal_status *st)
 					dup = strcmp(p->d.places[j].worker, p->d.places[s].worker) == 0;
 				nw += !dup;
 			}
+			p->shard_k = p->round_k = search_scatter_k(in->k, p->d.nshards);
 			snprintf(p->plan_line, sizeof p->plan_line,
 			    "no key: scatter to all %u shards on %zu worker%s, one request per worker, "
-			    "top %u merged by distance", p->d.nshards, nw, nw == 1 ? "" : "s", in->k);
+			    "top %u per shard, top %u merged by distance", p->d.nshards, nw,
+			    nw == 1 ? "" : "s", p->shard_k, in->k);
 		}
 		break;
 	case CATALOG_REFERENCE:
@@ -301,7 +348,7 @@ run_round(router *r, void *cd, plan *p, bool explain)
 			s->shard_id = t->shard_id;
 			s->n_vector = in->n_vector;
 			s->vector = in->vector;
-			s->k = in->k;
+			s->k = p->round_k;
 			s->ef_search = in->ef_search;
 			s->with_payload = in->with_payload;
 			s->with_vector = in->with_vector;
@@ -309,6 +356,7 @@ run_round(router *r, void *cd, plan *p, bool explain)
 			s->filter = in->filter;
 			s->partition = (char *)t->partition;
 			s->scatter_shards = p->scatter;
+			s->scatter_k = p->scatter ? in->k : 0;
 			calls[j].method = r->m_search;
 			calls[j].in = &s->base;
 			calls[j].epoch = t->epoch;
@@ -330,13 +378,14 @@ run_round(router *r, void *cd, plan *p, bool explain)
 			m->shards = q->stp;
 			m->n_vector = in->n_vector;
 			m->vector = in->vector;
-			m->k = in->k;
+			m->k = p->round_k;
 			m->ef_search = in->ef_search;
 			m->with_payload = in->with_payload;
 			m->with_vector = in->with_vector;
 			m->exact = in->exact;
 			m->filter = in->filter;
 			m->scatter_shards = p->scatter;
+			m->scatter_k = p->scatter ? in->k : 0;
 			calls[j].method = r->m_multi_search;
 			calls[j].in = &m->base;
 		}
@@ -484,6 +533,58 @@ reroute(router *r, plan *p)
 	return again;
 }
 
+/* Rounds until no target is pending: the first, then one per re-routing
+ * (or replica failover). */
+static void
+run_rounds(router *r, void *cd, plan *p, bool explain)
+{
+	size_t max_rounds = ROUTER_MAX_REROUTES + 1 + p->n_rep;
+	for (size_t round = 0; round < max_rounds; round++) {
+		run_round(r, cd, p, explain);
+		if (!reroute(r, p))
+			break;
+		p->retries++;
+	}
+}
+
+/* After a scatter's first rounds with k_s < k: marks pending every shard
+ * that may hold more of the top k than the k_s it returned ("Per-shard k"
+ * above) and sets the next rounds' k to k.  Returns how many. */
+static uint32_t
+refine_round(plan *p)
+{
+	uint32_t k = p->in->k, n_again = 0;
+	Shoal__Hit ***lists = xcalloc(p->n, sizeof *lists);
+	size_t *lens = xcalloc(p->n, sizeof *lens);
+	Shoal__Hit **top = xcalloc(k, sizeof *top);
+
+	for (size_t i = 0; i < p->n; i++)
+		if (p->t[i].state == T_OK) {
+			lists[i] = p->t[i].hits;
+			lens[i] = p->t[i].n_hits;
+		}
+	size_t n = shardmap_merge(lists, lens, p->n, k, top);
+	const Shoal__Hit *kth = n == k ? top[k - 1] : NULL;
+	for (size_t i = 0; i < p->n; i++) {
+		target *t = &p->t[i];
+		if (t->state != T_OK || (t->n_hits < p->shard_k && t->complete))
+			continue; /* failed, or it returned all it has */
+		/* (an incomplete shard dropped a hit deleted while its answer was
+		 * filled: it may have more even when short) */
+		const Shoal__Hit *last = t->n_hits > 0 ? t->hits[t->n_hits - 1] : NULL;
+		if (kth == NULL || last == NULL || last->distance < kth->distance ||
+		    (last->distance == kth->distance && last->id <= kth->id)) {
+			t->state = T_PENDING;
+			n_again++;
+		}
+	}
+	free(top);
+	free(lens);
+	free(lists);
+	p->round_k = k;
+	return n_again;
+}
+
 /* ===================================================================
  * The handler
  * =================================================================== */
@@ -538,13 +639,13 @@ search_handle(router *r, const Shoal__SearchRequest *in, Shoal__SearchReply_Clos
 	if (plan_make(r, &p, &st) != SHOAL_OK)
 		goto out_fail;
 
-	/* rounds: the first, then one per re-routing (or replica failover) */
-	size_t max_rounds = ROUTER_MAX_REROUTES + 1 + p.n_rep;
-	for (size_t round = 0; round < max_rounds; round++) {
-		run_round(r, cd, &p, explain);
-		if (!reroute(r, &p))
-			break;
-		p.retries++;
+	run_rounds(r, cd, &p, explain);
+	if (p.shard_k < in->k && (p.refined = refine_round(&p)) > 0) {
+		size_t len = strlen(p.plan_line);
+		snprintf(p.plan_line + len, sizeof p.plan_line - len,
+		    "; %u shard%s asked again for %u (their top %u reached the merged top %u)",
+		    p.refined, p.refined == 1 ? "" : "s", in->k, p.shard_k, in->k);
+		run_rounds(r, cd, &p, explain);
 	}
 
 	/* classify: missing workers (did not answer) vs other failures */

@@ -22,7 +22,8 @@ typedef struct xslot {
 	uint64_t id;        /* export id */
 	uint8_t *buf;
 	size_t len, total;  /* export: len == total; import: bytes received */
-	uint32_t parts;
+	uint32_t parts;     /* entries, the shard-level graph included */
+	bool graph;         /* export: the graph is in it */
 } xslot;
 
 struct index_move {
@@ -95,7 +96,7 @@ index_move_export_handle(index_move *im, shard_index *idx, const Shoal__ExportIn
 	if (in->offset == 0) { /* a new bundle */
 		xslot x = {.shard_id = in->shard_id};
 		size_t len;
-		if (shard_index_export(idx, &x.buf, &len, &x.parts, &st) != SHOAL_OK) {
+		if (shard_index_export(idx, &x.buf, &len, &x.parts, &x.graph, &st) != SHOAL_OK) {
 			rpc_call_fail(cd, st.code, "%s", st.msg);
 			done(NULL, cd);
 			return;
@@ -105,9 +106,10 @@ index_move_export_handle(index_move *im, shard_index *idx, const Shoal__ExportIn
 		x.id = ++im->next_id;
 		slot_put(im, &x);
 		pthread_mutex_unlock(&im->mu);
-		log_info("shard %" PRIu64 ": index bundle %" PRIu64 " for a move: %u partitions, %zu "
+		log_info("shard %" PRIu64 ": index bundle %" PRIu64 " for a move: %u partitions%s, %zu "
 			 "bytes",
-		    in->shard_id, x.id, x.parts, len);
+		    in->shard_id, x.id, x.parts - x.graph, x.graph ? " and the shard-level graph" : "",
+		    len);
 	}
 	pthread_mutex_lock(&im->mu);
 	size_t i = slot_find(im, in->shard_id, false);
@@ -129,6 +131,7 @@ index_move_export_handle(index_move *im, shard_index *idx, const Shoal__ExportIn
 	out.total_bytes = x->total;
 	out.export_id = x->id;
 	out.partitions = x->parts;
+	out.graph = x->graph;
 	done(&out, cd);
 	if (in->offset + n == x->total)
 		slot_drop(im, i); /* read to the end */
@@ -182,8 +185,10 @@ index_move_import_handle(index_move *im, shard_index *idx, const Shoal__ImportIn
 	}
 	pthread_mutex_unlock(&im->mu);
 	if (whole.buf != NULL) {
+		bool g = false;
 		shoal_code rv = shard_index_import(idx, whole.buf, whole.len, &out.installed,
-		    &out.failed, &st);
+		    &out.failed, &g, &st);
+		out.graph_installed = g;
 		free(whole.buf);
 		if (rv != SHOAL_OK) {
 			rpc_call_fail(cd, st.code, "%s", st.msg);

@@ -1,5 +1,6 @@
 /* index_move.h -- ExportIndex and ImportIndex of the Worker service: the
- * chunked transfer of a shard's HNSW partitions during a move
+ * chunked transfer of a shard's HNSW partitions and shard-level graph
+ * during a move
  * (coordinator/move.c), so that the target installs the source's graphs
  * instead of rebuilding them (shard_index_export / shard_index_import).
  *

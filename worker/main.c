@@ -209,24 +209,6 @@ parse_size(const char *s, uint64_t *out)
  * FILE:LINE) where a check exists, and by parse_flags in any case. */
 
 static bool
-cfg_url_ok(const char *v, char *why, size_t cap)
-{
-	if (rpc_url_valid(v))
-		return true;
-	snprintf(why, cap, "not a valid URL (expected tcp://HOST:PORT)");
-	return false;
-}
-
-static bool
-cfg_level_ok(const char *v, char *why, size_t cap)
-{
-	if (log_level_parse(v) >= 0)
-		return true;
-	snprintf(why, cap, "expected debug, info, warn or error");
-	return false;
-}
-
-static bool
 cfg_size_ok(const char *v, char *why, size_t cap)
 {
 	uint64_t b;
@@ -237,14 +219,14 @@ cfg_size_ok(const char *v, char *why, size_t cap)
 }
 
 static const config_key worker_config_keys[] = {
-    {"listen", CONFIG_STRING, 0, 0, cfg_url_ok},
+    {"listen", CONFIG_STRING, 0, 0, config_check_url},
     {"data", CONFIG_STRING, 0, 0, NULL},
-    {"coordinator", CONFIG_STRING, 0, 0, cfg_url_ok},
+    {"coordinator", CONFIG_STRING, 0, 0, config_check_url},
     {"name", CONFIG_STRING, 0, 0, NULL},
-    {"advertise", CONFIG_STRING, 0, 0, cfg_url_ok},
+    {"advertise", CONFIG_STRING, 0, 0, config_check_url},
     {"threads", CONFIG_INT, 1, 1024, NULL},
     {"sync", CONFIG_BOOL, 0, 0, NULL},
-    {"log-level", CONFIG_STRING, 0, 0, cfg_level_ok},
+    {"log-level", CONFIG_STRING, 0, 0, config_check_log_level},
     {"ready-file", CONFIG_STRING, 0, 0, NULL},
     {"memory-budget", CONFIG_STRING, 0, 0, cfg_size_ok},
     {"http-listen", CONFIG_STRING, 0, 0, httpd_addr_valid},
@@ -692,9 +674,11 @@ main(int argc, char **argv)
 	}
 	sopts.threads = cfg.threads;
 	sopts.max_concurrent = cfg.max_concurrent;
-	/* Worker handlers never wait on nng (no rpc calls inside a handler), so
-	 * they may run on nng's task threads: one hand-off less per request
-	 * (rpc.h, inline_dispatch).  Keep it that way, or turn this off. */
+	/* Over tls+tcp:// (nng): worker handlers never wait on nng (no rpc
+	 * calls inside a handler), so they may run on nng's task threads: one
+	 * hand-off less per request (rpc.h, inline_dispatch).  Keep it that
+	 * way, or turn this off.  Over tcp:// it changes nothing (handlers
+	 * always run on their connection's thread). */
 	sopts.inline_dispatch = true;
 	/* Metrics (docs/operations.md): rpc counters and latencies through the
 	 * server's observer hook; the worker's numbers read at scrape time. */

@@ -160,34 +160,6 @@ struct rowstore_iter {
  * =================================================================== */
 
 static void
-put_be16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)(v >> 8);
-	p[1] = (unsigned char)v;
-}
-
-static uint16_t
-get_be16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void
-put_be32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static uint32_t
-get_be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void
 row_key(unsigned char k[ROW_KEY_LEN], uint64_t shard, uint64_t id)
 {
 	k[0] = 'R';
@@ -208,7 +180,7 @@ member_prefix(unsigned char *k, uint64_t shard, const char *part, size_t len)
 {
 	k[0] = 'P';
 	util_put_be64(k + 1, shard);
-	put_be16(k + 9, (uint16_t)len);
+	util_put_be16(k + 9, (uint16_t)len);
 	if (len > 0)
 		memcpy(k + 11, part, len);
 	return 11 + len;
@@ -253,10 +225,10 @@ static void
 spec_encode(unsigned char v[SPEC_LEN], const shard_spec *s)
 {
 	v[0] = SPEC_FMT;
-	put_be32(v + 1, s->dim);
+	util_put_be32(v + 1, s->dim);
 	v[5] = (unsigned char)s->metric;
-	put_be32(v + 6, s->m);
-	put_be32(v + 10, s->ef_construction);
+	util_put_be32(v + 6, s->m);
+	util_put_be32(v + 10, s->ef_construction);
 	util_put_be64(v + 14, s->incarnation);
 }
 
@@ -266,10 +238,10 @@ spec_decode(const unsigned char *v, size_t len, uint64_t shard, shard_spec *s)
 	if (len != SPEC_LEN || v[0] != SPEC_FMT)
 		return false;
 	s->shard_id = shard;
-	s->dim = get_be32(v + 1);
+	s->dim = util_get_be32(v + 1);
 	s->metric = v[5];
-	s->m = get_be32(v + 6);
-	s->ef_construction = get_be32(v + 10);
+	s->m = util_get_be32(v + 6);
+	s->ef_construction = util_get_be32(v + 10);
 	s->incarnation = util_get_be64(v + 14);
 	return true;
 }
@@ -294,7 +266,7 @@ row_encode(const rowstore_row *r, uint64_t seq, unsigned char **buf, size_t *cap
 	p[0] = ROW_FMT;
 	p[1] = r->deleted ? ROW_TOMBSTONE : 0;
 	p[2] = p[3] = 0;
-	put_be32(p + 4, dim);
+	util_put_be32(p + 4, dim);
 	util_put_be64(p + 8, r->version);
 	util_put_be64(p + 16, seq);
 	if (r->deleted)
@@ -302,12 +274,12 @@ row_encode(const rowstore_row *r, uint64_t seq, unsigned char **buf, size_t *cap
 	p += ROW_HDR;
 	memcpy(p, r->vector, (size_t)dim * 4);
 	p += (size_t)dim * 4;
-	put_be32(p, (uint32_t)text_len);
+	util_put_be32(p, (uint32_t)text_len);
 	p += 4;
 	if (text_len > 0)
 		memcpy(p, r->text, text_len);
 	p += text_len;
-	put_be16(p, (uint16_t)part_len);
+	util_put_be16(p, (uint16_t)part_len);
 	p += 2;
 	if (part_len > 0)
 		memcpy(p, r->partition, part_len);
@@ -346,18 +318,18 @@ row_decode(const unsigned char *v, size_t len, uint64_t id, rowstore_row *out)
 		return false;
 	if (out->deleted)
 		return true;
-	dim = get_be32(v + 4);
+	dim = util_get_be32(v + 4);
 	off = ROW_HDR + (size_t)dim * 4;
 	if (off + 4 > len)
 		return false;
-	text_len = get_be32(v + off);
+	text_len = util_get_be32(v + off);
 	off += 4;
 	if (off + (size_t)text_len + 2 > len)
 		return false;
 	out->text = (const char *)v + off;
 	out->text_len = text_len;
 	off += text_len;
-	part_len = get_be16(v + off);
+	part_len = util_get_be16(v + off);
 	off += 2;
 	if (off + part_len > len)
 		return false;
@@ -1352,21 +1324,24 @@ iter_batch_free(rowstore_iter *it)
 	it->nbatch = it->ibatch = 0;
 }
 
-/* Steps the underlying RocksDB iterator; *valid false at the end. */
+/* Steps the underlying RocksDB iterator: its next entry in *k / *v
+ * (valid until the next step), or *done at the end. */
 static shoal_code
-iter_step(rowstore_iter *it, bool *valid, shoal_status *st)
+iter_step(rowstore_iter *it, const unsigned char **k, size_t *klen, const unsigned char **v,
+    size_t *vlen, bool *done, shoal_status *st)
 {
 	char *err = NULL;
 
 	if (it->started)
 		rocksdb_iter_next(it->it);
 	it->started = true;
-	*valid = rocksdb_iter_valid(it->it);
-	if (!*valid) {
+	*done = !rocksdb_iter_valid(it->it);
+	if (*done) {
 		rocksdb_iter_get_error(it->it, &err);
-		if (err != NULL)
-			return rocks_fail(st, err, "iterating rows");
+		return err != NULL ? rocks_fail(st, err, "iterating rows") : SHOAL_OK;
 	}
+	*k = (const unsigned char *)rocksdb_iter_key(it->it, klen);
+	*v = (const unsigned char *)rocksdb_iter_value(it->it, vlen);
 	return SHOAL_OK;
 }
 
@@ -1377,17 +1352,9 @@ member_next(rowstore_iter *it, uint64_t *id, uint64_t *seq, bool *done, shoal_st
 	const unsigned char *k, *v;
 	size_t klen, vlen;
 	shoal_code rv;
-	bool valid;
 
-	*done = false;
-	if ((rv = iter_step(it, &valid, st)) != SHOAL_OK)
+	if ((rv = iter_step(it, &k, &klen, &v, &vlen, done, st)) != SHOAL_OK || *done)
 		return rv;
-	if (!valid) {
-		*done = true;
-		return SHOAL_OK;
-	}
-	k = (const unsigned char *)rocksdb_iter_key(it->it, &klen);
-	v = (const unsigned char *)rocksdb_iter_value(it->it, &vlen);
 	if (klen != it->prefix_len + 8 || vlen != 8)
 		return shoal_status_set(st, SHOAL_DATA_LOSS,
 		    "rowstore: corrupt membership key in shard %" PRIu64, it->shard);
@@ -1475,16 +1442,9 @@ rowstore_iter_next(rowstore_iter *it, rowstore_row *row, bool *done, shoal_statu
 	for (;;) {
 		const unsigned char *k, *v;
 		size_t klen, vlen;
-		bool valid;
 
-		if ((rv = iter_step(it, &valid, st)) != SHOAL_OK)
+		if ((rv = iter_step(it, &k, &klen, &v, &vlen, done, st)) != SHOAL_OK || *done)
 			return rv;
-		if (!valid) {
-			*done = true;
-			return SHOAL_OK;
-		}
-		k = (const unsigned char *)rocksdb_iter_key(it->it, &klen);
-		v = (const unsigned char *)rocksdb_iter_value(it->it, &vlen);
 		if (klen != ROW_KEY_LEN || !row_decode(v, vlen, util_get_be64(k + 9), row))
 			return shoal_status_set(st, SHOAL_DATA_LOSS,
 			    "rowstore: corrupt row %" PRIu64 " of shard %" PRIu64,

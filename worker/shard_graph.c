@@ -7,38 +7,34 @@
 #include "partition.h"
 
 uint32_t
-shard_graph_ef(uint32_t k, uint32_t ef, uint64_t points, uint32_t shards, uint64_t mean_points)
+shard_graph_ef(uint32_t k, uint32_t scatter_k, uint32_t ef, uint64_t points,
+    uint64_t mean_points)
 {
-	uint64_t e = ef > 0 ? ef : (k > PSTATE_DEFAULT_EF ? k : PSTATE_DEFAULT_EF);
-	uint64_t total, out;
+	uint64_t K = scatter_k >= k ? scatter_k : k; /* the whole search's k */
+	uint64_t e = ef > 0 ? ef : (K > PSTATE_DEFAULT_EF ? K : PSTATE_DEFAULT_EF);
+	double out;
 
-	if (shards == 0)
-		shards = 1;
-	if (mean_points == 0)
-		mean_points = points;
-	total = (uint64_t)shards * mean_points;
-	if (total == 0 || points == 0)
-		out = (e + shards - 1) / shards;
-	else if (points >= total)
-		out = e;
-	else /* ceil(e * points / total) without overflow for any realistic size */
-		out = (uint64_t)((e * (double)points + (double)total - 1) / (double)total);
-	if (out < k)
-		out = k;
-	if (out > e)
-		out = e > k ? e : k;
-	return (uint32_t)out;
+	if (mean_points == 0 || points == 0)
+		points = mean_points = 1; /* unknown: an average shard */
+	/* ceil(E * k / K * points / mean / 2); doubles: no overflow at any size */
+	out = (double)e * (double)k / (double)K * (double)points / (double)mean_points /
+	    SHARD_GRAPH_BEAM_DIV;
+	if (out < (double)k)
+		return k;
+	if (out >= (double)e)
+		return (uint32_t)(e > k ? e : k);
+	return (uint32_t)((uint64_t)out + ((double)(uint64_t)out < out));
 }
 
 uint32_t
-shard_graph_scatter_ef(rowstore *rs, uint64_t shard_id, uint32_t k, uint32_t ef,
-    uint32_t shards, uint64_t mean_points)
+shard_graph_scatter_ef(rowstore *rs, uint64_t shard_id, uint32_t k, uint32_t scatter_k,
+    uint32_t ef, uint64_t mean_points)
 {
 	uint64_t live = 0;
 
 	if (rowstore_count(rs, shard_id, &live, NULL, NULL) != SHOAL_OK)
 		live = 0;
-	return shard_graph_ef(k, ef, live, shards, mean_points);
+	return shard_graph_ef(k, scatter_k, ef, live, mean_points ? mean_points : live);
 }
 
 uint64_t

@@ -30,11 +30,12 @@
  *      commit is in the source, or in pending, or both.
  *   3. build the private state (no lock held: searches go on, on the old
  *      state if any)
- *   4. replay pending into it, in rounds while writers go on; the last
- *      round (once at most CAPTURE_LAST_MAX writes are pending, or after
- *      CAPTURE_ROUNDS rounds, so that a write stream faster than the new
- *      index cannot keep the loop going) runs holding pend_mu, then the
- *      state is swapped in under the write lock and capturing cleared.
+ *   4. replay pending into it, in rounds while writers go on, slowed to
+ *      half the replay rate (pend_allow) so that each round is at most
+ *      half the last; the last round (once at most CAPTURE_LAST_MAX
+ *      writes are pending, or after CAPTURE_ROUNDS rounds) runs holding
+ *      pend_mu, then the state is swapped in under the write lock and
+ *      capturing cleared.
  * A write both in the source and in pending is applied twice, in commit
  * order; writes are "set the id to this", so the result is the same.
  *
@@ -76,7 +77,9 @@
  * builds its HNSW graph.  "Ready" = loaded and HNSW, or small enough for
  * one exact scan of the shard (exact queries: loaded).  A shard with a
  * snapshot of it asks for it at open.  A shard of one partition never
- * loads it (that partition already is the whole shard).
+ * loads it (that partition already is the whole shard).  A move carries
+ * it to the target like a loaded HNSW partition ("Moves", below), so the
+ * target need not build it again.
  *
  * Locks, in order: load_mu -> pend_mu -> rw -> (ixmem's mutex).
  *   load_mu  one load / rebuild / snapshot / eviction of the partition at
@@ -114,8 +117,9 @@
 #include "vecmath.h"
 
 #define APPLY_SLICE 64 /* ops per write-locked FAISS add on the write path */
-#define CAPTURE_ROUNDS 4      /* replay rounds before the blocking last one */
+#define CAPTURE_ROUNDS 16     /* replay rounds before the blocking last one */
 #define CAPTURE_LAST_MAX 1024 /* pending writes small enough for the last round */
+#define CAPTURE_CHUNK 256     /* writes replayed between grants to writers */
 
 typedef struct pend_op {
 	uint64_t id;
@@ -139,6 +143,11 @@ struct part {
 	pend_op *pending;         /* pend_mu */
 	size_t npend, pend_cap;
 	uint64_t pend_seq;        /* largest seq among pending; pend_mu */
+	/* Backpressure while step 4 replays (see capture_finish): writers
+	 * queue only while npend < pend_allow, else wait on pend_cv. */
+	bool draining;            /* pend_mu */
+	size_t pend_allow;        /* pend_mu */
+	pthread_cond_t pend_cv;
 	pthread_rwlock_t rw;
 	pstate *st;               /* NULL = not loaded; swapped under pend_mu + rw */
 	bool dead;                /* load_mu: the shard index is gone */
@@ -161,7 +170,7 @@ struct shard_index {
 	size_t nparts, cap;
 	struct {
 		_Atomic uint64_t loads_snapshot, loads_rows, rows_replayed, snapshots,
-		    snapshot_bytes, rebuilds, evictions, imports;
+		    snapshot_bytes, rebuilds, evictions, imports, graph_builds, graph_imports;
 	} c;
 	part *whole;              /* the shard-level graph's part */
 	atomic_bool whole_wanted; /* a keyless search found it not ready */
@@ -226,6 +235,7 @@ part_unref(part *p)
 		pthread_rwlock_destroy(&p->rw);
 		pthread_mutex_destroy(&p->load_mu);
 		pthread_mutex_destroy(&p->pend_mu);
+		pthread_cond_destroy(&p->pend_cv);
 		free(p);
 	}
 }
@@ -246,6 +256,7 @@ part_new(shard_index *idx, const char *name, size_t len)
 	atomic_init(&p->refs, 1);
 	pthread_mutex_init(&p->load_mu, NULL);
 	pthread_mutex_init(&p->pend_mu, NULL);
+	pthread_cond_init(&p->pend_cv, NULL);
 	/* writer-preferring: with searches arriving back to back, glibc's
 	 * default (reader-preferring) could starve the commit hook forever.
 	 * Safe because no thread ever takes rw for reading twice. */
@@ -487,12 +498,17 @@ apply_locked(shard_index *idx, part *p, const pstate_op *ops, size_t n, uint64_t
 	}
 }
 
-/* Queues copies of ops (caller holds pend_mu, capturing). */
+/* Queues copies of ops (caller holds pend_mu, capturing).  While step 4
+ * drains the queue, waits (pend_mu released) until it may add: the
+ * writer is slowed to half the replay rate instead of queueing without
+ * bound (see capture_finish). */
 static void
 capture_locked(shard_index *idx, part *p, const pstate_op *ops, size_t n, uint64_t seq)
 {
 	size_t dim = idx->spec.dim;
 
+	while (p->draining && p->npend >= p->pend_allow)
+		pthread_cond_wait(&p->pend_cv, &p->pend_mu);
 	for (size_t i = 0; i < n; i++) {
 		pend_op *q;
 		if (p->npend == p->pend_cap) {
@@ -547,9 +563,42 @@ capture_start(part *p)
 	pthread_mutex_unlock(&p->pend_mu);
 }
 
+/* Replays one round's batch in chunks with pend_mu released, granting
+ * writers CAPTURE_CHUNK / 2 more queued writes after each chunk.  Only
+ * the last chunk carries seq (applied_seq may only cover a whole batch). */
+static shoal_code
+replay_round(shard_index *idx, part *p, pstate *s, pend_op *pend, size_t n, uint64_t seq,
+    shoal_status *st)
+{
+	shoal_code rv = SHOAL_OK;
+	size_t i = 0;
+
+	for (; i < n && rv == SHOAL_OK; i += CAPTURE_CHUNK) {
+		size_t m = n - i < CAPTURE_CHUNK ? n - i : CAPTURE_CHUNK;
+		rv = replay(&idx->spec, s, pend + i, m, i + m == n ? seq : 0, st);
+		pthread_mutex_lock(&p->pend_mu);
+		p->pend_allow += m / 2 > 0 ? m / 2 : 1;
+		pthread_cond_broadcast(&p->pend_cv);
+		pthread_mutex_unlock(&p->pend_mu);
+	}
+	for (; i < n; i++) { /* after a failed chunk: free what was not replayed */
+		free(pend[i].vec);
+		free(pend[i].payload);
+	}
+	return rv;
+}
+
 /* Step 4: replays what was captured into s and installs it (s == NULL or
  * an error: capture just ends, the old state stays).  Returns the number
- * of replayed writes.  Caller holds load_mu. */
+ * of replayed writes.  Caller holds load_mu.
+ *
+ * Everything written during the build (step 3) is queued; replaying it
+ * into an HNSW graph can take as long as the build.  Writers are neither
+ * stopped for that time nor allowed to outrun it: each round takes the
+ * queue, and while it replays, writers may queue half as many writes as
+ * were replayed so far (pend_allow).  So each round is at most half the
+ * previous one, the rounds end, and the last (blocking) round is small;
+ * a writer waits at most one chunk's replay at a time. */
 static size_t
 capture_finish(shard_index *idx, part *p, pstate **sp, shoal_code *rv, shoal_status *st)
 {
@@ -571,15 +620,19 @@ capture_finish(shard_index *idx, part *p, pstate **sp, shoal_code *rv, shoal_sta
 		p->pending = NULL;
 		p->npend = p->pend_cap = 0;
 		p->pend_seq = 0;
-		/* Writes arriving faster than the new state absorbs them would
-		 * keep this loop going forever: after a few rounds, or once little
-		 * is left, the last round runs holding pend_mu, so this
-		 * partition's writers wait for it (backpressure) and it ends. */
+		/* Once little is left (or after CAPTURE_ROUNDS, a backstop: the
+		 * rounds halve), the last round runs holding pend_mu, so this
+		 * partition's writers wait for it and it ends. */
 		last = round >= CAPTURE_ROUNDS || npend <= CAPTURE_LAST_MAX;
-		if (!last)
+		if (!last) {
+			p->draining = true;
+			p->pend_allow = 0;
 			pthread_mutex_unlock(&p->pend_mu);
+			*rv = replay_round(idx, p, s, pend, npend, seq, st);
+		} else {
+			*rv = replay(&idx->spec, s, pend, npend, seq, st);
+		}
 		nreplayed += npend;
-		*rv = replay(&idx->spec, s, pend, npend, seq, st);
 		free(pend);
 		if (last)
 			break; /* pend_mu held; nothing new was captured meanwhile */
@@ -594,6 +647,8 @@ capture_finish(shard_index *idx, part *p, pstate **sp, shoal_code *rv, shoal_sta
 		*sp = NULL;
 	}
 	p->capturing = false;
+	p->draining = false;
+	pthread_cond_broadcast(&p->pend_cv);
 	pending_clear(p);
 	pthread_mutex_unlock(&p->pend_mu);
 	pstate_free(old);
@@ -1046,6 +1101,8 @@ part_rebuild(shard_index *idx, part *p, bool hnsw, const atomic_bool *cancel,
 	pstate_free(s);
 	if (rv == SHOAL_OK) {
 		atomic_fetch_add(&idx->c.rebuilds, 1);
+		if (p->whole && hnsw)
+			atomic_fetch_add(&idx->c.graph_builds, 1);
 		log_info("shard %" PRIu64 ": partition '%s' rebuilt as %s: %zu live points (%zu "
 			 "stale dropped) in %" PRIu64 " ms, %zu writes made meanwhile replayed",
 		    idx->spec.shard_id, p->name, hnsw ? "HNSW" : "flat", live, stale,
@@ -1598,6 +1655,8 @@ shard_index_get_info(shard_index *idx, shard_index_info *out)
 	out->c.snapshot_bytes = atomic_load(&idx->c.snapshot_bytes);
 	out->c.rebuilds = atomic_load(&idx->c.rebuilds);
 	out->c.imports = atomic_load(&idx->c.imports);
+	out->c.graph_builds = atomic_load(&idx->c.graph_builds);
+	out->c.graph_imports = atomic_load(&idx->c.graph_imports);
 	out->c.evictions = atomic_load(&idx->c.evictions);
 	out->graph_searches = atomic_load(&idx->whole_searches);
 	out->graph_fallbacks = atomic_load(&idx->whole_fallbacks);
@@ -1643,18 +1702,25 @@ shard_index_spec(const shard_index *idx)
  *
  * Bundle (host order, like snapshots):
  *   magic "SHOALMVX" | fmt:u32 = 1 | nparts:u32 | incarnation:u64 (source's)
- *   per partition: name_len:u32 | pad:u32 | nver:u64 | snap_len:u64 |
+ *   per partition: an entry =
+ *     name_len:u32 | pad:u32 | nver:u64 | snap_len:u64 |
  *     name, padded to 8 | (id, version)[nver]:u64 pairs, ids ascending |
  *     snapshot (partition.c encoding), padded to 8
- * The pairs list every id of the partition whose last write the snapshot
- * holds (its row's seq <= the snapshot's applied_seq): the target keeps
- * a label of the snapshot only if its own row of that id has the same
- * version (rows are copied with their versions), and applies every other
- * row of the partition -- the same reconcile as a restart, keyed by
- * versions instead of the source's commit sequences.
+ *   then, optionally, the shard-level graph: magic "SHOALGRF" | an entry
+ *     (name "(shard)"; its pairs cover every live row of the shard)
+ * The pairs list every id whose last write the snapshot holds (its row's
+ * seq <= the snapshot's applied_seq): the target keeps a label of the
+ * snapshot only if its own row of that id has the same version (rows are
+ * copied with their versions), and applies every other row -- the same
+ * reconcile as a restart, keyed by versions instead of the source's
+ * commit sequences.  The graph goes in a trailer, not as one more
+ * partition, so that a worker of the previous format (which reads nparts
+ * entries and ignores what follows) still installs the partitions and
+ * never mistakes the graph for a partition named "(shard)".
  * =================================================================== */
 
 #define MOVE_MAGIC "SHOALMVX"
+#define MOVE_GRAPH_MAGIC "SHOALGRF"
 #define MOVE_FMT 1u
 
 static void
@@ -1674,10 +1740,12 @@ buf_put(uint8_t **b, size_t *n, size_t *cap, const void *p, size_t len)
 	*n += len + pad;
 }
 
-/* One partition into the bundle; false when it has no HNSW graph to
- * carry (the target builds a small or flat partition as cheaply). */
+/* One partition (or the shard-level graph) into the bundle, preceded by
+ * `magic` (8 bytes) when not NULL; false when it has no HNSW graph to
+ * carry (the target builds a small or flat one as cheaply). */
 static bool
-export_part(shard_index *idx, part *p, uint8_t **b, size_t *n, size_t *cap, shoal_status *st)
+export_part(shard_index *idx, part *p, const char *magic, uint8_t **b, size_t *n, size_t *cap,
+    shoal_status *st)
 {
 	uint8_t *snap = NULL;
 	size_t slen = 0, nver = 0, vcap = 0;
@@ -1699,8 +1767,9 @@ export_part(shard_index *idx, part *p, uint8_t **b, size_t *n, size_t *cap, shoa
 	pthread_rwlock_unlock(&p->rw);
 	pthread_mutex_unlock(&p->load_mu);
 	/* A row with seq <= S now had that write then: the snapshot holds it.
-	 * Rows are read (not just membership keys) for their versions. */
-	rowstore_iter_opts o = {.partition_only = true, .partition = p->name,
+	 * Rows are read (not just membership keys) for their versions; the
+	 * graph's rows are every live row of the shard. */
+	rowstore_iter_opts o = {.partition_only = !p->whole, .partition = p->name,
 	    .partition_len = p->len};
 	if (rv == SHOAL_OK)
 		rv = rowstore_iter_open(idx->rs, idx->spec.shard_id, &o, &it, st);
@@ -1720,14 +1789,16 @@ export_part(shard_index *idx, part *p, uint8_t **b, size_t *n, size_t *cap, shoa
 	if (rv == SHOAL_OK) {
 		uint32_t hdr[2] = {(uint32_t)p->len, 0};
 		uint64_t sz[2] = {nver, slen};
+		if (magic != NULL)
+			buf_put(b, n, cap, magic, 8);
 		buf_put(b, n, cap, hdr, sizeof hdr);
 		buf_put(b, n, cap, sz, sizeof sz);
 		buf_put(b, n, cap, p->name, p->len);
 		buf_put(b, n, cap, vers, nver * 2 * sizeof *vers);
 		buf_put(b, n, cap, snap, slen);
 	} else {
-		log_warn("shard %" PRIu64 ": partition '%s' not exported: %s", idx->spec.shard_id,
-		    p->name, st->msg);
+		log_warn("shard %" PRIu64 ": %s '%s' not exported: %s", idx->spec.shard_id,
+		    p->whole ? "shard-level graph" : "partition", p->name, st->msg);
 	}
 	free(vers);
 	free(snap);
@@ -1735,7 +1806,7 @@ export_part(shard_index *idx, part *p, uint8_t **b, size_t *n, size_t *cap, shoa
 }
 
 shoal_code
-shard_index_export(shard_index *idx, uint8_t **out, size_t *len, uint32_t *nparts,
+shard_index_export(shard_index *idx, uint8_t **out, size_t *len, uint32_t *nparts, bool *graph,
     shoal_status *st)
 {
 	part **all;
@@ -1743,33 +1814,38 @@ shard_index_export(shard_index *idx, uint8_t **out, size_t *len, uint32_t *npart
 	uint8_t *b = NULL;
 	uint32_t hdr[2] = {MOVE_FMT, 0};
 	uint32_t np = 0;
+	bool g = false;
 	shoal_status pst;
 
 	buf_put(&b, &blen, &bcap, MOVE_MAGIC, 8);
 	buf_put(&b, &blen, &bcap, hdr, sizeof hdr);
 	buf_put(&b, &blen, &bcap, &idx->spec.incarnation, 8);
-	for (size_t i = 0; i < n; i++) {
-		if (!all[i]->whole && export_part(idx, all[i], &b, &blen, &bcap, &pst))
+	for (size_t i = 0; i < n; i++) { /* the graph is last (part_all): the trailer */
+		if (!all[i]->whole && export_part(idx, all[i], NULL, &b, &blen, &bcap, &pst))
 			np++;
+		else if (all[i]->whole)
+			g = export_part(idx, all[i], MOVE_GRAPH_MAGIC, &b, &blen, &bcap, &pst);
 		part_unref(all[i]);
 	}
 	free(all);
 	memcpy(b + 12, &np, 4);
 	*out = b;
 	*len = blen;
-	*nparts = np;
+	*nparts = np + g;
+	if (graph != NULL)
+		*graph = g;
 	(void)st;
 	return SHOAL_OK;
 }
 
-/* Installs one partition of a bundle: the snapshot reconciled by versions
+/* Installs one entry of a bundle into p (a partition, or the shard-level
+ * graph; the caller's reference): the snapshot reconciled by versions
  * against this shard's rows, with the capture of a load (writes go on).
- * FAILED_PRECONDITION when the partition is already loaded here. */
+ * FAILED_PRECONDITION when p is already loaded here. */
 static shoal_code
-import_part(shard_index *idx, const char *name, size_t nlen, uint64_t inc, const uint64_t *vers,
-    size_t nver, const uint8_t *snap, size_t slen, size_t *napplied, shoal_status *st)
+import_part(shard_index *idx, part *p, uint64_t inc, const uint64_t *vers, size_t nver,
+    const uint8_t *snap, size_t slen, size_t *napplied, shoal_status *st)
 {
-	part *p = part_get(idx, name, nlen, true);
 	shard_spec spec = idx->spec;
 	uint64_t seq0 = 0;
 	pstate *s = NULL;
@@ -1785,7 +1861,6 @@ import_part(shard_index *idx, const char *name, size_t nlen, uint64_t inc, const
 	pthread_mutex_unlock(&p->pend_mu);
 	if (loaded || p->dead) {
 		pthread_mutex_unlock(&p->load_mu);
-		part_unref(p);
 		return shoal_status_set(st, SHOAL_FAILED_PRECONDITION, "already loaded");
 	}
 	capture_start(p);
@@ -1803,19 +1878,80 @@ import_part(shard_index *idx, const char *name, size_t nlen, uint64_t inc, const
 		part_snapshot(idx, p, NULL); /* ours now: a restart loads it */
 	}
 	pthread_mutex_unlock(&p->load_mu);
-	part_unref(p);
 	return rv;
+}
+
+/* Parses the entry at b[*off..len) and installs it: into the shard-level
+ * graph when `graph`, else into the partition it names.  Returns
+ * INVALID_ARGUMENT (nothing installed) for a truncated or malformed entry;
+ * OK otherwise, *ok saying whether it was installed (a refusal is
+ * logged: that index loads from rows). */
+static shoal_code
+import_entry(shard_index *idx, const uint8_t *b, size_t len, size_t *off, uint64_t inc, bool graph,
+    bool *ok, shoal_status *st)
+{
+	uint32_t ph[2];
+	uint64_t sz[2];
+
+	*ok = false;
+	if (len - *off < 24)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "index bundle truncated");
+	memcpy(ph, b + *off, 8);
+	memcpy(sz, b + *off + 8, 16);
+	*off += 24;
+	size_t nlen = ph[0], npad = (nlen + 7) / 8 * 8;
+	if (nlen > len - *off || sz[0] > (len - *off) / 16 || sz[1] > len - *off ||
+	    npad + sz[0] * 16 + (sz[1] + 7) / 8 * 8 > len - *off)
+		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "index bundle truncated");
+	const char *name = (const char *)b + *off;
+	uint64_t *vers = xmalloc(sz[0] * 16 + 1); /* aligned copy */
+	memcpy(vers, b + *off + npad, sz[0] * 16);
+	const uint8_t *snap = b + *off + npad + sz[0] * 16;
+	*off += npad + sz[0] * 16 + (sz[1] + 7) / 8 * 8;
+	bool sorted = true;
+	for (size_t k = 1; k < sz[0]; k++)
+		sorted = sorted && vers[2 * k - 2] < vers[2 * k];
+	size_t napplied = 0;
+	shoal_status pst;
+	shoal_code rv;
+	if (!sorted) {
+		rv = shoal_status_set(&pst, SHOAL_INVALID_ARGUMENT, "ids unsorted");
+	} else {
+		part *p = graph ? idx->whole : part_get(idx, name, nlen, true);
+		if (graph)
+			atomic_fetch_add(&p->refs, 1);
+		rv = import_part(idx, p, inc, vers, sz[0], snap, sz[1], &napplied, &pst);
+		part_unref(p);
+	}
+	free(vers);
+	const char *what = graph ? "shard-level graph" : "partition";
+	if (rv == SHOAL_OK) {
+		atomic_fetch_add(graph ? &idx->c.graph_imports : &idx->c.imports, 1);
+		atomic_fetch_add(&idx->c.rows_replayed, napplied);
+		*ok = true;
+		log_info("shard %" PRIu64 ": %s '%.*s' installed from the moved index, %zu rows "
+			 "applied on top",
+		    idx->spec.shard_id, what, (int)nlen, name, napplied);
+	} else {
+		log_warn("shard %" PRIu64 ": moved index of %s '%.*s' not used (%s); it loads from "
+			 "rows",
+		    idx->spec.shard_id, what, (int)nlen, name, pst.msg);
+	}
+	return SHOAL_OK;
 }
 
 shoal_code
 shard_index_import(shard_index *idx, const uint8_t *b, size_t len, uint32_t *installed,
-    uint32_t *failed, shoal_status *st)
+    uint32_t *failed, bool *graph, shoal_status *st)
 {
 	uint32_t hdr[2], np;
 	uint64_t inc;
 	size_t off = 24;
+	bool ok;
 
 	*installed = *failed = 0;
+	if (graph != NULL)
+		*graph = false;
 	if (len < 24 || memcmp(b, MOVE_MAGIC, 8) != 0)
 		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "not an index bundle");
 	memcpy(hdr, b + 8, 8);
@@ -1824,44 +1960,21 @@ shard_index_import(shard_index *idx, const uint8_t *b, size_t len, uint32_t *ins
 		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
 		    "index bundle format %u (this worker reads %u)", hdr[0], MOVE_FMT);
 	np = hdr[1];
-	for (uint32_t i = 0; i < np; i++) {
-		uint32_t ph[2];
-		uint64_t sz[2];
-		if (len - off < 24)
-			return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "index bundle truncated");
-		memcpy(ph, b + off, 8);
-		memcpy(sz, b + off + 8, 16);
-		off += 24;
-		size_t nlen = ph[0], npad = (nlen + 7) / 8 * 8;
-		if (sz[0] > (len - off) / 16 || sz[1] > len - off ||
-		    npad + sz[0] * 16 + (sz[1] + 7) / 8 * 8 > len - off)
-			return shoal_status_set(st, SHOAL_INVALID_ARGUMENT, "index bundle truncated");
-		const char *name = (const char *)b + off;
-		uint64_t *vers = xmalloc(sz[0] * 16 + 1); /* aligned copy */
-		memcpy(vers, b + off + npad, sz[0] * 16);
-		const uint8_t *snap = b + off + npad + sz[0] * 16;
-		off += npad + sz[0] * 16 + (sz[1] + 7) / 8 * 8;
-		bool sorted = true;
-		for (size_t k = 1; k < sz[0]; k++)
-			sorted = sorted && vers[2 * k - 2] < vers[2 * k];
-		size_t napplied = 0;
-		shoal_status pst;
-		shoal_code rv = sorted ? import_part(idx, name, nlen, inc, vers, sz[0], snap, sz[1],
-		    &napplied, &pst) : shoal_status_set(&pst, SHOAL_INVALID_ARGUMENT, "ids unsorted");
-		free(vers);
-		if (rv == SHOAL_OK) {
-			atomic_fetch_add(&idx->c.imports, 1);
-			atomic_fetch_add(&idx->c.rows_replayed, napplied);
+	for (uint32_t i = 0; i <= np; i++) {
+		bool g = i == np; /* after the partitions: the graph's trailer, if any */
+		if (g && (len - off < 8 || memcmp(b + off, MOVE_GRAPH_MAGIC, 8) != 0))
+			break;
+		if (g)
+			off += 8;
+		shoal_code rv = import_entry(idx, b, len, &off, inc, g, &ok, st);
+		if (rv != SHOAL_OK)
+			return rv;
+		if (ok)
 			(*installed)++;
-			log_info("shard %" PRIu64 ": partition '%.*s' installed from the moved index, "
-				 "%zu rows applied on top",
-			    idx->spec.shard_id, (int)nlen, name, napplied);
-		} else {
+		else
 			(*failed)++;
-			log_warn("shard %" PRIu64 ": moved index of partition '%.*s' not used (%s); it "
-				 "loads from rows",
-			    idx->spec.shard_id, (int)nlen, name, pst.msg);
-		}
+		if (g && graph != NULL)
+			*graph = ok;
 	}
 	if (idx->mem != NULL && ixmem_over(idx->mem))
 		ixmem_enforce(idx->mem);

@@ -72,6 +72,10 @@ typedef struct shard_index_counters {
 	uint64_t evictions;       /* partitions unloaded for the budget */
 	uint64_t imports;         /* partitions installed from a moved index
 	                           * (shard_index_import) */
+	uint64_t graph_builds;    /* HNSW builds of the shard-level graph (of
+	                           * rebuilds) */
+	uint64_t graph_imports;   /* shard-level graphs installed from a moved
+	                           * index (not in imports) */
 } shard_index_counters;
 
 typedef struct shard_index_info {
@@ -182,24 +186,27 @@ bool shard_index_partition_info(shard_index *idx, const char *partition, size_t 
 const shard_spec *shard_index_spec(const shard_index *idx);
 
 /* A move carries the index (coordinator/move.c): every loaded HNSW
- * partition's state, serialized with the versions of the rows it holds,
- * into one malloc'ed bundle (*out, *len; *nparts partitions; see "Moves"
- * in shard_index.c).  Reads only; writes and searches go on.  A partition
- * that fails to serialize is left out (logged): the target builds it. */
+ * partition's state, and the shard-level graph's when it is loaded and
+ * HNSW, serialized with the versions of the rows each holds, into one
+ * malloc'ed bundle (*out, *len; *nparts entries, the graph included;
+ * *graph (may be NULL) true when the graph is in it; see "Moves" in
+ * shard_index.c).  Reads only; writes and searches go on.  An entry that
+ * fails to serialize is left out (logged): the target builds it. */
 shoal_code shard_index_export(shard_index *idx, uint8_t **out, size_t *len, uint32_t *nparts,
-    shoal_status *st);
+    bool *graph, shoal_status *st);
 
-/* The target side: installs each partition of a bundle made by
+/* The target side: installs each entry of a bundle made by
  * shard_index_export on the same shard of another worker, as if loaded
  * from its own snapshot (kept labels whose row here has the version the
  * bundle lists; every other row applied), and writes it as this shard's
- * snapshot.  A partition that cannot be used (already loaded here,
- * another spec, damaged) is skipped and logged, and loads from rows as
- * without a bundle: *installed / *failed count them.  INVALID_ARGUMENT
- * for bytes that are not a bundle of this format (nothing installed).
- * b is only read. */
+ * snapshot.  An entry that cannot be used (already loaded here, another
+ * spec, damaged) is skipped and logged, and loads from rows as without a
+ * bundle: *installed / *failed count entries (the graph included), *graph
+ * (may be NULL) says whether the shard-level graph was installed.
+ * INVALID_ARGUMENT for bytes that are not a bundle of this format or a
+ * truncated entry (entries before it stay installed).  b is only read. */
 shoal_code shard_index_import(shard_index *idx, const uint8_t *b, size_t len,
-    uint32_t *installed, uint32_t *failed, shoal_status *st);
+    uint32_t *installed, uint32_t *failed, bool *graph, shoal_status *st);
 
 /* Deletes the snapshot directories under snap_dir of shards not in specs
  * (dropped while a snapshot was being written, or while the worker was

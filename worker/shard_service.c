@@ -617,8 +617,8 @@ h_search(Shoal__Worker_Service *service, const Shoal__ShardSearchRequest *in,
 	    .partition_len = in->partition ? strlen(in->partition) : 0,
 	};
 	if (in->scatter_shards > 0 && !q.one_partition)
-		q.graph_ef = shard_graph_scatter_ef(svc->rs, in->shard_id, in->k, in->ef_search,
-		    in->scatter_shards, in->scatter_mean_points);
+		q.graph_ef = shard_graph_scatter_ef(svc->rs, in->shard_id, in->k, in->scatter_k,
+		    in->ef_search, in->scatter_mean_points);
 	if (shard_index_search(e->idx, &q, hits, &nhits, &complete, &st) != SHOAL_OK) {
 		free(hits);
 		fail_status(svc, cd, in->shard_id, &st);
@@ -880,6 +880,8 @@ h_status(Shoal__Worker_Service *service, const Shoal__WorkerStatusRequest *in,
 			tot.rebuilds += info.c.rebuilds;
 			tot.evictions += info.c.evictions;
 			tot.imports += info.c.imports;
+			tot.graph_builds += info.c.graph_builds;
+			tot.graph_imports += info.c.graph_imports;
 		}
 		sp[nout] = &sv[nout];
 		out.points += live;
@@ -903,6 +905,8 @@ h_status(Shoal__Worker_Service *service, const Shoal__WorkerStatusRequest *in,
 	out.rows_replayed = tot.rows_replayed;
 	out.index_rebuilds = tot.rebuilds;
 	out.index_imports = tot.imports;
+	out.graph_builds = tot.graph_builds;
+	out.graph_imports = tot.graph_imports;
 	out.points_upserted = atomic_load(&svc->points_upserted);
 	out.points_deleted = atomic_load(&svc->points_deleted);
 	lat_export(&svc->search_lat, &slat, sc, sb);
@@ -968,6 +972,7 @@ ms_worker(void *arg)
 		sub.filter = j->in->filter;
 		sub.partition = t->partition;
 		sub.scatter_shards = j->in->scatter_shards;
+		sub.scatter_k = j->in->scatter_k;
 		sub.scatter_mean_points = j->mean_points;
 		rpc_call_local(&j->svc->rpc.base, j->svc->m_search, &sub.base, j->cd, &o, &j->res[i]);
 		j->micros[i] = util_mono_us() - t0;

@@ -13,6 +13,9 @@
  *   - large calls: Search carrying a vector of B bytes (default 64 KiB);
  *   - connection set-up: a new client's first call (TCP connect + SP
  *     handshake, plus the TLS handshake for tls+tcp), 20 times each.
+ * Since docs/decisions.md 103 tcp:// runs on rpc_sock.c's framed sockets
+ * and tls+tcp:// still on nng req/rep, so the ratio is TLS plus nng's own
+ * cost, i.e. what a deployment pays for choosing tls+tcp://.
  * Prints the median and p99 per call of each transport, and the ratio
  * tls/tcp of the medians -- compare the ratio, not absolute times, on a
  * busy machine -- and the process CPU time per small call (client and

@@ -25,23 +25,10 @@
 
 #include "auth.h"
 #include "rpc.h"
+#include "fuzz_svc.h"
 #include "shoal.pb-c.h"
 
 #define SECRET "fuzz-cluster-secret-0123456789"
-
-static void
-answer_empty(ProtobufCService *service, unsigned idx, const ProtobufCMessage *input,
-    ProtobufCClosure closure, void *closure_data)
-{
-	const ProtobufCMessageDescriptor *od = service->descriptor->methods[idx].output;
-	(void)input;
-	void *out = calloc(1, od->sizeof_message);
-	if (out == NULL)
-		abort();
-	protobuf_c_message_init(od, out);
-	closure(out, closure_data);
-	free(out);
-}
 
 static ProtobufCService worker_svc = {&shoal__worker__descriptor, answer_empty, NULL};
 static ProtobufCService coord_svc = {&shoal__coordinator__descriptor, answer_empty, NULL};

@@ -21,7 +21,10 @@ fuzz_filter)
 	srcs="$src/tests/fuzz/fuzz_filter.c $src/common/filter.c $src/common/status.c $gen/shoal.pb-c.c"
 	libs="-lprotobuf-c -lm" maxlen=1024 ;;
 fuzz_rpc)
-	srcs="$src/tests/fuzz/fuzz_rpc.c $src/common/rpc.c $src/common/rpc_tls.c $src/common/auth.c $src/common/log.c $src/common/util.c $src/common/status.c $gen/shoal.pb-c.c"
+	srcs="$src/tests/fuzz/fuzz_rpc.c $src/common/rpc.c $src/common/rpc_sock.c $src/common/rpc_tls.c $src/common/auth.c $src/common/log.c $src/common/util.c $src/common/status.c $gen/shoal.pb-c.c"
+	libs="-lnng -lmbedx509 -lmbedcrypto -lprotobuf-c -lpthread -lm" maxlen=4096 ;;
+fuzz_frames)
+	srcs="$src/tests/fuzz/fuzz_frames.c $src/common/rpc.c $src/common/rpc_sock.c $src/common/rpc_tls.c $src/common/log.c $src/common/util.c $src/common/status.c $gen/shoal.pb-c.c"
 	libs="-lnng -lmbedx509 -lmbedcrypto -lprotobuf-c -lpthread -lm" maxlen=4096 ;;
 fuzz_config)
 	srcs="$src/tests/fuzz/fuzz_config.c $src/common/config.c $src/common/status.c"

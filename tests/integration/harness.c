@@ -3,20 +3,19 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "shoal_client.h"
 #include "rpc.h"
 #include "shoal.pb-c.h"
@@ -110,8 +109,8 @@ harness_fail(const char *file, int line, const char *fmt, ...)
 	exit(1);
 }
 
-static int
-free_port(void)
+int
+harness_free_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -126,63 +125,10 @@ free_port(void)
 	return ntohs(a.sin_port);
 }
 
-static pid_t
-spawn(const char *log_path, char *const argv[])
-{
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-	/* child: die with the test, log to a file */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(127);
-	int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		close(fd);
-	}
-	int nul = open("/dev/null", O_RDONLY);
-	if (nul >= 0) {
-		dup2(nul, 0);
-		close(nul);
-	}
-	execv(argv[0], argv);
-	fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-	_exit(127);
-}
-
-/* Waits for a ready file to exist; returns its first line in out. */
-static bool
-wait_ready(const char *path, pid_t pid, char *out, size_t cap, int timeout_ms)
-{
-	long end = now_ms() + timeout_ms;
-	while (now_ms() < end) {
-		FILE *f = fopen(path, "r");
-		if (f) {
-			bool ok = fgets(out, (int)cap, f) != NULL;
-			fclose(f);
-			if (ok) {
-				out[strcspn(out, "\r\n")] = '\0';
-				return true;
-			}
-		}
-		if (!harness_pid_alive(pid))
-			return false;
-		sleep_ms(20);
-	}
-	return false;
-}
-
 bool
 harness_pid_alive(pid_t pid)
 {
-	if (pid <= 0)
-		return false;
-	int status;
-	pid_t r = waitpid(pid, &status, WNOHANG);
-	return r == 0;
+	return proc_alive(pid);
 }
 
 void
@@ -202,9 +148,9 @@ harness_start_coordinator(harness_cluster *c)
 	build_argv(argv, 64, base, harness_coord_extra_args);
 	/* the port may still be held briefly after a kill: retry a few times */
 	for (int attempt = 0; attempt < 20; attempt++) {
-		c->coord_pid = spawn(log, argv);
+		c->coord_pid = proc_spawn(log, argv);
 		char url[64];
-		if (wait_ready(ready, c->coord_pid, url, sizeof url, 15000)) {
+		if (proc_wait_ready(ready, c->coord_pid, url, sizeof url, 15000)) {
 			c->coord_http_port = ready_http_port(ready);
 			return;
 		}
@@ -230,31 +176,22 @@ harness_start_worker(harness_cluster *c, int i)
 	    "127.0.0.1:0", NULL};
 	char *argv[64];
 	build_argv(argv, 64, base, harness_worker_extra_args);
-	c->worker_pid[i] = spawn(log, argv);
-	CHECK(wait_ready(ready, c->worker_pid[i], c->worker_url[i], sizeof c->worker_url[i], 30000),
+	c->worker_pid[i] = proc_spawn(log, argv);
+	CHECK(proc_wait_ready(ready, c->worker_pid[i], c->worker_url[i], sizeof c->worker_url[i],
+	          30000),
 	    "worker %d did not become ready", i);
 	c->worker_http_port[i] = ready_http_port(ready);
 }
 
+/* SIGTERM / SIGKILL stop the daemon (reaped, *pid = 0); any other signal
+ * (SIGSTOP, SIGCONT, ...) is only sent. */
 static void
 stop_pid(pid_t *pid, int sig)
 {
-	if (*pid <= 0)
-		return;
-	kill(*pid, sig);
-	if (sig == SIGKILL || sig == SIGTERM) {
-		long end = now_ms() + 10000;
-		int status;
-		while (waitpid(*pid, &status, WNOHANG) == 0) {
-			if (now_ms() > end) {
-				kill(*pid, SIGKILL);
-				waitpid(*pid, &status, 0);
-				break;
-			}
-			sleep_ms(10);
-		}
-		*pid = 0;
-	}
+	if (sig == SIGKILL || sig == SIGTERM)
+		proc_stop(pid, sig, 10000);
+	else if (*pid > 0)
+		kill(*pid, sig);
 }
 
 void
@@ -324,14 +261,12 @@ harness_wait_workers_up(harness_cluster *c, int n, int timeout_ms)
 	return ok;
 }
 
-void
-harness_cluster_start(harness_cluster *c, int nworkers)
+/* Starts the coordinator on a free port and nworkers workers in c->dir
+ * (set), and waits up to up_ms for the workers to be up. */
+static void
+cluster_start_in(harness_cluster *c, int nworkers, int up_ms)
 {
-	memset(c, 0, sizeof *c);
-	harness_current = c;
-	snprintf(c->dir, sizeof c->dir, "/tmp/shoal-test-XXXXXX");
-	CHECK(mkdtemp(c->dir) != NULL, "mkdtemp: %s", strerror(errno));
-	c->coord_port = free_port();
+	c->coord_port = harness_free_port();
 	CHECK(c->coord_port > 0, "no free port");
 	snprintf(c->coord_url, sizeof c->coord_url, "%s://127.0.0.1:%d",
 	    harness_scheme ? harness_scheme : "tcp", c->coord_port);
@@ -339,7 +274,17 @@ harness_cluster_start(harness_cluster *c, int nworkers)
 	harness_start_coordinator(c);
 	for (int i = 0; i < nworkers; i++)
 		harness_start_worker(c, i);
-	CHECK(harness_wait_workers_up(c, nworkers, 20000), "%d workers not up", nworkers);
+	CHECK(harness_wait_workers_up(c, nworkers, up_ms), "%d workers not up", nworkers);
+}
+
+void
+harness_cluster_start(harness_cluster *c, int nworkers)
+{
+	memset(c, 0, sizeof *c);
+	harness_current = c;
+	snprintf(c->dir, sizeof c->dir, "/tmp/shoal-test-XXXXXX");
+	CHECK(mkdtemp(c->dir) != NULL, "mkdtemp: %s", strerror(errno));
+	cluster_start_in(c, nworkers, 20000);
 }
 
 void
@@ -348,15 +293,7 @@ harness_cluster_start_existing(harness_cluster *c, const char *dir, int nworkers
 	memset(c, 0, sizeof *c);
 	harness_current = c;
 	snprintf(c->dir, sizeof c->dir, "%s", dir);
-	c->coord_port = free_port();
-	CHECK(c->coord_port > 0, "no free port");
-	snprintf(c->coord_url, sizeof c->coord_url, "%s://127.0.0.1:%d",
-	    harness_scheme ? harness_scheme : "tcp", c->coord_port);
-	c->nworkers = nworkers;
-	harness_start_coordinator(c);
-	for (int i = 0; i < nworkers; i++)
-		harness_start_worker(c, i);
-	CHECK(harness_wait_workers_up(c, nworkers, 30000), "%d workers not up", nworkers);
+	cluster_start_in(c, nworkers, 30000); /* recovery of existing data takes longer */
 }
 
 void
@@ -400,7 +337,7 @@ harness_run_cli(harness_cluster *c, char *out, size_t cap, const char *arg0, ...
 	char path[300];
 	snprintf(path, sizeof path, "%s/cli.out", c->dir);
 	unlink(path);
-	pid_t pid = spawn(path, argv);
+	pid_t pid = proc_spawn(path, argv);
 	int status;
 	if (waitpid(pid, &status, 0) < 0)
 		return -1;

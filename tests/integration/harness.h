@@ -106,4 +106,7 @@ extern const char *harness_scheme;
 /* The port of a tcp://127.0.0.1:PORT URL, or -1. */
 int harness_url_port(const char *url);
 
+/* A loopback TCP port free right now (the kernel's pick), or -1. */
+int harness_free_port(void);
+
 #endif

@@ -2,13 +2,17 @@
  *
  * Wrong dimension, NaN and Inf components, unknown tenant and collection,
  * duplicate tenant and collection, bad names and parameters; garbage bytes
- * sent straight to each daemon's TCP port and garbage inside a well-framed
- * nng message: every daemon stays up and serves, and the data is as it was. */
+ * sent straight to each daemon's TCP port and garbage inside a well-formed
+ * frame of the rpc transport (common/rpc_sock.h: a 4-byte big-endian
+ * length, then the bytes): every daemon stays up and serves, and the data
+ * is as it was. */
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdio.h>
-
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "it_common.h"
 #include "shoal.pb-c.h"
@@ -28,26 +32,49 @@ expect_code(shoal_code got, shoal_code want, const shoal_status *st, const char 
 	printf("  %-34s -> %s: %s\n", what, shoal_code_name(got), st->msg);
 }
 
-/* Sends body as one SP message with nng and returns the reply's code. */
+/* Reads or writes exactly n bytes on fd (5 s socket timeouts). */
+static bool
+full_io(int fd, void *buf, size_t n, bool rd)
+{
+	unsigned char *p = buf;
+	while (n > 0) {
+		ssize_t k = rd ? read(fd, p, n) : write(fd, p, n);
+		if (k <= 0)
+			return false;
+		p += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+/* Sends body as one frame on a plain socket and returns the reply's code. */
 static int
 send_framed_garbage(const char *url, const void *body, size_t len)
 {
-	nng_socket s;
-	nng_msg *m;
-	CHECK(nng_req0_open(&s) == 0, "nng_req0_open");
-	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
-	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 5000);
-	CHECK(nng_dial(s, url, NULL, 0) == 0, "dial %s", url);
-	CHECK(nng_send(s, (void *)body, len, 0) == 0, "send to %s", url);
-	CHECK(nng_recvmsg(s, &m, 0) == 0, "no reply from %s to a garbage message", url);
-	Shoal__ReplyEnvelope *rep = shoal__reply_envelope__unpack(NULL, nng_msg_len(m),
-	    nng_msg_body(m));
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)harness_url_port(url)),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct timeval tv = {.tv_sec = 5};
+	CHECK(fd >= 0, "socket");
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect to %s", url);
+	uint32_t be = htonl((uint32_t)len);
+	CHECK(full_io(fd, &be, 4, false) && full_io(fd, (void *)body, len, false), "send to %s",
+	    url);
+	CHECK(full_io(fd, &be, 4, true), "no reply from %s to a garbage message", url);
+	size_t n = ntohl(be);
+	CHECK(n < 65536, "reply of %zu bytes from %s to a garbage message", n, url);
+	unsigned char *buf = malloc(n + 1);
+	CHECK(buf != NULL && full_io(fd, buf, n, true), "truncated reply from %s", url);
+	close(fd);
+	Shoal__ReplyEnvelope *rep = shoal__reply_envelope__unpack(NULL, n, buf);
 	CHECK(rep != NULL, "reply from %s is not a ReplyEnvelope", url);
 	int code = rep->code;
 	printf("  garbage message to %-22s -> %s: %s\n", url, shoal_code_name(code), rep->message);
 	shoal__reply_envelope__free_unpacked(rep, NULL);
-	nng_msg_free(m);
-	nng_close(s);
+	free(buf);
 	return code;
 }
 

@@ -107,22 +107,31 @@ it_wait_worker_state(shoal_client *cl, const char *name, bool want, int timeout_
 	    timeout_ms);
 }
 
+/* The Status reply of the worker at url, asked directly over the Worker
+ * service; *res holds it (rpc_result_free). */
+static inline const Shoal__WorkerStatusReply *
+it_worker_status(const char *url, rpc_result *res)
+{
+	rpc_client *w;
+	shoal_status st;
+	CHECK(rpc_client_open(url, &shoal__worker__descriptor, NULL, &w, &st) == SHOAL_OK,
+	    "open %s: %s", url, st.msg);
+	Shoal__WorkerStatusRequest req = SHOAL__WORKER_STATUS_REQUEST__INIT;
+	RPC_INVOKE(shoal__worker__status, rpc_client_service(w), &req, res);
+	rpc_client_close(w);
+	CHECK(res->status.code == SHOAL_OK, "worker status %s: %s", url, res->status.msg);
+	return (const Shoal__WorkerStatusReply *)res->reply;
+}
+
 /* A worker's own search counters (Worker.Status, asked directly). */
 static inline void
 it_worker_counters(const char *url, uint64_t *requests, uint64_t *shard_searches)
 {
-	rpc_client *w;
-	shoal_status st;
 	rpc_result res;
-	CHECK(rpc_client_open(url, &shoal__worker__descriptor, NULL, &w, &st) == SHOAL_OK,
-	    "open %s: %s", url, st.msg);
-	Shoal__WorkerStatusRequest req = SHOAL__WORKER_STATUS_REQUEST__INIT;
-	RPC_INVOKE(shoal__worker__status, rpc_client_service(w), &req, &res);
-	CHECK(res.status.code == SHOAL_OK, "worker status %s: %s", url, res.status.msg);
-	*requests = ((Shoal__WorkerStatusReply *)res.reply)->search_requests;
-	*shard_searches = ((Shoal__WorkerStatusReply *)res.reply)->shard_searches;
+	const Shoal__WorkerStatusReply *r = it_worker_status(url, &res);
+	*requests = r->search_requests;
+	*shard_searches = r->shard_searches;
 	rpc_result_free(&res);
-	rpc_client_close(w);
 }
 
 /* Shards among [first, first + n) whose keyless searches are answered by
@@ -136,15 +145,8 @@ it_graphs_ready(harness_cluster *c, uint64_t first, uint32_t n)
 {
 	int ready = 0;
 	for (int w = 0; w < c->nworkers; w++) {
-		rpc_client *wc;
-		shoal_status st;
 		rpc_result res;
-		CHECK(rpc_client_open(c->worker_url[w], &shoal__worker__descriptor, NULL, &wc, &st) ==
-		    SHOAL_OK, "open %s: %s", c->worker_url[w], st.msg);
-		Shoal__WorkerStatusRequest req = SHOAL__WORKER_STATUS_REQUEST__INIT;
-		RPC_INVOKE(shoal__worker__status, rpc_client_service(wc), &req, &res);
-		CHECK(res.status.code == SHOAL_OK, "worker status: %s", res.status.msg);
-		const Shoal__WorkerStatusReply *r = (const Shoal__WorkerStatusReply *)res.reply;
+		const Shoal__WorkerStatusReply *r = it_worker_status(c->worker_url[w], &res);
 		for (size_t i = 0; i < r->n_shards; i++) {
 			const Shoal__ShardStats *x = r->shards[i];
 			bool graph = x->graph_points == x->points && (x->graph_hnsw || x->points <= 1024);
@@ -152,7 +154,6 @@ it_graphs_ready(harness_cluster *c, uint64_t first, uint32_t n)
 			    (graph || x->partitions == 1);
 		}
 		rpc_result_free(&res);
-		rpc_client_close(wc);
 	}
 	return ready;
 }

@@ -37,6 +37,7 @@
 #include "it_common.h"
 #include "pg_harness.h"
 #include "pgcopy.h"
+#include "util.h"
 
 #define DIM 16
 #define N 500
@@ -50,18 +51,6 @@ static char out[65536];
 
 /* `shoal import pg --dsn <pg's> ...` (NULL-terminated) into out */
 #define import(...) pg_harness_import(&cl, &pg, out, sizeof out, __VA_ARGS__)
-
-static uint32_t
-be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint16_t
-be16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 /* IEEE 754 binary16 -> float, written from the definition (not from the
  * importer's table): every half is exactly representable as a float. */
@@ -84,14 +73,14 @@ static uint32_t
 decode_pgvector(const unsigned char *p, int len, bool half, float *v, uint32_t cap)
 {
 	CHECK(len >= 4, "pgvector value of %d bytes", len);
-	uint32_t dim = be16(p);
+	uint32_t dim = util_get_be16(p);
 	CHECK(dim <= cap && (size_t)len == 4 + (size_t)dim * (half ? 2 : 4),
 	    "pgvector value: %u dimensions in %d bytes", dim, len);
 	for (uint32_t i = 0; i < dim; i++) {
 		if (half) {
-			v[i] = half_value(be16(p + 4 + 2 * i));
+			v[i] = half_value(util_get_be16(p + 4 + 2 * i));
 		} else {
-			uint32_t u = be32(p + 4 + 4 * i);
+			uint32_t u = util_get_be32(p + 4 + 4 * i);
 			memcpy(&v[i], &u, 4);
 		}
 	}
@@ -128,7 +117,7 @@ check_against_pg(PGconn *pc, shoal_client *c, const char *table, const char *col
 	for (int i = 0; i < n; i++) {
 		CHECK(PQgetlength(r, i, 0) == 8, "id is not a bigint");
 		const unsigned char *ip = (const unsigned char *)PQgetvalue(r, i, 0);
-		uint64_t id = (uint64_t)be32(ip) << 32 | be32(ip + 4);
+		uint64_t id = (uint64_t)util_get_be32(ip) << 32 | util_get_be32(ip + 4);
 		uint32_t dim = decode_pgvector((const unsigned char *)PQgetvalue(r, i, 1),
 		    PQgetlength(r, i, 1), half, want, PGCOPY_MAX_DIM);
 		if (half) {

@@ -35,8 +35,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "it_acked.h"
-#include "it_common.h"
+#include "it_load_loop.h"
 #include "util.h"
 
 #define DIM 16
@@ -46,9 +45,8 @@
 #define NNOTES 300
 
 /* Last acknowledged state of docs ids: 0 = never written, -1 = deleted,
- * g > 0 = live with vector vec(id, g).  Written by the writer only. */
+ * g > 0 = live with vector vec(id, g).  Written by the load's writer. */
 static int state[NIDS];
-static pthread_mutex_t state_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void
 vec(uint64_t id, int gen, float *v)
@@ -57,115 +55,21 @@ vec(uint64_t id, int gen, float *v)
 		v[d] = sinf((float)id * 0.37f + (float)gen * 1.3f + (float)d * 0.71f) + 1.5f;
 }
 
-typedef struct load {
-	harness_cluster *c;
-	atomic_bool stop;
-	it_seen s;
-} load;
+static const it_space DOCS = {"acme", "docs", state};
+/* the load's configuration: docs ids 0..NIDS-1 */
+#define LOAD_CFG(cluster) \
+	{.c = (cluster), .spaces = &DOCS, .n_spaces = 1, .nids = NIDS, .dim = DIM, .vec = vec}
 
-static void *
-writer(void *arg)
-{
-	load *L = arg;
-	shoal_client *cl = it_connect(L->c);
-	unsigned seed = 12345;
-	int gen = 100;
-	while (!atomic_load(&L->stop)) {
-		uint64_t ids[8];
-		float v[8 * DIM];
-		int g = ++gen;
-		for (int i = 0; i < 8; i++) {
-			ids[i] = (uint64_t)(rand_r(&seed) % NIDS);
-			for (int k = 0; k < i; k++)
-				if (ids[k] == ids[i])
-					ids[i] = (ids[i] + 1) % NIDS;
-			vec(ids[i], g, v + i * DIM);
-		}
-		/* distinct ids within the batch (the last duplicate would win) */
-		for (int i = 0; i < 8; i++)
-			for (int k = 0; k < i; k++)
-				if (ids[k] == ids[i])
-					ids[i] = NIDS; /* mark */
-		size_t n = 0;
-		for (int i = 0; i < 8; i++)
-			if (ids[i] < NIDS) {
-				ids[n] = ids[i];
-				memmove(v + n * DIM, v + i * DIM, DIM * sizeof(float));
-				n++;
-			}
-		shoal_batch b = {.n = n, .dim = DIM, .ids = ids, .vectors = v};
-		shoal_status st;
-		uint32_t up;
-		if (shoal_upsert(cl, "acme", "docs", &b, &up, &st) != SHOAL_OK) {
-			snprintf(L->s.werr, sizeof L->s.werr, "upsert: %.400s", st.msg);
-			atomic_fetch_add(&L->s.werrors, 1);
-		} else {
-			pthread_mutex_lock(&state_mu);
-			for (size_t i = 0; i < n; i++)
-				state[ids[i]] = g;
-			pthread_mutex_unlock(&state_mu);
-		}
-		if (gen % 3 == 0) {
-			uint64_t del[2] = {(uint64_t)(rand_r(&seed) % NIDS), 0};
-			del[1] = (del[0] + 17) % NIDS;
-			uint32_t nd;
-			if (shoal_delete(cl, "acme", "docs", del, 2, &nd, &st) != SHOAL_OK) {
-				snprintf(L->s.werr, sizeof L->s.werr, "delete: %.400s", st.msg);
-				atomic_fetch_add(&L->s.werrors, 1);
-			} else {
-				pthread_mutex_lock(&state_mu);
-				state[del[0]] = state[del[1]] = -1;
-				pthread_mutex_unlock(&state_mu);
-			}
-		}
-		atomic_fetch_add(&L->s.writes, 1);
-		usleep(3000);
-	}
-	shoal_close(cl);
-	return NULL;
-}
-
-static void *
-reader(void *arg)
-{
-	load *L = arg;
-	shoal_client *cl = it_connect(L->c);
-	int i = 0;
-	while (!atomic_load(&L->stop)) {
-		float q[DIM];
-		vec((uint64_t)(i * 7919) % NIDS, i, q);
-		i++;
-		shoal_search_params p = {.k = 20};
-		shoal_search_result *r;
-		shoal_status st;
-		it_note_search(&L->s, shoal_search(cl, "acme", "docs", q, DIM, &p, &r, &st), &r, &st,
-		    "search");
-	}
-	shoal_close(cl);
-	return NULL;
-}
-
-/* Every acknowledged write present with its last vector, deletes absent. */
+/* Every acknowledged write present with its last vector, deletes absent,
+ * counts match. */
 static void
 verify(harness_cluster *c, const char *when)
 {
+	it_traffic L = LOAD_CFG(c);
+	uint64_t live = it_traffic_verify(c, &L, &DOCS, when);
 	shoal_client *cl = it_connect(c);
-	uint64_t live = 0;
-	for (uint64_t first = 0; first < NIDS; first += 500) {
-		uint64_t ids[500];
-		for (int i = 0; i < 500; i++)
-			ids[i] = first + (uint64_t)i;
-		shoal_get_result *g;
-		shoal_status st;
-		CHECK(shoal_get(cl, "acme", "docs", ids, 500, true, &g, &st) == SHOAL_OK, "%s: get: %s",
-		    when, st.msg);
-		live += it_check_acked(when, g, first, 500, state, DIM, vec);
-		shoal_get_result_free(g);
-	}
 	uint64_t n;
 	shoal_status st;
-	CHECK(shoal_count(cl, "acme", "docs", &n, &st) == SHOAL_OK, "%s: count: %s", when, st.msg);
-	CHECK(n == live, "%s: count %" PRIu64 " != %" PRIu64 " live", when, n, live);
 	CHECK(shoal_count(cl, "acme", "notes", &n, &st) == SHOAL_OK && n == NNOTES,
 	    "%s: notes count %" PRIu64, when, n);
 	shoal_close(cl);
@@ -205,11 +109,10 @@ wait_move(harness_cluster *c, int want, int timeout_ms, shoal_move_info *m)
 }
 
 /* index_imports and index_rebuilds of the worker called name. */
-static int worker_index(harness_cluster *c, const char *name);
 static void
 worker_counters(harness_cluster *c, const char *name, uint64_t *imports, uint64_t *rebuilds)
 {
-	CHECK(harness_worker_index_counters(c, worker_index(c, name), imports, rebuilds),
+	CHECK(harness_worker_index_counters(c, it_harness_worker(c, name), imports, rebuilds),
 	    "status of worker %s", name);
 }
 
@@ -258,26 +161,6 @@ check_self_search(harness_cluster *c, const char *when)
 	}
 	shoal_close(cl);
 	printf("%s: %d ids found by their vector, not by their previous one\n", when, checked);
-}
-
-/* Index in c of the worker called name (by its URL in Status). */
-static int
-worker_index(harness_cluster *c, const char *name)
-{
-	shoal_client *cl = it_connect(c);
-	shoal_cluster_info *ci;
-	shoal_status st;
-	int idx = -1;
-	CHECK(shoal_cluster_status(cl, &ci, &st) == SHOAL_OK, "status: %s", st.msg);
-	for (size_t i = 0; i < ci->n_workers; i++)
-		if (strcmp(ci->workers[i].name, name) == 0)
-			for (int k = 0; k < c->nworkers; k++)
-				if (strcmp(c->worker_url[k], ci->workers[i].url) == 0)
-					idx = k;
-	shoal_cluster_info_free(ci);
-	shoal_close(cl);
-	CHECK(idx >= 0, "no worker %s", name);
-	return idx;
 }
 
 int
@@ -331,10 +214,8 @@ main(void)
 	    "--to is required: %s", out);
 
 	/* 4. the move under load */
-	load L = {.c = &c};
-	pthread_t tw, tr;
-	pthread_create(&tw, NULL, writer, &L);
-	pthread_create(&tr, NULL, reader, &L);
+	it_traffic L = LOAD_CFG(&c);
+	it_traffic_start(&L, true, true);
 	usleep(500000);
 	wait_graph(&c, w[0], 0); /* the reader's searches loaded docs */
 	long w0 = atomic_load(&L.s.writes), s0 = atomic_load(&L.s.searches);
@@ -347,9 +228,7 @@ main(void)
 	    "move output lacks progress: %s", out);
 	long w1 = atomic_load(&L.s.writes), s1 = atomic_load(&L.s.searches);
 	usleep(500000);
-	atomic_store(&L.stop, true);
-	pthread_join(tw, NULL);
-	pthread_join(tr, NULL);
+	it_traffic_stop(&L);
 	printf("during the move: %ld write rounds, %ld searches\n", w1 - w0, s1 - s0);
 	CHECK(w1 - w0 > 50 && s1 - s0 > 50, "the load did not run during the move");
 	it_check_seen(&L.s, "the move");
@@ -410,12 +289,12 @@ main(void)
 	 * fell between batches with no write, finish); either way nothing
 	 * acknowledged is lost. */
 	cl = it_connect(&c);
-	load L2 = {.c = &c};
-	pthread_create(&tw, NULL, writer, &L2);
+	it_traffic L2 = LOAD_CFG(&c);
+	it_traffic_start(&L2, true, false);
 	CHECK(shoal_move_start(cl, "acme", w[0], 0.1, &m, &st) == SHOAL_OK, "start: %s", st.msg);
 	wait_move(&c, 2, 20000, &m);
 	usleep(300000);
-	int tix = worker_index(&c, w[0]);
+	int tix = it_harness_worker(&c, w[0]);
 	harness_signal_worker(&c, tix, SIGKILL);
 	usleep(300000);
 	harness_start_worker(&c, tix);
@@ -427,8 +306,7 @@ main(void)
 		CHECK(util_mono_ms() < end, "move stuck in %s after the target's kill", m2.state_name);
 		usleep(100000);
 	}
-	atomic_store(&L2.stop, true);
-	pthread_join(tw, NULL);
+	it_traffic_stop(&L2);
 	printf("kill -9 of the target mid-copy: move %s (%s); %ld write rounds, %d errors\n",
 	    m2.state_name, m2.error, atomic_load(&L2.s.writes), atomic_load(&L2.s.werrors));
 	CHECK(atomic_load(&L2.s.werrors) == 0, "writer errors with the target killed: %s", L2.s.werr);
@@ -445,7 +323,7 @@ main(void)
 	CHECK(shoal_move_start(cl, "acme", dst, 0.1, &m, &st) == SHOAL_OK, "start: %s", st.msg);
 	wait_move(&c, 2, 20000, &m);
 	usleep(300000);
-	int si = worker_index(&c, src);
+	int si = it_harness_worker(&c, src);
 	harness_signal_worker(&c, si, SIGKILL);
 	usleep(500000);
 	harness_start_worker(&c, si);

@@ -5,7 +5,8 @@
  *     (W0), one collection each (400 points of dim 16).
  *  2. A writer upserts new generations and deletes, round robin over the
  *     tenants, recording what was acknowledged; a reader searches round
- *     robin.  Neither may see an error; no answer may hold an id twice.
+ *     robin (it_load_loop.h).  Neither may see an error; no answer may
+ *     hold an id twice.
  *  3. A third worker is started; `shoal node add URL` waits for it.
  *  4. Bad input (unknown worker for remove/drain, cancel with nothing
  *     running, a bad --max-mbps) fails and moves nothing;
@@ -26,8 +27,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "it_acked.h"
-#include "it_common.h"
+#include "it_load_loop.h"
 #include "util.h"
 
 #define DIM 16
@@ -36,7 +36,6 @@
 #define FIRST 400
 
 static int state[NT][NIDS]; /* 0 never, -1 deleted, g > 0: vec(id, g) */
-static pthread_mutex_t state_mu = PTHREAD_MUTEX_INITIALIZER;
 static char tn[NT][16];
 
 static void
@@ -46,90 +45,17 @@ vec(uint64_t id, int gen, float *v)
 		v[d] = cosf((float)id * 0.29f + (float)gen * 0.77f + (float)d * 0.53f) + 1.5f;
 }
 
-typedef struct load {
-	harness_cluster *c;
-	atomic_bool stop;
-	it_seen s;
-} load;
-
-static void *
-writer(void *arg)
-{
-	load *L = arg;
-	shoal_client *cl = it_connect(L->c);
-	unsigned seed = 99;
-	for (int gen = 2; !atomic_load(&L->stop); gen++) {
-		int t = gen % NT;
-		uint64_t ids[4];
-		float v[4 * DIM];
-		uint64_t base = (uint64_t)(rand_r(&seed) % (NIDS - 4));
-		for (int i = 0; i < 4; i++) {
-			ids[i] = base + (uint64_t)i;
-			vec(ids[i], gen, v + i * DIM);
-		}
-		shoal_batch b = {.n = 4, .dim = DIM, .ids = ids, .vectors = v};
-		shoal_status st;
-		if (shoal_upsert(cl, tn[t], "docs", &b, NULL, &st) != SHOAL_OK) {
-			snprintf(L->s.werr, sizeof L->s.werr, "upsert %s: %.400s", tn[t], st.msg);
-			atomic_fetch_add(&L->s.werrors, 1);
-		} else {
-			pthread_mutex_lock(&state_mu);
-			for (int i = 0; i < 4; i++)
-				state[t][ids[i]] = gen;
-			pthread_mutex_unlock(&state_mu);
-		}
-		if (gen % 4 == 0) {
-			uint64_t del = (uint64_t)(rand_r(&seed) % NIDS);
-			if (shoal_delete(cl, tn[t], "docs", &del, 1, NULL, &st) != SHOAL_OK) {
-				snprintf(L->s.werr, sizeof L->s.werr, "delete %s: %.400s", tn[t], st.msg);
-				atomic_fetch_add(&L->s.werrors, 1);
-			} else {
-				pthread_mutex_lock(&state_mu);
-				state[t][del] = -1;
-				pthread_mutex_unlock(&state_mu);
-			}
-		}
-		atomic_fetch_add(&L->s.writes, 1);
-		usleep(2000);
-	}
-	shoal_close(cl);
-	return NULL;
-}
-
-static void *
-reader(void *arg)
-{
-	load *L = arg;
-	shoal_client *cl = it_connect(L->c);
-	for (int i = 0; !atomic_load(&L->stop); i++) {
-		float q[DIM];
-		vec((uint64_t)i % NIDS, i, q);
-		shoal_search_params p = {.k = 10};
-		shoal_search_result *r;
-		shoal_status st;
-		it_note_search(&L->s, shoal_search(cl, tn[i % NT], "docs", q, DIM, &p, &r, &st), &r,
-		    &st, tn[i % NT]);
-	}
-	shoal_close(cl);
-	return NULL;
-}
+static it_space sp[NT]; /* tenant tn[t], collection docs, state[t] */
+#define LOAD_CFG(cluster) \
+	{.c = (cluster), .spaces = sp, .n_spaces = NT, .nids = NIDS, .dim = DIM, .vec = vec, \
+	    .seed = 99, .k = 10}
 
 static void
 verify(harness_cluster *c)
 {
-	shoal_client *cl = it_connect(c);
-	for (int t = 0; t < NT; t++) {
-		uint64_t ids[NIDS];
-		for (int i = 0; i < NIDS; i++)
-			ids[i] = (uint64_t)i;
-		shoal_get_result *g;
-		shoal_status st;
-		CHECK(shoal_get(cl, tn[t], "docs", ids, NIDS, true, &g, &st) == SHOAL_OK, "get: %s",
-		    st.msg);
-		it_check_acked(tn[t], g, 0, NIDS, state[t], DIM, vec);
-		shoal_get_result_free(g);
-	}
-	shoal_close(cl);
+	it_traffic L = LOAD_CFG(c);
+	for (int t = 0; t < NT; t++)
+		it_traffic_verify(c, &L, &sp[t], "verify");
 }
 
 /* Tenants per worker name (n entries of names). */
@@ -165,6 +91,7 @@ main(void)
 	shoal_collection_params p = {.dim = DIM, .metric = SHOAL_METRIC_L2};
 	for (int t = 0; t < NT; t++) {
 		snprintf(tn[t], sizeof tn[t], "t%d", t);
+		sp[t] = (it_space){tn[t], "docs", state[t]};
 		OK(shoal_tenant_create(cl, tn[t], w[0], NULL, &st_));
 		OK(shoal_collection_create(cl, tn[t], "docs", &p, NULL, &st_));
 		float v[FIRST * DIM];
@@ -180,10 +107,8 @@ main(void)
 	/* workers report their points by heartbeat; the plan reads them from
 	 * each worker's Status directly */
 
-	load L = {.c = &c};
-	pthread_t tw, tr;
-	pthread_create(&tw, NULL, writer, &L);
-	pthread_create(&tr, NULL, reader, &L);
+	it_traffic L = LOAD_CFG(&c);
+	it_traffic_start(&L, true, true);
 
 	/* 3. a new worker joins */
 	c.nworkers = 3;
@@ -237,9 +162,7 @@ main(void)
 	CHECK(rc == 0, "drain failed: %s", out);
 	CHECK(tenants_on(&c, w[0]) == 0, "w0 still holds tenants after the drain");
 
-	atomic_store(&L.stop, true);
-	pthread_join(tw, NULL);
-	pthread_join(tr, NULL);
+	it_traffic_stop(&L);
 	printf("load: %ld write rounds, %ld searches\n", atomic_load(&L.s.writes),
 	    atomic_load(&L.s.searches));
 	it_check_seen(&L.s, "rebalance and drain");
@@ -248,16 +171,7 @@ main(void)
 	CHECK(harness_run_cli(&c, out, sizeof out, "node", "remove", w[0], NULL) == 1 &&
 	        strstr(out, "is up") != NULL,
 	    "remove of an up worker: %s", out);
-	int w0i = -1; /* harness index of w[0] (Status lists workers by name) */
-	OK(shoal_cluster_status(cl, &ci, &st_));
-	for (size_t i = 0; i < ci->n_workers; i++)
-		if (strcmp(ci->workers[i].name, w[0]) == 0)
-			for (int k = 0; k < c.nworkers; k++)
-				if (strcmp(c.worker_url[k], ci->workers[i].url) == 0)
-					w0i = k;
-	shoal_cluster_info_free(ci);
-	CHECK(w0i >= 0, "no harness worker for %s", w[0]);
-	harness_signal_worker(&c, w0i, SIGTERM);
+	harness_signal_worker(&c, it_harness_worker(&c, w[0]), SIGTERM);
 	uint64_t end = util_mono_ms() + 30000;
 	for (;;) {
 		rc = harness_run_cli(&c, out, sizeof out, "node", "remove", w[0], NULL);

@@ -38,8 +38,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "it_acked.h"
 #include "it_dist.h"
+#include "it_load_loop.h"
 #include "util.h"
 
 #define DIM 16
@@ -51,9 +51,8 @@
 #define NSHARDS 4
 
 /* Last acknowledged state of items ids: 0 = never written, -1 = deleted,
- * g > 0 = live with vector vec(id, g).  Written by the writer only. */
+ * g > 0 = live with vector vec(id, g).  Written by the load's writer. */
 static int state[NIDS];
-static pthread_mutex_t state_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void
 vec(uint64_t id, int gen, float *v)
@@ -62,135 +61,22 @@ vec(uint64_t id, int gen, float *v)
 		v[d] = sinf((float)id * 0.37f + (float)gen * 1.3f + (float)d * 0.71f) + 1.5f;
 }
 
-/* Upserts ids (distinct) at generation g, each with its key. */
-static shoal_code
-put(shoal_client *cl, const uint64_t *ids, size_t n, int g, shoal_status *st)
-{
-	float v[64 * DIM];
-	char keys[64][24];
-	shoal_field f[64];
-	shoal_payload pl[64];
-	for (size_t i = 0; i < n; i++) {
-		vec(ids[i], g, v + i * DIM);
-		it_key(ids[i], NKEYS, keys[i], sizeof keys[i]);
-		f[i] = (shoal_field){.key = "tenant", .type = SHOAL_VALUE_STRING, .s = keys[i]};
-		pl[i] = (shoal_payload){.fields = &f[i], .n_fields = 1};
-	}
-	shoal_batch b = {.n = n, .dim = DIM, .ids = ids, .vectors = v, .payloads = pl};
-	uint32_t up;
-	return shoal_upsert(cl, "", "items", &b, &up, st);
-}
-
-typedef struct load {
-	harness_cluster *c;
-	atomic_bool stop;
-	it_seen s;
-	bool retry; /* resend a failed write until it is acknowledged (a worker down) */
-} load;
-
-static void *
-writer(void *arg)
-{
-	load *L = arg;
-	shoal_client *cl = it_connect(L->c);
-	unsigned seed = 777;
-	int gen = 100;
-	while (!atomic_load(&L->stop)) {
-		uint64_t ids[8];
-		size_t n = 0;
-		int g = ++gen;
-		for (int i = 0; i < 8; i++) {
-			uint64_t id = (uint64_t)(rand_r(&seed) % NIDS);
-			bool dup = false;
-			for (size_t k = 0; k < n; k++)
-				dup = dup || ids[k] == id;
-			if (!dup)
-				ids[n++] = id;
-		}
-		shoal_status st;
-		shoal_code rc;
-		/* A failed batch may be applied on some shards: with retry it is
-		 * resent (same vectors) until acknowledged, so state stays exact. */
-		while ((rc = put(cl, ids, n, g, &st)) != SHOAL_OK && L->retry)
-			usleep(50000);
-		if (rc != SHOAL_OK) {
-			snprintf(L->s.werr, sizeof L->s.werr, "upsert: %.400s", st.msg);
-			atomic_fetch_add(&L->s.werrors, 1);
-		} else {
-			pthread_mutex_lock(&state_mu);
-			for (size_t i = 0; i < n; i++)
-				state[ids[i]] = g;
-			pthread_mutex_unlock(&state_mu);
-		}
-		if (gen % 3 == 0) {
-			uint64_t del = (uint64_t)(rand_r(&seed) % NIDS);
-			char key[24];
-			uint32_t nd;
-			it_key(del, NKEYS, key, sizeof key);
-			while ((rc = shoal_delete_ex(cl, "", "items", key, &del, 1, &nd, &st)) !=
-			    SHOAL_OK && L->retry)
-				usleep(50000);
-			if (rc != SHOAL_OK) {
-				snprintf(L->s.werr, sizeof L->s.werr, "delete: %.400s", st.msg);
-				atomic_fetch_add(&L->s.werrors, 1);
-			} else {
-				pthread_mutex_lock(&state_mu);
-				state[del] = -1;
-				pthread_mutex_unlock(&state_mu);
-			}
-		}
-		atomic_fetch_add(&L->s.writes, 1);
-		usleep(3000);
-	}
-	shoal_close(cl);
-	return NULL;
-}
-
-static void *
-reader(void *arg)
-{
-	load *L = arg;
-	shoal_client *cl = it_connect(L->c);
-	int i = 0;
-	while (!atomic_load(&L->stop)) {
-		float q[DIM];
-		char key[24];
-		vec((uint64_t)(i * 7919) % NIDS, i, q);
-		it_key((uint64_t)i, NKEYS, key, sizeof key);
-		shoal_search_params p = {.k = 20};
-		shoal_search_opts o = {.key = i % 2 ? key : NULL};
-		i++;
-		shoal_search_result *r;
-		shoal_status st;
-		it_note_search(&L->s, shoal_search_ex(cl, "", "items", q, DIM, &p, &o, &r, &st), &r,
-		    &st, "search");
-	}
-	shoal_close(cl);
-	return NULL;
-}
+static const it_space ITEMS = {"", "items", state};
+/* the load's configuration: items ids 0..NIDS-1, keyed by "tenant" */
+#define LOAD_CFG(cluster)                                                                 \
+	{.c = (cluster), .spaces = &ITEMS, .n_spaces = 1, .nids = NIDS, .dim = DIM, .vec = vec, \
+	    .key_field = "tenant", .nkeys = NKEYS, .seed = 777}
 
 /* Every acknowledged write present once with its last vector, deletes
  * absent, counts match. */
 static void
 verify(harness_cluster *c, const char *when)
 {
+	it_traffic L = LOAD_CFG(c);
+	uint64_t live = it_traffic_verify(c, &L, &ITEMS, when);
 	shoal_client *cl = it_connect(c);
-	uint64_t live = 0;
-	for (uint64_t first = 0; first < NIDS; first += 500) {
-		uint64_t ids[500];
-		for (int i = 0; i < 500; i++)
-			ids[i] = first + (uint64_t)i;
-		shoal_get_result *g;
-		shoal_status st;
-		CHECK(shoal_get_ex(cl, "", "items", NULL, ids, 500, true, &g, &st) == SHOAL_OK,
-		    "%s: get: %s", when, st.msg);
-		live += it_check_acked(when, g, first, 500, state, DIM, vec);
-		shoal_get_result_free(g);
-	}
 	uint64_t n;
 	shoal_status st;
-	CHECK(shoal_count(cl, "", "items", &n, &st) == SHOAL_OK, "%s: count: %s", when, st.msg);
-	CHECK(n == live, "%s: count %" PRIu64 " != %" PRIu64 " live", when, n, live);
 	CHECK(shoal_count(cl, "", "tags", &n, &st) == SHOAL_OK && n == NTAGS,
 	    "%s: tags count %" PRIu64 " (%s)", when, n, st.msg);
 	shoal_close(cl);
@@ -262,11 +148,11 @@ kill_mid_copy(harness_cluster *c, shoal_client *cl, char names[3][64], uint32_t 
 	uint64_t sid;
 	shoal_move_info m;
 	shoal_status st;
-	pthread_t tw;
 	placement(c, "items", index, &sid, from, NULL);
 	other_worker(names, from, NULL, to);
-	load L = {.c = c, .retry = true};
-	pthread_create(&tw, NULL, writer, &L);
+	it_traffic L = LOAD_CFG(c);
+	L.retry = true;
+	it_traffic_start(&L, true, false);
 	CHECK(shoal_shard_move_start(cl, sid, to, 0.02, &m, &st) == SHOAL_OK, "start: %s", st.msg);
 	snprintf(mid, sizeof mid, "%s", m.id);
 	wait_move(c, mid, 2, false, 20000, &m);
@@ -279,8 +165,7 @@ kill_mid_copy(harness_cluster *c, shoal_client *cl, char names[3][64], uint32_t 
 	usleep(400000);
 	harness_start_worker(c, k);
 	wait_move(c, mid, 5, true, 120000, &m);
-	atomic_store(&L.stop, true);
-	pthread_join(tw, NULL);
+	it_traffic_stop(&L);
 	printf("kill -9 of the %s mid-copy: move %s (%s); %ld write rounds\n",
 	    source ? "source" : "target", m.state_name, m.error, atomic_load(&L.s.writes));
 	const char *want = m.state == 5 ? to : from;
@@ -317,7 +202,8 @@ main(void)
 			ids[k] = (uint64_t)(i + k);
 			state[i + k] = 1;
 		}
-		OK(put(cl, ids, 50, 1, &st_));
+		it_traffic Lc = LOAD_CFG(&c);
+		OK(it_traffic_put(cl, &Lc, &ITEMS, ids, 50, 1, &st_));
 	}
 	it_load_keyed(cl, "tags", 5, 0, NTAGS, TDIM, "tenant", NKEYS);
 	/* a tenant, for the refusal of a dedicated shard */
@@ -345,10 +231,8 @@ main(void)
 
 	/* 4. the move under load */
 	other_worker(names, from, NULL, to);
-	load L = {.c = &c};
-	pthread_t tw, tr;
-	pthread_create(&tw, NULL, writer, &L);
-	pthread_create(&tr, NULL, reader, &L);
+	it_traffic L = LOAD_CFG(&c);
+	it_traffic_start(&L, true, true);
 	usleep(500000);
 	long w0 = atomic_load(&L.s.writes), s0 = atomic_load(&L.s.searches);
 	char sids[24];
@@ -362,9 +246,7 @@ main(void)
 	    "move output lacks progress: %s", out);
 	long w1 = atomic_load(&L.s.writes), s1 = atomic_load(&L.s.searches);
 	usleep(500000);
-	atomic_store(&L.stop, true);
-	pthread_join(tw, NULL);
-	pthread_join(tr, NULL);
+	it_traffic_stop(&L);
 	printf("during the move: %ld write rounds, %ld searches\n", w1 - w0, s1 - s0);
 	CHECK(w1 - w0 > 20 && s1 - s0 > 20, "the load did not run during the move");
 	it_check_seen(&L.s, "the shard move");

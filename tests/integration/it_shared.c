@@ -5,7 +5,14 @@
  *     each worker; 20,000 points with 1,000 keys (tenants) are loaded.
  *  2. A search without a key is scattered to every shard: in exact mode
  *     it returns exactly the brute-force top 10 over all points; with HNSW
- *     recall@10 >= 0.95.
+ *     recall@10 >= 0.95.  Each shard is asked for only k_s = 4 of the 10
+ *     in the first round (coordinator/search.c "Per-shard k"): explain
+ *     says so and counts the candidates.
+ *  2a. A key correlated with the vectors: the 40 points nearest a query
+ *     all carry one key (so all live in one shard).  The per-shard k_s
+ *     alone would return only 4 of them; the refinement round must ask
+ *     that shard again, so exact mode is still exactly the brute-force top
+ *     10 (explain names the shard asked again) and HNSW returns the 10.
  *  2b. The same points in a 4-shard collection (5,000 per shard, ~250
  *     partitions each): once every shard's shard-level graph has its HNSW
  *     graph (Worker.Status), keyless searches answered by it are exact in
@@ -189,8 +196,12 @@ main(void)
 			CHECK(distinct == NW && r->explain->n_workers == NW,
 			    "scatter: %zu requests to %zu workers, want one per worker",
 			    r->explain->n_workers, distinct);
-			CHECK(r->explain->candidates == 32 * K, "candidates %u",
-			    r->explain->candidates);
+			/* k_s = 4 per shard (Binomial(10, 1/32) >= 4 for 1.7e-4 of
+			 * the shards); a shard asked again gives up to K */
+			CHECK(strstr(r->explain->plan, "top 4 per shard") != NULL, "plan: %s",
+			    r->explain->plan);
+			CHECK(r->explain->candidates >= 32 * 4 && r->explain->candidates < 32 * K,
+			    "candidates %u", r->explain->candidates);
 		}
 		shoal_search_result_free(r);
 		r = search(cl, "docs", q, false, NULL, false);
@@ -205,6 +216,54 @@ main(void)
 	printf("scatter over 32 shards: exact == brute force on %d queries; HNSW recall@10 = "
 	       "%.4f\n", NQ, recall);
 	CHECK(recall >= 0.95, "HNSW scatter recall@10 %.4f < 0.95", recall);
+
+	/* ---- 2a. a key correlated with the vectors: the refinement round */
+	{
+		enum { NH = 40, NB = 4000 };
+		shoal_collection_info hci;
+		OK(shoal_collection_create_distributed(cl, "hot", &p, &d, &hci, &st_));
+		it_load_keyed(cl, "hot", SEED + 5, 0, NB, DIM, "tenant", 400);
+		float *hb = malloc((size_t)(NB + NH) * DIM * sizeof(float));
+		vecio_generate(SEED + 5, 0, NB, DIM, hb);
+		const float *q = queries; /* query 0 */
+		uint64_t ids[NH];
+		shoal_field f[NH];
+		shoal_payload pl[NH];
+		for (int j = 0; j < NH; j++) {
+			float *v = hb + (size_t)(NB + j) * DIM;
+			memcpy(v, q, DIM * sizeof(float));
+			v[j % DIM] += 0.002f * (float)(j + 1); /* distinct distances */
+			ids[j] = NB + (uint64_t)j;
+			f[j] = (shoal_field){.key = "tenant", .type = SHOAL_VALUE_STRING, .s = "hot"};
+			pl[j] = (shoal_payload){.fields = &f[j], .n_fields = 1};
+		}
+		shoal_batch b = {.n = NH, .dim = DIM, .ids = ids,
+			.vectors = hb + (size_t)NB * DIM, .payloads = pl};
+		OK(shoal_upsert(cl, "", "hot", &b, NULL, &st_));
+		uint64_t truth[K];
+		it_topk(VECMATH_L2, hb, NULL, NB + NH, DIM, q, K, truth);
+		for (int j = 0; j < K; j++)
+			CHECK(truth[j] >= NB, "set-up: brute-force hit %d is not a hot point", j);
+		shoal_search_result *r = search(cl, "hot", q, true, NULL, true);
+		CHECK(r->n_hits == K, "hot exact: %zu hits", r->n_hits);
+		for (int j = 0; j < K; j++)
+			CHECK(r->hits[j].id == truth[j], "hot exact hit %d: %llu, brute force %llu", j,
+			    (unsigned long long)r->hits[j].id, (unsigned long long)truth[j]);
+		CHECK(r->explain && strstr(r->explain->plan, "1 shard asked again") != NULL,
+		    "hot exact: plan %s", r->explain ? r->explain->plan : "(none)");
+		printf("correlated key: exact == brute force after the refinement round (%s)\n",
+		    r->explain->plan);
+		shoal_search_result_free(r);
+		r = search(cl, "hot", q, false, NULL, false);
+		size_t hot = 0;
+		for (size_t i = 0; i < r->n_hits; i++)
+			for (int j = 0; j < K; j++)
+				hot += r->hits[i].id == truth[j];
+		CHECK(r->n_hits == K && hot >= K - 1, "hot HNSW: %zu hits, %zu of the top %d",
+		    r->n_hits, hot, K);
+		shoal_search_result_free(r);
+		free(hb);
+	}
 
 	/* ---- 2b. keyless searches on the shard-level graphs */
 	{
@@ -404,6 +463,23 @@ main(void)
 	    (unsigned long long)count);
 	float rq[4];
 	vecio_generate(5, 250, 1, 4, rq);
+	{ /* a get reads one live replica: the points asked that exist, vectors intact */
+		uint64_t rids[3] = {7, 250, 100000};
+		shoal_get_result *g;
+		OK(shoal_get(cl, "", "countries", rids, 3, true, &g, &st_));
+		CHECK(g->n_points == 2, "reference get with a worker down: %zu of 2 points",
+		    g->n_points);
+		for (size_t j = 0; j < g->n_points; j++) {
+			float want[4];
+			const shoal_point *gp = &g->points[j];
+			CHECK(gp->id == 7 || gp->id == 250, "reference get: id %llu not asked",
+			    (unsigned long long)gp->id);
+			vecio_generate(5, gp->id, 1, 4, want);
+			CHECK(gp->dim == 4 && memcmp(gp->vector, want, sizeof want) == 0,
+			    "reference get: point %llu's vector differs", (unsigned long long)gp->id);
+		}
+		shoal_get_result_free(g);
+	}
 	for (int i = 0; i < 8; i++) { /* whichever replica: the point is found */
 		shoal_search_params sp = {.k = 1, .exact = true};
 		shoal_search_result *r;

@@ -41,6 +41,12 @@ static int inflight_to[BATCH + 100];
 static size_t n_inflight;
 static atomic_bool stop;
 static atomic_int acked_points; /* new ids acknowledged */
+/* Set once the worker reported its snapshot.  Until then the loader stops
+ * taking new ids HOLD_AT short of MAXID (it waits, it does not end): on a
+ * loaded machine the graph and its snapshot can take minutes, and the
+ * test needs ids left for the writes after the snapshot. */
+static atomic_bool snapshot_seen;
+#define HOLD_AT (MAXID - 12 * BATCH)
 static shoal_code loader_rc = SHOAL_OK;
 static char loader_msg[SHOAL_STATUS_MSG_MAX];
 static harness_cluster c;
@@ -97,6 +103,10 @@ loader_main(void *arg)
 
 	for (int b = 1; !atomic_load(&stop) && next + BATCH <= MAXID; b++) {
 		size_t n = 0;
+		if (next >= HOLD_AT && !atomic_load(&snapshot_seen)) {
+			sleep_ms(100);
+			continue;
+		}
 		/* new points, plus updates of 100 earlier ones every 3rd batch */
 		for (size_t i = 0; i < BATCH; i++, n++) {
 			ids[n] = next + i;
@@ -199,7 +209,7 @@ main(void)
 	/* searches load the partition's index; wait for its graph's snapshot */
 	uint64_t t0 = (uint64_t)time(NULL);
 	while (snaps == 0) {
-		CHECK((uint64_t)time(NULL) - t0 < 120, "no snapshot written after 120 s (%d acked)",
+		CHECK((uint64_t)time(NULL) - t0 < 300, "no snapshot written after 300 s (%d acked)",
 		    atomic_load(&acked_points));
 		CHECK(loader_rc == SHOAL_OK, "loader: %s: %s", shoal_code_name(loader_rc), loader_msg);
 		search_once(cl, 0);
@@ -207,6 +217,7 @@ main(void)
 		worker_status(&snaps, &sloads, &replayed, &points);
 	}
 	int at_snapshot = atomic_load(&acked_points);
+	atomic_store(&snapshot_seen, true);
 	while (atomic_load(&acked_points) < at_snapshot + 4000) {
 		CHECK(loader_rc == SHOAL_OK, "loader: %s: %s", shoal_code_name(loader_rc), loader_msg);
 		CHECK(atomic_load(&acked_points) < MAXID - BATCH, "the loader ran out of ids");

@@ -2,10 +2,8 @@
  * pg_harness.h). */
 #include "pg_harness.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <pwd.h>
 #include <signal.h>
@@ -13,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "proc.h"
 
 static pg_server *current;
 
@@ -28,22 +26,6 @@ sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
-}
-
-static int
-free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof a;
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	return ntohs(a.sin_port);
 }
 
 /* The newest /usr/lib/postgresql/N/bin with initdb and postgres. */
@@ -90,12 +72,7 @@ spawn_as_pg(const char *log, char *const argv[], uid_t uid, gid_t gid)
 		perror("setuid postgres");
 		_exit(127);
 	}
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		close(fd);
-	}
+	proc_log_to(log);
 	execv(argv[0], argv);
 	fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
@@ -173,7 +150,7 @@ pg_harness_start(pg_server *s)
 		CHECK(false, "initdb failed (log above)");
 	}
 
-	s->port = free_port();
+	s->port = harness_free_port();
 	CHECK(s->port > 0, "no free port");
 	snprintf(port, sizeof port, "%d", s->port);
 	snprintf(sock, sizeof sock, "%s", s->dir);

@@ -37,6 +37,7 @@
 #include "catalog.h"
 #include "log.h"
 #include "router.h"
+#include "router_int.h"
 #include "shardmap.h"
 #include "rpc.h"
 #include "shoal.pb-c.h"
@@ -1393,6 +1394,26 @@ test_reference_catch_up(void **state)
 	    SHOAL_INVALID_ARGUMENT); /* no keys in a reference collection */
 }
 
+/* The per-shard k of a scatter (search.c "Per-shard k"): the smallest
+ * k_s with S x P(Binomial(k, 1/S) >= k_s) <= 1%, values checked against
+ * an independent computation of the binomial tail. */
+static void
+test_scatter_k(void **state)
+{
+	(void)state;
+	assert_int_equal(search_scatter_k(10, 32), 4);
+	assert_int_equal(search_scatter_k(100, 32), 11);
+	assert_int_equal(search_scatter_k(50, 32), 8);
+	assert_int_equal(search_scatter_k(10, 8), 6);
+	assert_int_equal(search_scatter_k(10, 4), 8);
+	assert_int_equal(search_scatter_k(10, 2), 10);    /* no truncation pays off */
+	assert_int_equal(search_scatter_k(10, 1024), 3);
+	assert_int_equal(search_scatter_k(2, 32), 2);
+	assert_int_equal(search_scatter_k(1, 32), 1);
+	assert_int_equal(search_scatter_k(10, 1), 10);    /* one shard: k */
+	assert_int_equal(search_scatter_k(10000, 32), 375); /* mean 312.5: ~+3.6 sd */
+}
+
 int
 main(void)
 {
@@ -1404,6 +1425,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_unreachable_and_reregister, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker_timeout_and_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_ddl, setup, teardown),
+		cmocka_unit_test(test_scatter_k),
 		cmocka_unit_test_setup_teardown(test_shared_routing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_reroute_after_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reference_catch_up, setup, teardown),

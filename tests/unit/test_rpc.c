@@ -24,6 +24,7 @@
 #include <nng/nng.h>
 
 #include "rpc.h"
+#include "rpc_testsvc.h"
 #include "shoal.pb-c.h"
 #include "util.h"
 
@@ -90,18 +91,6 @@ h_status(Shoal__Worker_Service *svc, const Shoal__WorkerStatusRequest *in,
 	done(&out, cd);
 }
 
-/* Sleeps longer than the caller's timeout. */
-static void
-h_search(Shoal__Worker_Service *svc, const Shoal__ShardSearchRequest *in,
-    Shoal__SearchReply_Closure done, void *cd)
-{
-	(void)svc;
-	util_sleep_ms(in->k);
-	Shoal__SearchReply out = SHOAL__SEARCH_REPLY__INIT;
-	out.complete = true;
-	done(&out, cd);
-}
-
 /* Delete: a sub-call of Count on shard 7 at epoch in->ids[0]; answers
  * deleted = its count, or fails with its status (and epoch). */
 static void
@@ -148,7 +137,7 @@ start(bool inline_dispatch)
 	shoal_status st;
 	service.count = h_count;
 	service.status = h_status;
-	service.search = h_search;
+	service.search = testsvc_search; /* sleeps k ms */
 	service.get = h_get;
 	service.delete = h_delete;
 	want_inside = inline_dispatch ? 2 : 4;
@@ -298,26 +287,6 @@ test_dispatch_garbage(void **state)
 	free(out);
 }
 
-struct caller {
-	rpc_client *c;
-	uint64_t seen;
-	shoal_code code;
-};
-
-static void *
-call_status(void *arg)
-{
-	struct caller *k = arg;
-	Shoal__WorkerStatusRequest req = SHOAL__WORKER_STATUS_REQUEST__INIT;
-	rpc_result res;
-	RPC_INVOKE(shoal__worker__status, rpc_client_service(k->c), &req, &res);
-	k->code = res.status.code;
-	if (res.reply)
-		k->seen = ((Shoal__WorkerStatusReply *)res.reply)->points;
-	rpc_result_free(&res);
-	return NULL;
-}
-
 static void
 test_concurrent_calls_one_client(void **state)
 {
@@ -369,14 +338,6 @@ test_deadline_and_unavailable(void **state)
 	    SHOAL_INVALID_ARGUMENT);
 }
 
-static unsigned
-method_of(const char *name)
-{
-	const ProtobufCMethodDescriptor *m =
-	    protobuf_c_service_descriptor_get_method_by_name(&shoal__worker__descriptor, name);
-	return (unsigned)(m - shoal__worker__descriptor.methods);
-}
-
 static void
 test_epochs_and_local_calls(void **state)
 {
@@ -390,12 +351,12 @@ test_epochs_and_local_calls(void **state)
 	Shoal__ShardCountRequest req = SHOAL__SHARD_COUNT_REQUEST__INIT;
 	req.shard_id = 7;
 	rpc_call_opts o = {.epoch = 3};
-	assert_int_equal(rpc_client_call_opts(c, method_of("Count"), &req.base, &o, &res),
+	assert_int_equal(rpc_client_call_opts(c, testsvc_method("Count"), &req.base, &o, &res),
 	    SHOAL_FAILED_PRECONDITION);
 	assert_true(res.epoch == 5);
 	assert_string_equal(res.status.msg, "stale epoch 3");
 	o.epoch = 9;
-	assert_int_equal(rpc_client_call_opts(c, method_of("Count"), &req.base, &o, &res),
+	assert_int_equal(rpc_client_call_opts(c, testsvc_method("Count"), &req.base, &o, &res),
 	    SHOAL_OK);
 	assert_true(((Shoal__CountReply *)res.reply)->count == 9); /* not local */
 	assert_true(res.epoch == 0);
@@ -407,12 +368,12 @@ test_epochs_and_local_calls(void **state)
 	uint64_t e[1] = {11};
 	del.ids = e;
 	del.n_ids = 1;
-	assert_int_equal(rpc_client_call_opts(c, method_of("Delete"), &del.base, NULL, &res),
+	assert_int_equal(rpc_client_call_opts(c, testsvc_method("Delete"), &del.base, NULL, &res),
 	    SHOAL_OK);
 	assert_int_equal(((Shoal__DeleteReply *)res.reply)->deleted, 1011);
 	rpc_result_free(&res);
 	e[0] = 2;
-	assert_int_equal(rpc_client_call_opts(c, method_of("Delete"), &del.base, NULL, &res),
+	assert_int_equal(rpc_client_call_opts(c, testsvc_method("Delete"), &del.base, NULL, &res),
 	    SHOAL_FAILED_PRECONDITION);
 	assert_true(res.epoch == 5);
 	assert_string_equal(res.status.msg, "sub-call: stale epoch 2");
@@ -420,11 +381,11 @@ test_epochs_and_local_calls(void **state)
 
 	/* without a parent (NULL) and straight into the service */
 	rpc_call_opts lo = {.epoch = 6};
-	assert_int_equal(rpc_call_local(&service.base, method_of("Count"), &req.base, NULL, &lo,
+	assert_int_equal(rpc_call_local(&service.base, testsvc_method("Count"), &req.base, NULL, &lo,
 			     &res), SHOAL_OK);
 	assert_true(((Shoal__CountReply *)res.reply)->count == 1006);
 	rpc_result_free(&res);
-	assert_int_equal(rpc_call_local(&service.base, method_of("DropShard"), &del.base, NULL,
+	assert_int_equal(rpc_call_local(&service.base, testsvc_method("DropShard"), &del.base, NULL,
 			     NULL, &res), SHOAL_INTERNAL); /* wrong input type */
 }
 
@@ -443,7 +404,7 @@ test_async_in_flight_together(void **state)
 	 * are inside, so every one seeing them all proves they were in flight
 	 * together */
 	for (int i = 0; i < want_inside; i++) {
-		p[i] = rpc_client_start(c, method_of("Status"), &req.base, NULL);
+		p[i] = rpc_client_start(c, testsvc_method("Status"), &req.base, NULL);
 		assert_non_null(p[i]);
 	}
 	for (int i = want_inside - 1; i >= 0; i--) { /* any order */
@@ -455,7 +416,7 @@ test_async_in_flight_together(void **state)
 	}
 	/* a failure before sending is reported by finish */
 	Shoal__ShardCountRequest wrong = SHOAL__SHARD_COUNT_REQUEST__INIT;
-	p[0] = rpc_client_start(c, method_of("Status"), &wrong.base, NULL);
+	p[0] = rpc_client_start(c, testsvc_method("Status"), &wrong.base, NULL);
 	assert_int_equal(rpc_pending_finish(p[0], &res[0]), SHOAL_INTERNAL);
 	assert_int_equal(rpc_pending_finish(NULL, &res[0]), SHOAL_RESOURCE_EXHAUSTED);
 	rpc_client_close(c);
@@ -468,7 +429,7 @@ serve_forever(const char *portfile)
 {
 	shoal_status st;
 	service.count = h_count;
-	service.search = h_search;
+	service.search = testsvc_search; /* sleeps k ms */
 	rpc_server_opts o = {.threads = 2};
 	if (rpc_server_start("tcp://127.0.0.1:0", &service.base, &o, &srv, &st) != SHOAL_OK)
 		return 1;
@@ -512,7 +473,7 @@ test_fail_fast_on_disconnect(void **state)
 	Shoal__ShardCountRequest cnt = SHOAL__SHARD_COUNT_REQUEST__INIT;
 	cnt.shard_id = 1;
 	rpc_result res;
-	assert_int_equal(rpc_client_call_opts(c, method_of("Count"), &cnt.base, NULL, &res),
+	assert_int_equal(rpc_client_call_opts(c, testsvc_method("Count"), &cnt.base, NULL, &res),
 	    SHOAL_OK); /* connected */
 	rpc_result_free(&res);
 
@@ -521,7 +482,7 @@ test_fail_fast_on_disconnect(void **state)
 	Shoal__ShardSearchRequest req = SHOAL__SHARD_SEARCH_REQUEST__INIT;
 	req.k = 15000;
 	uint64_t t0 = util_mono_ms();
-	rpc_pending *p = rpc_client_start(c, method_of("Search"), &req.base, NULL);
+	rpc_pending *p = rpc_client_start(c, testsvc_method("Search"), &req.base, NULL);
 	util_sleep_ms(200);
 	kill(pid, SIGKILL);
 	int status;
@@ -533,7 +494,7 @@ test_fail_fast_on_disconnect(void **state)
 
 	/* no connection now: a call waits at most connect_timeout_ms */
 	t0 = util_mono_ms();
-	assert_int_equal(rpc_client_call_opts(c, method_of("Count"), &cnt.base, NULL, &res),
+	assert_int_equal(rpc_client_call_opts(c, testsvc_method("Count"), &cnt.base, NULL, &res),
 	    SHOAL_UNAVAILABLE);
 	assert_true(util_mono_ms() - t0 < 10000);
 	rpc_client_close(c);

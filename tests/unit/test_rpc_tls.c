@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "rpc.h"
+#include "rpc_testsvc.h"
 #include "shoal.pb-c.h"
 #include "util.h"
 #include <nng/nng.h>
@@ -33,16 +34,6 @@ P(const char *name)
 	char *p = path_buf[npaths++ % 32];
 	snprintf(p, sizeof path_buf[0], "%s/%s", dir, name);
 	return p;
-}
-
-static void
-h_count(Shoal__Worker_Service *svc, const Shoal__ShardCountRequest *in,
-    Shoal__CountReply_Closure done, void *cd)
-{
-	(void)svc;
-	Shoal__CountReply out = SHOAL__COUNT_REPLY__INIT;
-	out.count = in->shard_id * 2;
-	done(&out, cd);
 }
 
 static Shoal__Worker_Service service = {.base = SHOAL__WORKER__BASE_INIT};
@@ -68,7 +59,7 @@ setup(void **state)
 	    SHOAL_MAKE_CERTS, dir, SHOAL_MAKE_CERTS, dir, SHOAL_MAKE_CERTS, dir);
 	if (system(cmd) != 0)
 		return -1;
-	service.count = h_count;
+	service.count = testsvc_count;
 	return 0;
 }
 

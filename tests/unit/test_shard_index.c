@@ -1207,7 +1207,7 @@ test_move_carries_index(void **state)
 	build_part(a, "t");
 	assert_true(pinfo(a, "t").hnsw);
 	upsert_part(a, "t", 300, 310, 3, 6);
-	assert_int_equal(shard_index_export(a->idx, &bun, &blen, &np, &st), SHOAL_OK);
+	assert_int_equal(shard_index_export(a->idx, &bun, &blen, &np, NULL, &st), SHOAL_OK);
 	assert_int_equal(np, 1);
 
 	/* the target's rows: the copy (300..310 not yet at ver 6), then
@@ -1217,7 +1217,7 @@ test_move_carries_index(void **state)
 	uint64_t del[] = {5, 6, 7};
 	delete_ids(b, del, 3, 4);
 	upsert_part(b, "t", 3000, 3010, 0, 5);
-	assert_int_equal(shard_index_import(b->idx, bun, blen, &ok, &bad, &st), SHOAL_OK);
+	assert_int_equal(shard_index_import(b->idx, bun, blen, &ok, &bad, NULL, &st), SHOAL_OK);
 	assert_int_equal(ok, 1);
 	assert_int_equal(bad, 0);
 	shard_index_get_info(b->idx, &info);
@@ -1252,11 +1252,12 @@ test_move_carries_index(void **state)
 			assert_int_not_equal(got[j].id, id);
 	}
 	/* already loaded: skipped; not a bundle: refused */
-	assert_int_equal(shard_index_import(b->idx, bun, blen, &ok, &bad, &st), SHOAL_OK);
+	assert_int_equal(shard_index_import(b->idx, bun, blen, &ok, &bad, NULL, &st), SHOAL_OK);
 	assert_int_equal(ok, 0);
 	assert_int_equal(bad, 1);
-	assert_int_equal(shard_index_import(b->idx, bun, 20, &ok, &bad, &st), SHOAL_INVALID_ARGUMENT);
-	assert_int_equal(shard_index_import(b->idx, bun, blen - 100, &ok, &bad, &st),
+	assert_int_equal(shard_index_import(b->idx, bun, 20, &ok, &bad, NULL, &st),
+	    SHOAL_INVALID_ARGUMENT);
+	assert_int_equal(shard_index_import(b->idx, bun, blen - 100, &ok, &bad, NULL, &st),
 	    SHOAL_INVALID_ARGUMENT);
 	/* the import wrote b's own snapshot: a restart replays nothing */
 	fx_restart(b);
@@ -1266,7 +1267,7 @@ test_move_carries_index(void **state)
 	assert_int_equal(info.c.rows_replayed, 0);
 	/* another spec: skipped, the partition loads from its rows */
 	upsert_part(c, "t", 0, 100, 0, 1);
-	assert_int_equal(shard_index_import(c->idx, bun, blen, &ok, &bad, &st), SHOAL_OK);
+	assert_int_equal(shard_index_import(c->idx, bun, blen, &ok, &bad, NULL, &st), SHOAL_OK);
 	assert_int_equal(ok, 0);
 	assert_int_equal(bad, 1);
 	assert_int_equal(shard_index_load(c->idx, "t", 1, &st), SHOAL_OK);
@@ -1619,22 +1620,124 @@ test_shard_graph(void **state)
 	fx_close(f);
 }
 
-/* The per-shard ef of a scatter: max(k, ceil(E * n_i / (S * mean))). */
+/* A move carries the shard-level graph too (issue 5): the target installs
+ * the source's graph (graph_imports, no graph build), reconciles it with
+ * the rows the source's graph did not hold, answers keyless searches from
+ * it at once (no fallback to the partitions) with the recall of a graph,
+ * and a restart reloads it from the snapshot written at the import.  A
+ * bundle cut inside the graph's entry is refused. */
+static void
+test_move_carries_shard_graph(void **state)
+{
+	(void)state;
+	const int nparts = 40, per = 100; /* 4,000 points in flat partitions */
+	fixture *a = fx_open2(VECMATH_L2, DIM, true, 0);
+	fixture *b = fx_open2(VECMATH_L2, DIM, true, 0);
+	shard_index_info info;
+	shoal_status st;
+	char name[16];
+	float q[DIM];
+	shard_hit got[K];
+	size_t n, blen;
+	uint8_t *bun;
+	uint32_t np, ok, bad;
+	bool graph = false;
+
+	for (int p = 0; p < nparts; p++) {
+		snprintf(name, sizeof name, "k%d", p);
+		upsert_part(a, name, (uint64_t)p * per, (uint64_t)(p + 1) * per, 0, 1);
+		/* and its copy on the target */
+		upsert_part(b, name, (uint64_t)p * per, (uint64_t)(p + 1) * per, 0, 1);
+	}
+	/* no graph on the source: nothing to carry */
+	assert_int_equal(shard_index_export(a->idx, &bun, &blen, &np, &graph, &st), SHOAL_OK);
+	assert_int_equal(np, 0);
+	assert_false(graph);
+	free(bun);
+	vecio_generate(91, 0, 1, DIM, q);
+	search_keyless(a, q, 0, false, got, &n); /* asks for the graph */
+	for (int i = 0; i < 10 && shard_index_maintain(a->idx, NULL) > 0; i++)
+		;
+	shard_index_get_info(a->idx, &info);
+	assert_true(info.graph_loaded && info.graph_hnsw);
+	assert_int_equal(info.c.graph_builds, 1);
+	upsert_part(a, "k0", 0, 10, 2, 3); /* in the source's graph */
+	upsert_part(b, "k0", 0, 10, 2, 3);
+	double ra = keyless_check(a, 0, NULL, 0);
+	assert_int_equal(shard_index_export(a->idx, &bun, &blen, &np, &graph, &st), SHOAL_OK);
+	assert_int_equal(np, 1); /* the partitions are flat: only the graph */
+	assert_true(graph);
+
+	/* the target's writes the graph does not hold: updates, deletes, a new
+	 * partition */
+	upsert_part(b, "k1", 100, 120, 4, 5);
+	uint64_t dead[] = {200, 201, 202};
+	delete_ids(b, dead, 3, 6);
+	upsert_part(b, "k40", 4000, 4050, 0, 7);
+	assert_int_equal(shard_index_import(b->idx, bun, blen - 8, &ok, &bad, &graph, &st),
+	    SHOAL_INVALID_ARGUMENT);
+	assert_false(graph);
+	assert_int_equal(shard_index_import(b->idx, bun, blen, &ok, &bad, &graph, &st), SHOAL_OK);
+	assert_int_equal(ok, 1);
+	assert_int_equal(bad, 0);
+	assert_true(graph);
+	shard_index_get_info(b->idx, &info);
+	assert_true(info.graph_loaded && info.graph_hnsw);
+	assert_int_equal(info.graph_live, (uint64_t)nparts * per - 3 + 50);
+	assert_int_equal(info.c.graph_imports, 1);
+	assert_int_equal(info.c.imports, 0); /* partitions only */
+	assert_int_equal(info.c.graph_builds, 0);
+	assert_int_equal(info.c.rows_replayed, 20 + 50); /* updated and new */
+	double rb = keyless_check(b, 0, dead, 3);
+	shard_index_get_info(b->idx, &info);
+	assert_int_equal(info.graph_fallbacks, 0); /* every keyless search: the graph */
+	assert_int_equal(info.graph_searches, 100);
+	print_message("moved shard graph: keyless recall@%d %.4f on the source, %.4f on the "
+		      "target\n", K, ra, rb);
+	assert_true(rb >= 0.95);
+	for (uint64_t id = 100; id < 120; id++) { /* the new versions are found */
+		vec_of(id, 4, DIM, q);
+		search_keyless(b, q, 0, false, got, &n);
+		assert_int_equal(got[0].id, id);
+	}
+	/* already loaded: skipped */
+	assert_int_equal(shard_index_import(b->idx, bun, blen, &ok, &bad, &graph, &st), SHOAL_OK);
+	assert_int_equal(ok, 0);
+	assert_int_equal(bad, 1);
+	assert_false(graph);
+	/* the import wrote b's own snapshot: a restart loads it, builds nothing */
+	fx_restart(b);
+	for (int i = 0; i < 10 && shard_index_maintain(b->idx, NULL) > 0; i++)
+		;
+	shard_index_get_info(b->idx, &info);
+	assert_true(info.graph_loaded && info.graph_hnsw);
+	assert_int_equal(info.c.loads_snapshot, 1);
+	assert_int_equal(info.c.graph_builds, 0);
+	free(bun);
+	fx_close(a);
+	fx_close(b);
+}
+
+/* The per-shard ef of a scatter (shard_graph.h): clamp(ceil(E * k_s / K *
+ * n_i / n_mean / 2), k_s, E), E = ef or max(K, 64). */
 static void
 test_scatter_ef_rule(void **state)
 {
 	(void)state;
-	assert_int_equal(shard_graph_ef(10, 64, 3125, 32, 3125), 10);   /* 2 -> k */
-	assert_int_equal(shard_graph_ef(10, 1024, 3125, 32, 3125), 32);
-	assert_int_equal(shard_graph_ef(10, 1024, 6250, 32, 3125), 64);  /* a bigger shard */
-	assert_int_equal(shard_graph_ef(10, 1000, 3000, 32, 3125), 30);  /* ceil(29.9) */
-	assert_int_equal(shard_graph_ef(10, 0, 3125, 32, 3125), 10);     /* default E 64 */
-	assert_int_equal(shard_graph_ef(100, 0, 3125, 4, 3125), 100);    /* default max(k, 64) */
-	assert_int_equal(shard_graph_ef(10, 640, 0, 32, 0), 20);         /* unknown: E / S */
-	assert_int_equal(shard_graph_ef(10, 640, 500, 32, 0), 20);       /* own size: E / S */
-	assert_int_equal(shard_graph_ef(10, 256, 9000, 2, 1000), 256);   /* never above E */
-	assert_int_equal(shard_graph_ef(10, 5, 100, 4, 100), 10);        /* never below k */
-	assert_int_equal(shard_graph_ef(10, 512, 100, 1, 100), 512);     /* one shard: E */
+	assert_int_equal(shard_graph_ef(4, 10, 40, 1875, 1875), 8);     /* 40 * 4 / 10 / 2 */
+	assert_int_equal(shard_graph_ef(4, 10, 20, 1875, 1875), 4);
+	assert_int_equal(shard_graph_ef(4, 10, 5, 1875, 1875), 4);      /* never below k_s */
+	assert_int_equal(shard_graph_ef(4, 10, 50, 1875, 1875), 10);
+	assert_int_equal(shard_graph_ef(4, 10, 52, 1875, 1875), 11);    /* ceil(10.4) */
+	assert_int_equal(shard_graph_ef(4, 10, 40, 3750, 1875), 16);    /* a bigger shard */
+	assert_int_equal(shard_graph_ef(4, 10, 40, 900, 1875), 4);      /* a small one */
+	assert_int_equal(shard_graph_ef(4, 10, 0, 1875, 1875), 13);     /* default E 64 */
+	assert_int_equal(shard_graph_ef(4, 100, 0, 1875, 1875), 4);     /* default max(K, 64) */
+	assert_int_equal(shard_graph_ef(8, 200, 0, 1875, 1875), 8);
+	assert_int_equal(shard_graph_ef(10, 0, 40, 500, 0), 20);         /* no scatter_k: K = k */
+	assert_int_equal(shard_graph_ef(10, 4, 40, 0, 0), 20);           /* K below k: K = k */
+	assert_int_equal(shard_graph_ef(4, 10, 100, 90000, 1000), 100);  /* never above E */
+	assert_int_equal(shard_graph_ef(10, 10, 5, 100, 100), 10);       /* E < k: k */
 }
 
 int
@@ -1659,6 +1762,7 @@ main(void)
 	    cmocka_unit_test(test_snapshot_damaged_or_foreign),
 	    cmocka_unit_test(test_eviction_reload_identical),
 	    cmocka_unit_test(test_shard_graph),
+	    cmocka_unit_test(test_move_carries_shard_graph),
 	    cmocka_unit_test(test_scatter_ef_rule),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,7 +20,7 @@
  *           code a Search rpc runs, without the network;
  *   rpc     (unless --no-rpc) the same worker behind its RPC server on a
  *           loopback port (inline dispatch, as shoal-worker runs it) and
- *           an rpc_client: one nng req/rep round trip per search.
+ *           an rpc_client: one tcp:// round trip per search.
  * Ground truth: exact k-NN by FAISS flat search.  Exit status 1 when the
  * worker's recall@k at the last ef is below 0.9 (wrong answers, not a
  * timing), 2 for bad options.
@@ -30,7 +30,7 @@
  * both see the same machine load; cost is the thread's CPU time
  * (CLOCK_THREAD_CPUTIME_ID), which other processes on a busy machine do not
  * inflate, and "QPS" is 1 / CPU time per query (one core).  The rpc rows
- * give the process's CPU time (getrusage: client, server and nng's threads)
+ * give the process's CPU time (getrusage: client, server and their threads)
  * and the wall time per search.  Recall@k counts returned ids among the true
  * k (from the first round).  Prints a Markdown report; progress on stderr.
  * Timings are never asserted.
@@ -170,7 +170,7 @@ usage(FILE *f)
 	    "           [--dir DIR] [--keep]\n"
 	    "Measures the worker's own search path (Search requests through the worker's RPC\n"
 	    "dispatch, in process) against raw FAISS HNSW on the same data, interleaved, in\n"
-	    "thread CPU time per query; then the same searches over an nng loopback round\n"
+	    "thread CPU time per query; then the same searches over a tcp:// loopback round\n"
 	    "trip.  Defaults: --n 100000 --dim 128 --queries 1000 --k 10 --m 16\n"
 	    "--ef-construction 64 --ef 16,32,64,128,256 --rounds 3; embeddings-like clustered\n"
 	    "data (--uniform: uniform in [-1,1)^D); --dir DIR: a directory to create for the\n"
@@ -426,9 +426,9 @@ main(int argc, char **argv)
 			die("rpc client", &st);
 		unsigned m_search = (unsigned)(protobuf_c_service_descriptor_get_method_by_name(
 		    &shoal__worker__descriptor, "Search") - shoal__worker__descriptor.methods);
-		printf("\nOver one nng req/rep loopback round trip (worker RPC server with inline "
-		       "dispatch + rpc_client, one search at a time): process CPU per search (client, "
-		       "server and nng threads) and wall time per search:\n\n"
+		printf("\nOver one tcp:// loopback round trip (worker RPC server + rpc_client, one "
+		       "search at a time): process CPU per search (client, server and their "
+		       "threads) and wall time per search:\n\n"
 		       "| ef_search | in-process worker us CPU | over RPC us CPU | RPC adds us CPU | "
 		       "over RPC us wall | QPS (1 client) |\n|---:|---:|---:|---:|---:|---:|\n");
 		for (uint32_t i = 0; i < 100 && i < cfg.queries; i++) /* connect, warm up */
