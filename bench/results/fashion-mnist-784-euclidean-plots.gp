@@ -1,4 +1,4 @@
-# drawn by shoal-bench; redraw with: cd /work/main/bench/results && gnuplot fashion-mnist-784-euclidean-plots.gp
+# drawn by shoal-bench; redraw with: cd /tmp/bench-out && gnuplot fashion-mnist-784-euclidean-plots.gp
 set terminal pngcairo size 1000,650
 set termoption noenhanced
 set output 'fashion-mnist-784-euclidean-recall-qps-c1.png'

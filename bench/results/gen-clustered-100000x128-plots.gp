@@ -1,4 +1,4 @@
-# drawn by shoal-bench; redraw with: cd /work/main/bench/results && gnuplot gen-clustered-100000x128-plots.gp
+# drawn by shoal-bench; redraw with: cd /tmp/bench-out && gnuplot gen-clustered-100000x128-plots.gp
 set terminal pngcairo size 1000,650
 set termoption noenhanced
 set output 'gen-clustered-100000x128-recall-qps-c1.png'
