@@ -244,6 +244,7 @@ typedef struct bench_cluster {
 	int nworkers;
 	int coord_pid;
 	int worker_pid[BENCH_MAX_WORKERS];
+	char worker_url[BENCH_MAX_WORKERS][128]; /* each worker's own URL */
 } bench_cluster;
 
 /* Starts a coordinator and n workers from bin on free loopback ports in a
@@ -261,6 +262,10 @@ shoal_code bench_cluster_add_worker(bench_cluster *c, shoal_status *st);
  * installed from a move (carried graphs), *rebuilds = graphs built or
  * compacted by the worker itself.  st non-NULL. */
 shoal_code bench_worker_index_counters(const char *url, uint64_t *imports, uint64_t *rebuilds,
+    shoal_status *st);
+/* Its collection graphs (worker/coll_graph.h): *builds installed since its
+ * start, *bytes of them loaded now.  st non-NULL. */
+shoal_code bench_worker_coll_graphs(const char *url, uint64_t *builds, uint64_t *bytes,
     shoal_status *st);
 
 /* ===================================================================

@@ -18,7 +18,8 @@
  * workload's "add a node"), the same way; it forks while the workload's
  * load threads run, which is safe because the child only execs.
  * bench_worker_index_counters asks a worker's own Status rpc for its HNSW
- * counters (builds vs indexes installed from a move).
+ * counters (builds vs indexes installed from a move),
+ * bench_worker_coll_graphs for its collection graphs.
  *
  * Threading: start and stop from the main thread.
  */
@@ -112,6 +113,7 @@ start_worker(bench_cluster *c, shoal_status *st)
 		log_tail(st, log);
 		return SHOAL_UNAVAILABLE;
 	}
+	snprintf(c->worker_url[i], sizeof c->worker_url[i], "%s", url);
 	return SHOAL_OK;
 }
 
@@ -129,9 +131,10 @@ bench_cluster_add_worker(bench_cluster *c, shoal_status *st)
 	return SHOAL_OK;
 }
 
-shoal_code
-bench_worker_index_counters(const char *url, uint64_t *imports, uint64_t *rebuilds,
-    shoal_status *st)
+/* A worker's Status counters: index imports and rebuilds, collection
+ * graph builds and bytes. */
+static shoal_code
+worker_counters(const char *url, uint64_t out[4], shoal_status *st)
 {
 	rpc_client *rc;
 	if (rpc_client_open(url, &shoal__worker__descriptor, NULL, &rc, st) != SHOAL_OK)
@@ -142,13 +145,40 @@ bench_worker_index_counters(const char *url, uint64_t *imports, uint64_t *rebuil
 	shoal_code rv = res.status.code;
 	if (rv == SHOAL_OK) {
 		const Shoal__WorkerStatusReply *r = (const Shoal__WorkerStatusReply *)res.reply;
-		*imports = r->index_imports;
-		*rebuilds = r->index_rebuilds;
+		out[0] = r->index_imports;
+		out[1] = r->index_rebuilds;
+		out[2] = r->coll_graph_builds;
+		out[3] = r->coll_graph_bytes;
 		rpc_result_free(&res);
 	} else {
 		shoal_status_set(st, rv, "worker %s status: %s", url, res.status.msg);
 	}
 	rpc_client_close(rc);
+	return rv;
+}
+
+shoal_code
+bench_worker_index_counters(const char *url, uint64_t *imports, uint64_t *rebuilds,
+    shoal_status *st)
+{
+	uint64_t v[4];
+	shoal_code rv = worker_counters(url, v, st);
+	if (rv == SHOAL_OK) {
+		*imports = v[0];
+		*rebuilds = v[1];
+	}
+	return rv;
+}
+
+shoal_code
+bench_worker_coll_graphs(const char *url, uint64_t *builds, uint64_t *bytes, shoal_status *st)
+{
+	uint64_t v[4];
+	shoal_code rv = worker_counters(url, v, st);
+	if (rv == SHOAL_OK) {
+		*builds = v[2];
+		*bytes = v[3];
+	}
 	return rv;
 }
 

@@ -82,6 +82,42 @@ measure(bench_run *run, const bench_options *o, const bench_target_ops *ops, ben
 	return true;
 }
 
+/* The warm-up's scatters asked every worker holding several shards for a
+ * collection graph over them (worker/coll_graph.h), built in the
+ * background: waits (warming up again between looks, up to --index-wait)
+ * until every local worker has one loaded, so that the sweep measures the
+ * steady state. */
+static void
+wait_coll_graphs(const bench_options *o, const bench_target_ops *ops, bench_point_spec *w,
+    bench_point_out *wo)
+{
+	double t0 = bench_now_s();
+	bench_ticker tk = {0};
+	shoal_status st;
+	int ready = 0, n = o->local->nworkers;
+
+	while (bench_now_s() - t0 < o->index_wait) {
+		ready = 0;
+		for (int i = 0; i < n; i++) {
+			uint64_t builds = 0, bytes = 0;
+			if (bench_worker_coll_graphs(o->local->worker_url[i], &builds, &bytes, &st) ==
+			        SHOAL_OK && bytes > 0)
+				ready++;
+		}
+		if (ready == n)
+			break;
+		if (bench_ticker_due(&tk))
+			bench_progress("[%s] scatter: waiting for the workers' collection graphs "
+			               "(%d of %d) %.1f s", ops->name, ready, n, bench_now_s() - t0);
+		util_sleep_ms(500);
+		if (bench_run_point(w, wo, &st) != SHOAL_OK) /* and ask again (evicted, ...) */
+			break;
+	}
+	bench_progress_done();
+	fprintf(stderr, "[%s] scatter: %d of %d workers have a collection graph after %.1f s\n",
+	    ops->name, ready, n, bench_now_s() - t0);
+}
+
 /* Loads the shared collection; NULL (and a failed result) on error. */
 static bench_coll *
 load_shared(bench_run *run, const bench_options *o, const bench_target_ops *ops,
@@ -132,6 +168,11 @@ load_shared(bench_run *run, const bench_options *o, const bench_target_ops *ops,
 	bench_point_out wo = {0};
 	if (w.nq > 0 && bench_run_point(&w, &wo, &st) != SHOAL_OK)
 		fprintf(stderr, "[%s] scatter warm-up failed: %s\n", ops->name, st.msg);
+	/* (placement spreads shards evenly: with 2 per worker or more, every
+	 * worker builds one) */
+	if (ops == &bench_shoal_ops && o->local != NULL && w.nq > 0 &&
+	    o->scatter_shards >= 2 * (uint32_t)o->local->nworkers)
+		wait_coll_graphs(o, ops, &w, &wo);
 	return c;
 }
 

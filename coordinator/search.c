@@ -46,6 +46,15 @@
  * only move closer; so exact mode stays exactly the brute-force top k.
  * explain shows k_s in the plan line and the shards asked again.
  *
+ * Joint answers.  A worker may answer a keyless scatter's shards from one
+ * graph over all of its shards of the collection (worker/coll_graph.h)
+ * instead of one search per shard: those results are marked `joint`, and
+ * together hold that worker's top k (not k_s) over all of them, so a shard
+ * there can return more than k_s hits, and none of them is asked again --
+ * the merged top k cannot hold more of theirs than their joint top k.
+ * Exact searches are never answered jointly.  explain's plan line counts
+ * the shards answered that way.
+ *
  * Merge.  shardmap_merge(): the k closest by (distance, id), each id once.
  * complete = every shard answered and said complete.
  *
@@ -80,6 +89,9 @@ typedef struct target {
 	Shoal__Hit **hits;         /* T_OK: points into a kept reply */
 	size_t n_hits;
 	bool complete;
+	bool joint;                /* T_OK: answered by a worker's collection
+	                            * graph with its other joint shards ("Joint
+	                            * answers" above) */
 	uint64_t micros;           /* search time on the worker (or round trip) */
 } target;
 
@@ -420,6 +432,7 @@ run_round(router *r, void *cd, plan *p, bool explain)
 			t->hits = sr->hits;
 			t->n_hits = sr->n_hits;
 			t->complete = sr->complete;
+			t->joint = false;
 			t->micros = c->micros;
 			keep_reply(p, &c->res);
 			continue;
@@ -441,6 +454,7 @@ run_round(router *r, void *cd, plan *p, bool explain)
 				t->hits = sr->hits;
 				t->n_hits = sr->n_hits;
 				t->complete = sr->complete;
+				t->joint = sr->joint;
 			} else {
 				shoal_code code = sr->code > 0 && sr->code <= SHOAL_UNAUTHENTICATED
 				    ? (shoal_code)sr->code : SHOAL_UNKNOWN;
@@ -567,8 +581,8 @@ refine_round(plan *p)
 	const Shoal__Hit *kth = n == k ? top[k - 1] : NULL;
 	for (size_t i = 0; i < p->n; i++) {
 		target *t = &p->t[i];
-		if (t->state != T_OK || (t->n_hits < p->shard_k && t->complete))
-			continue; /* failed, or it returned all it has */
+		if (t->state != T_OK || (t->n_hits < p->shard_k && t->complete) || t->joint)
+			continue; /* failed, it returned all it has, or its worker's top k */
 		/* (an incomplete shard dropped a hit deleted while its answer was
 		 * filled: it may have more even when short) */
 		const Shoal__Hit *last = t->n_hits > 0 ? t->hits[t->n_hits - 1] : NULL;
@@ -646,6 +660,15 @@ search_handle(router *r, const Shoal__SearchRequest *in, Shoal__SearchReply_Clos
 		    "; %u shard%s asked again for %u (their top %u reached the merged top %u)",
 		    p.refined, p.refined == 1 ? "" : "s", in->k, p.shard_k, in->k);
 		run_rounds(r, cd, &p, explain);
+	}
+	uint32_t njoint = 0;
+	for (size_t i = 0; i < p.n; i++)
+		njoint += p.t[i].state == T_OK && p.t[i].joint;
+	if (njoint > 0) {
+		size_t len = strlen(p.plan_line);
+		snprintf(p.plan_line + len, sizeof p.plan_line - len,
+		    "; %u shard%s answered by their workers' collection graphs", njoint,
+		    njoint == 1 ? "" : "s");
 	}
 
 	/* classify: missing workers (did not answer) vs other failures */

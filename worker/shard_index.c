@@ -79,7 +79,9 @@
  * snapshot of it asks for it at open.  A shard of one partition never
  * loads it (that partition already is the whole shard).  A move carries
  * it to the target like a loaded HNSW partition ("Moves", below), so the
- * target need not build it again.
+ * target need not build it again.  Every commit also reaches the worker's
+ * collection graphs (coll_graph.h: one graph over several shards of a
+ * collection), after the shard's own states, under the same mutex.
  *
  * Locks, in order: load_mu -> pend_mu -> rw -> (ixmem's mutex).
  *   load_mu  one load / rebuild / snapshot / eviction of the partition at
@@ -173,6 +175,7 @@ struct shard_index {
 		    snapshot_bytes, rebuilds, evictions, imports, graph_builds, graph_imports;
 	} c;
 	part *whole;              /* the shard-level graph's part */
+	coll_graphs *cg;          /* opts->cg: collection graphs (coll_graph.h) */
 	atomic_bool whole_wanted; /* a keyless search found it not ready */
 	_Atomic uint64_t whole_searches, whole_fallbacks;
 };
@@ -773,6 +776,7 @@ on_commit(void *arg, uint64_t seq, const rowstore_row *rows, size_t n,
 	}
 	free(ops);
 	whole_on_commit(idx, seq, rows, n, ap);
+	coll_graphs_on_commit(idx->cg, idx->spec.shard_id, rows, n, ap);
 }
 
 shoal_code
@@ -1268,6 +1272,7 @@ shard_index_create(rowstore *rs, const shard_spec *spec, const shard_index_opts 
 	idx->rs = rs;
 	if (opts != NULL) {
 		idx->mem = opts->mem;
+		idx->cg = opts->cg;
 		if (opts->snap_dir != NULL) {
 			size_t n = strlen(opts->snap_dir) + 32;
 			idx->snap_dir = xmalloc(n);

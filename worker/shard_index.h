@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coll_graph.h"
 #include "ixmem.h"
 #include "partition.h"
 #include "rowstore.h"
@@ -59,6 +60,9 @@ typedef struct shard_index_opts {
 	const char *snap_dir; /* DIR/index: snapshots in snap_dir/<shard id>/;
 	                       * NULL = no snapshots */
 	ixmem *mem;           /* the worker's budget; NULL = untracked */
+	coll_graphs *cg;      /* the worker's collection graphs, which every
+	                       * commit of the shard also reaches (coll_graph.h);
+	                       * NULL = none.  Must outlive the index. */
 } shard_index_opts;
 
 /* Counters since the index was created (monotonic). */

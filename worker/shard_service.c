@@ -15,7 +15,9 @@
  *   Count        live points.   Status  name, totals, per-shard stats.
  *   MultiSearch  one Search per target shard (rpc_call_local), on up to
  *                one thread per core, each with its own epoch check; one
- *                result per shard, in request order.
+ *                result per shard, in request order.  A keyless scatter's
+ *                shards covered by a collection graph are answered by it
+ *                together (results marked `joint`; "MultiSearch" below).
  * Any other method on an unknown shard: NOT_FOUND "shard N is not on worker
  * NAME".
  *
@@ -69,6 +71,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "coll_graph.h"
 #include "filter.h"
 #include "ixmem.h"
 #include "log.h"
@@ -108,6 +111,7 @@ struct shard_service {
 	unsigned ncpu;             /* MultiSearch threads at most */
 	char *snap_dir;            /* index snapshots, or NULL */
 	ixmem *mem;                /* index memory budget (0 = unlimited) */
+	coll_graphs *cg;           /* graphs over several shards (MultiSearch) */
 	index_move *imv;           /* ExportIndex / ImportIndex transfers */
 	uint64_t start_ms;
 	lat_hist search_lat, upsert_lat;
@@ -184,7 +188,7 @@ tab_add(shard_service *svc, const shard_spec *spec, shoal_status *st)
 		return SHOAL_OK;
 	e = xcalloc(1, sizeof *e);
 	atomic_init(&e->refs, 1);
-	shard_index_opts io = {.snap_dir = svc->snap_dir, .mem = svc->mem};
+	shard_index_opts io = {.snap_dir = svc->snap_dir, .mem = svc->mem, .cg = svc->cg};
 	if ((rv = shard_index_create(svc->rs, spec, &io, &e->idx, st)) != SHOAL_OK) {
 		free(e);
 		return rv;
@@ -211,13 +215,15 @@ shard_unref(svc_shard *e)
 	}
 }
 
-/* A counted reference (release with shard_unref), or NULL after failing the
- * call: NOT_FOUND, or FAILED_PRECONDITION for a routed request (epoch != 0)
- * that this worker must refuse (header comment: routing epochs). */
+/* A counted reference (release with shard_unref) for a request routed at
+ * epoch `want`, or NULL with *st: NOT_FOUND, or FAILED_PRECONDITION (and
+ * *reply_epoch, the epoch this worker knows) for a routed request (want !=
+ * 0) that this worker must refuse (header comment: routing epochs). */
 static svc_shard *
-shard_get(shard_service *svc, uint64_t shard, void *cd)
+shard_ref(shard_service *svc, uint64_t shard, uint64_t want, shoal_status *st,
+    uint64_t *reply_epoch)
 {
-	uint64_t want = rpc_call_epoch(cd), seen;
+	uint64_t seen;
 	svc_shard *e = NULL;
 	bool found;
 	size_t pos;
@@ -233,25 +239,41 @@ shard_get(shard_service *svc, uint64_t shard, void *cd)
 	}
 	pthread_rwlock_unlock(&svc->tab_lock);
 	if (e == NULL && want != 0) {
-		rpc_call_fail(cd, SHOAL_FAILED_PRECONDITION,
+		shoal_status_set(st, SHOAL_FAILED_PRECONDITION,
 		    "shard %" PRIu64 " is not on worker %s (request routed at epoch %" PRIu64 ")",
 		    shard, svc->name, want);
-		rpc_call_set_reply_epoch(cd, atomic_load(&svc->max_epoch));
+		*reply_epoch = atomic_load(&svc->max_epoch);
 	} else if (e == NULL) {
-		rpc_call_fail(cd, SHOAL_NOT_FOUND, "shard %" PRIu64 " is not on worker %s", shard,
+		shoal_status_set(st, SHOAL_NOT_FOUND, "shard %" PRIu64 " is not on worker %s", shard,
 		    svc->name);
 	} else if (want != 0) {
 		uint64_t cur = atomic_load(&e->epoch);
 		while (want > cur && !atomic_compare_exchange_weak(&e->epoch, &cur, want))
 			;
 		if (want < cur) {
-			rpc_call_fail(cd, SHOAL_FAILED_PRECONDITION,
+			shoal_status_set(st, SHOAL_FAILED_PRECONDITION,
 			    "stale routing epoch %" PRIu64 " for shard %" PRIu64 " on worker %s: "
 			    "its placement here is epoch %" PRIu64, want, shard, svc->name, cur);
-			rpc_call_set_reply_epoch(cd, cur);
+			*reply_epoch = cur;
 			shard_unref(e);
 			e = NULL;
 		}
+	}
+	return e;
+}
+
+/* shard_ref for the call's own epoch, failing the call when NULL. */
+static svc_shard *
+shard_get(shard_service *svc, uint64_t shard, void *cd)
+{
+	shoal_status st;
+	uint64_t reply_epoch = 0;
+	svc_shard *e = shard_ref(svc, shard, rpc_call_epoch(cd), &st, &reply_epoch);
+
+	if (e == NULL) {
+		rpc_call_fail(cd, st.code, "%s", st.msg);
+		if (st.code == SHOAL_FAILED_PRECONDITION)
+			rpc_call_set_reply_epoch(cd, reply_epoch);
 	}
 	return e;
 }
@@ -436,6 +458,8 @@ h_drop_shard(Shoal__Worker_Service *service, const Shoal__DropShardRequest *in,
 		pthread_rwlock_unlock(&svc->tab_lock);
 	}
 	pthread_mutex_unlock(&svc->admin_mu);
+	if (rv == SHOAL_OK || e != NULL)
+		coll_graphs_shard_gone(svc->cg, in->shard_id); /* no graph keeps its labels */
 	if (e != NULL) {
 		shard_index_mark_dropped(e->idx); /* its snapshot files go with it */
 		shard_unref(e); /* the index goes when the last running call ends */
@@ -907,6 +931,13 @@ h_status(Shoal__Worker_Service *service, const Shoal__WorkerStatusRequest *in,
 	out.index_imports = tot.imports;
 	out.graph_builds = tot.graph_builds;
 	out.graph_imports = tot.graph_imports;
+	coll_graphs_stats cgs;
+	coll_graphs_get_stats(svc->cg, &cgs);
+	out.coll_graph_searches = cgs.searches;
+	out.coll_graph_shards = cgs.shards_answered;
+	out.coll_graph_builds = cgs.builds;
+	out.coll_graph_bytes = cgs.bytes;
+	out.index_bytes += cgs.bytes; /* they count in the budget too */
 	out.points_upserted = atomic_load(&svc->points_upserted);
 	out.points_deleted = atomic_load(&svc->points_deleted);
 	lat_export(&svc->search_lat, &slat, sc, sb);
@@ -933,7 +964,21 @@ h_status(Shoal__Worker_Service *service, const Shoal__WorkerStatusRequest *in,
  * target took MULTI_SEARCH_SPAWN_US or more: a shard answered by its
  * shard-level graph costs tens of microseconds, less than creating and
  * joining a thread, while one that scans its partitions is worth
- * spreading over the cores. */
+ * spreading over the cores.
+ *
+ * Collection graph.  A keyless approximate scatter (scatter_shards > 0,
+ * no partition, not exact) naming two or more shards first asks the
+ * worker's collection graphs (coll_graph.h) for its top K (scatter_k, or
+ * k) over the shards one graph covers, with the request's ef -- one
+ * index's ef, since it is one index over those shards.  Those targets get
+ * their share of that top K, marked `joint` (their hits together are the
+ * top K of all of them: the coordinator asks none of them again), after
+ * the same epoch check a Search does; if any of them fails it, the graph's
+ * answer is dropped and every target goes the per-shard way (which then
+ * reports the refusal).  The targets the graph does not cover (a shard
+ * moved here since the graph was built) are searched one by one as
+ * above.  The first such scatter asks for the graph to be built; until the
+ * maintenance thread has built it, the per-shard path answers. */
 
 #define MULTI_SEARCH_MAX_SHARDS 4096
 #define MULTI_SEARCH_SPAWN_US 200
@@ -944,8 +989,9 @@ typedef struct ms_job {
 	void *cd;
 	rpc_result *res;      /* one per target */
 	uint64_t *micros;     /* one per target */
+	size_t *todo;         /* the targets to search one by one */
 	atomic_size_t next;
-	size_t end;           /* targets [next, end) are left */
+	size_t end;           /* todo[next .. end) are left */
 	uint64_t mean_points; /* of the targets, for the scatter's per-shard ef */
 } ms_job;
 
@@ -953,9 +999,10 @@ static void *
 ms_worker(void *arg)
 {
 	ms_job *j = arg;
-	size_t i;
+	size_t x;
 
-	while ((i = atomic_fetch_add(&j->next, 1)) < j->end) {
+	while ((x = atomic_fetch_add(&j->next, 1)) < j->end) {
+		size_t i = j->todo[x];
 		const Shoal__ShardTarget *t = j->in->shards[i];
 		Shoal__ShardSearchRequest sub = SHOAL__SHARD_SEARCH_REQUEST__INIT;
 		rpc_call_opts o = {.epoch = t->epoch};
@@ -980,16 +1027,147 @@ ms_worker(void *arg)
 	return NULL;
 }
 
+/* The targets a collection graph answered: per target, its hits (into hv)
+ * and what to free after the reply is packed. */
+typedef struct ms_joint {
+	bool *covered;        /* per target */
+	bool *complete;       /* per target */
+	Shoal__Hit **hp;      /* hits of every covered target, grouped by target */
+	size_t *first, *nh;   /* per target: its hits are hp[first .. first+nh) */
+	Shoal__Hit *hv;
+	void **bufs;
+	Shoal__Point **pls;
+	size_t nhv;
+	uint64_t micros;
+} ms_joint;
+
+static void
+ms_joint_free(ms_joint *g)
+{
+	for (size_t i = 0; i < g->nhv; i++) {
+		if (g->hv[i].text != NULL && g->hv[i].text != protobuf_c_empty_string)
+			free(g->hv[i].text);
+		if (g->pls[i] != NULL)
+			shoal__point__free_unpacked(g->pls[i], NULL);
+		free(g->bufs[i]);
+	}
+	free(g->covered);
+	free(g->complete);
+	free(g->hp);
+	free(g->first);
+	free(g->nh);
+	free(g->hv);
+	free(g->bufs);
+	free(g->pls);
+	memset(g, 0, sizeof *g);
+}
+
+/* Tries the collection graph for in's targets (header of this section).
+ * Returns the number of targets it answered (0: none, g->covered all
+ * false). */
+static size_t
+ms_joint_search(shard_service *svc, const Shoal__MultiSearchRequest *in, ms_joint *g)
+{
+	size_t n = in->n_shards, nc = 0, nhits = 0;
+	uint32_t K = in->scatter_k > in->k ? in->scatter_k : in->k;
+	uint64_t t0 = util_mono_us(), *ids;
+	coll_hit *hits;
+	shoal_status st;
+	bool ok = true;
+
+	memset(g, 0, sizeof *g);
+	g->covered = xcalloc(n, sizeof *g->covered);
+	if (svc->cg == NULL || in->scatter_shards == 0 || in->exact || n < 2 || in->k < 1 ||
+	    K > SHARD_SERVICE_MAX_K ||
+	    (in->filter != NULL && filter_validate(in->filter, &st) != SHOAL_OK))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (in->shards[i]->partition != NULL && in->shards[i]->partition[0] != '\0')
+			return 0;
+	ids = xmalloc(n * sizeof *ids);
+	for (size_t i = 0; i < n; i++)
+		ids[i] = in->shards[i]->shard_id;
+	hits = xmalloc(K * sizeof *hits);
+	coll_query q = {
+	    .vector = in->vector,
+	    .dim = (uint32_t)(in->n_vector > UINT32_MAX ? UINT32_MAX : in->n_vector),
+	    .k = K,
+	    .ef_search = in->ef_search,
+	    .filter = in->filter,
+	};
+	if (!coll_graphs_search(svc->cg, ids, n, &q, g->covered, hits, &nhits)) {
+		free(hits);
+		free(ids);
+		return 0;
+	}
+	/* the epoch check a Search of each covered target makes */
+	for (size_t i = 0; i < n && ok; i++) {
+		uint64_t ep;
+		svc_shard *e;
+		if (!g->covered[i])
+			continue;
+		if ((e = shard_ref(svc, ids[i], in->shards[i]->epoch, &st, &ep)) == NULL)
+			ok = false;
+		else
+			shard_unref(e);
+		nc++;
+	}
+	if (!ok) {
+		memset(g->covered, 0, n * sizeof *g->covered);
+		free(hits);
+		free(ids);
+		return 0;
+	}
+	g->complete = xcalloc(n, sizeof *g->complete);
+	g->first = xcalloc(n, sizeof *g->first);
+	g->nh = xcalloc(n, sizeof *g->nh);
+	g->hv = xcalloc(nhits ? nhits : 1, sizeof *g->hv);
+	g->hp = xcalloc(nhits ? nhits : 1, sizeof *g->hp);
+	g->bufs = xcalloc(nhits ? nhits : 1, sizeof *g->bufs);
+	g->pls = xcalloc(nhits ? nhits : 1, sizeof *g->pls);
+	for (size_t i = 0; i < n; i++) {
+		g->complete[i] = true;
+		g->first[i] = g->nhv;
+		if (!g->covered[i])
+			continue;
+		/* this target's share, in the graph's (distance, id) order */
+		for (size_t h = 0; h < nhits; h++) {
+			Shoal__Hit *o = &g->hv[g->nhv];
+			if (hits[h].shard_id != ids[i])
+				continue;
+			*o = (Shoal__Hit)SHOAL__HIT__INIT;
+			o->id = hits[h].id;
+			o->distance = hits[h].distance;
+			if ((in->with_payload || in->with_vector) &&
+			    !hit_fill(svc, ids[i], o, in->with_payload, in->with_vector,
+				&g->bufs[g->nhv], &g->pls[g->nhv])) {
+				free(g->bufs[g->nhv]); /* deleted since the search */
+				g->bufs[g->nhv] = NULL;
+				o->text = NULL;
+				g->complete[i] = false;
+				continue;
+			}
+			g->hp[g->nhv++] = o;
+			g->nh[i]++;
+		}
+	}
+	g->micros = util_mono_us() - t0;
+	free(hits);
+	free(ids);
+	return nc;
+}
+
 static void
 h_multi_search(Shoal__Worker_Service *service, const Shoal__MultiSearchRequest *in,
     Shoal__MultiSearchReply_Closure done, void *cd)
 {
 	shard_service *svc = SVC(service);
 	Shoal__MultiSearchReply out = SHOAL__MULTI_SEARCH_REPLY__INIT;
-	size_t n = in->n_shards, nthreads;
+	size_t n = in->n_shards, nthreads, ntodo = 0;
 	pthread_t tids[64];
 	size_t started = 0;
 	ms_job j;
+	ms_joint jg;
 
 	if (n == 0 || n > MULTI_SEARCH_MAX_SHARDS) {
 		rpc_call_fail(cd, SHOAL_INVALID_ARGUMENT,
@@ -998,29 +1176,37 @@ h_multi_search(Shoal__Worker_Service *service, const Shoal__MultiSearchRequest *
 		return;
 	}
 	atomic_fetch_add(&svc->n_search_requests, 1);
+	ms_joint_search(svc, in, &jg);
 	j.svc = svc;
 	j.in = in;
 	j.cd = cd;
 	j.res = xcalloc(n, sizeof *j.res);
 	j.micros = xcalloc(n, sizeof *j.micros);
+	j.todo = xmalloc(n * sizeof *j.todo);
+	for (size_t i = 0; i < n; i++)
+		if (!jg.covered[i])
+			j.todo[ntodo++] = i;
 	atomic_init(&j.next, 0);
-	j.mean_points = in->scatter_shards > 0 ? shard_graph_mean_points(svc->rs, in) : 0;
-	nthreads = n < svc->ncpu ? n : svc->ncpu;
+	j.mean_points = in->scatter_shards > 0 && ntodo > 0 ? shard_graph_mean_points(svc->rs, in)
+	                                                    : 0;
+	nthreads = ntodo < svc->ncpu ? ntodo : svc->ncpu;
 	if (nthreads > sizeof tids / sizeof tids[0])
 		nthreads = sizeof tids / sizeof tids[0];
-	atomic_store(&j.next, n - 1); /* the last target alone, timed... */
-	j.end = n;
-	ms_worker(&j);
-	atomic_store(&j.next, 0);     /* ...then the others */
-	j.end = n - 1;
-	if (j.micros[n - 1] < MULTI_SEARCH_SPAWN_US)
-		nthreads = 1;
-	for (; started + 1 < nthreads; started++)
-		if (pthread_create(&tids[started], NULL, ms_worker, &j) != 0)
-			break; /* run with the threads we have */
-	ms_worker(&j);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
+	if (ntodo > 0) {
+		atomic_store(&j.next, ntodo - 1); /* the last target alone, timed... */
+		j.end = ntodo;
+		ms_worker(&j);
+		atomic_store(&j.next, 0);         /* ...then the others */
+		j.end = ntodo - 1;
+		if (j.micros[j.todo[ntodo - 1]] < MULTI_SEARCH_SPAWN_US)
+			nthreads = 1;
+		for (; started + 1 < nthreads; started++)
+			if (pthread_create(&tids[started], NULL, ms_worker, &j) != 0)
+				break; /* run with the threads we have */
+		ms_worker(&j);
+		for (size_t i = 0; i < started; i++)
+			pthread_join(tids[i], NULL);
+	}
 
 	Shoal__ShardSearchResult *rv = xcalloc(n, sizeof *rv);
 	Shoal__ShardSearchResult **rp = xcalloc(n, sizeof *rp);
@@ -1032,7 +1218,14 @@ h_multi_search(Shoal__Worker_Service *service, const Shoal__MultiSearchRequest *
 		rv[i].message = j.res[i].status.msg;
 		rv[i].epoch = j.res[i].epoch;
 		rv[i].micros = j.micros[i];
-		if (sr != NULL) {
+		if (jg.covered[i]) {
+			rv[i].code = SHOAL_OK;
+			rv[i].micros = jg.micros;
+			rv[i].n_hits = jg.nh[i];
+			rv[i].hits = jg.hp + jg.first[i];
+			rv[i].complete = jg.complete[i];
+			rv[i].joint = true;
+		} else if (sr != NULL) {
 			rv[i].n_hits = sr->n_hits;
 			rv[i].hits = sr->hits;
 			rv[i].complete = sr->complete;
@@ -1048,6 +1241,8 @@ h_multi_search(Shoal__Worker_Service *service, const Shoal__MultiSearchRequest *
 	free(rp);
 	free(j.res);
 	free(j.micros);
+	free(j.todo);
+	ms_joint_free(&jg);
 }
 
 /* ===================================================================
@@ -1146,6 +1341,7 @@ shard_service_create_opts(const char *name, rowstore *rs, const shard_service_op
 	svc->rs = rs;
 	svc->start_ms = util_mono_ms();
 	svc->mem = ixmem_create(opts != NULL ? opts->memory_budget : 0);
+	svc->cg = coll_graphs_create(rs, svc->mem);
 	svc->imv = index_move_create();
 	if (opts != NULL && opts->snap_dir != NULL) {
 		svc->snap_dir = xstrdup(opts->snap_dir);
@@ -1186,6 +1382,7 @@ shard_service_destroy(shard_service *svc)
 	free(svc->shards);
 	free(svc->name);
 	free(svc->snap_dir);
+	coll_graphs_destroy(svc->cg); /* after the indexes, whose hook reaches it */
 	ixmem_destroy(svc->mem);
 	index_move_destroy(svc->imv);
 	pthread_mutex_destroy(&svc->admin_mu);
@@ -1229,6 +1426,8 @@ shard_service_maintain(shard_service *svc, const atomic_bool *stop)
 		shard_unref(all[i]);
 	}
 	free(all);
+	if (stop == NULL || !atomic_load(stop))
+		worked += coll_graphs_maintain(svc->cg, stop);
 	if (stop == NULL || !atomic_load(stop))
 		ixmem_enforce(svc->mem); /* writes may have grown loaded partitions */
 	return worked;

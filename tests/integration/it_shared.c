@@ -8,6 +8,13 @@
  *     recall@10 >= 0.95.  Each shard is asked for only k_s = 4 of the 10
  *     in the first round (coordinator/search.c "Per-shard k"): explain
  *     says so and counts the candidates.
+ *  2c. (run right after 2) The HNSW scatters of 2 asked each worker for a
+ *     collection graph over its 8 shards (worker/coll_graph.h); once
+ *     built, a keyless scatter is answered by those graphs (explain: "32
+ *     shards answered by their workers' collection graphs", no shard asked
+ *     again, at most 10 candidates per worker; the workers'
+ *     coll_graph_searches count it), exact mode still equals brute force
+ *     and HNSW recall@10 >= 0.95.
  *  2a. A key correlated with the vectors: the 40 points nearest a query
  *     all carry one key (so all live in one shard).  The per-shard k_s
  *     alone would return only 4 of them; the refinement round must ask
@@ -90,6 +97,20 @@ search(shoal_client *cl, const char *coll, const float *q, bool exact, const cha
 	CHECK(rc == SHOAL_OK, "search %s key %s: %s: %s", coll, key ? key : "-",
 	    shoal_code_name(rc), st.msg);
 	return r;
+}
+
+/* MultiSearches the workers answered from a collection graph. */
+static uint64_t
+coll_graph_searches(harness_cluster *c)
+{
+	uint64_t n = 0;
+	for (int w = 0; w < c->nworkers; w++) {
+		rpc_result res;
+		const Shoal__WorkerStatusReply *r = it_worker_status(c->worker_url[w], &res);
+		n += r->coll_graph_searches;
+		rpc_result_free(&res);
+	}
+	return n;
 }
 
 /* Keyless searches of `coll` (holding bbase[i] for every i with live[i]):
@@ -216,6 +237,39 @@ main(void)
 	printf("scatter over 32 shards: exact == brute force on %d queries; HNSW recall@10 = "
 	       "%.4f\n", NQ, recall);
 	CHECK(recall >= 0.95, "HNSW scatter recall@10 %.4f < 0.95", recall);
+
+	/* ---- 2c. the workers' collection graphs answer the scatter */
+	{
+		bool joint = false;
+		for (int t = 0; t < 300 && !joint; t++) {
+			shoal_search_result *r = search(cl, "docs", queries, false, NULL, true);
+			joint = r->explain != NULL && strstr(r->explain->plan,
+			    "32 shards answered by their workers' collection graphs") != NULL;
+			if (joint) {
+				CHECK(strstr(r->explain->plan, "asked again") == NULL,
+				    "joint answers asked again: %s", r->explain->plan);
+				CHECK(r->explain->candidates <= NW * K, "joint candidates %u",
+				    r->explain->candidates);
+				printf("collection graphs: %s\n", r->explain->plan);
+			}
+			shoal_search_result_free(r);
+			if (!joint)
+				sleep_ms(200);
+		}
+		CHECK(joint, "no scatter answered by the workers' collection graphs in 60 s");
+		unsigned char *live = malloc(N);
+		memset(live, 1, N);
+		uint64_t before = coll_graph_searches(&c);
+		double r2 = keyless_recall(cl, "docs", base, live, queries);
+		uint64_t used = coll_graph_searches(&c) - before;
+		printf("scatter answered by the collection graphs: exact == brute force, HNSW "
+		       "recall@10 = %.4f (%llu worker graph searches)\n", r2,
+		    (unsigned long long)used);
+		CHECK(r2 >= 0.95, "collection graph recall@10 %.4f < 0.95", r2);
+		CHECK(used >= (uint64_t)NQ * NW, "workers counted %llu collection graph searches "
+		    "for %d scatters", (unsigned long long)used, NQ);
+		free(live);
+	}
 
 	/* ---- 2a. a key correlated with the vectors: the refinement round */
 	{
