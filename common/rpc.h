@@ -268,7 +268,8 @@ typedef struct rpc_client_opts {
 	 * coordinator's worker clients): a call made while no connection is up
 	 * waits at most connect_timeout_ms for one when that is non-zero, and
 	 * RPC_RECONNECT_GRACE_MS when the connection it had was lost and none
-	 * came back since (without fail_on_disconnect: until its deadline).
+	 * came back since -- on tcp:// / ipc://, until a reply is read again,
+	 * not merely a dial (without fail_on_disconnect: until its deadline).
 	 * On nng (tls+tcp://, inproc://) calls in flight also fail with
 	 * UNAVAILABLE ("connection lost") as soon as the last connection to
 	 * the server closes, instead of waiting for a resend after a

@@ -681,7 +681,7 @@ struct rpc_sock_client {
 	pthread_cond_t cv;        /* a connection was released */
 	rpc_sock_conn *idle;
 	int open;                 /* idle + in use + being dialled */
-	bool lost;                /* a connection was lost, none dialled since */
+	bool lost;                /* a connection was lost, no reply read since */
 };
 
 shoal_code
@@ -813,6 +813,10 @@ dial(rpc_sock_client *c, uint64_t until, int *err, int *gai)
 			return -1;
 		util_sleep_ms((uint32_t)(until - now < backoff ? until - now : backoff));
 		backoff = backoff * 2 > 500 ? 500 : backoff * 2;
+		/* no attempt with no time left: it would "time out" at once and
+		 * hide the refusal that is the real reason */
+		if (util_mono_ms() >= until)
+			return -1;
 	}
 }
 
@@ -845,6 +849,12 @@ static void
 release(rpc_sock_client *c, rpc_sock_conn *k, bool keep)
 {
 	pthread_mutex_lock(&c->mu);
+	/* a complete reply proves the server up again.  A successful dial
+	 * does not: a dying server's kernel still completes handshakes, and
+	 * the connection is reset right after (it_coord_kill9 saw a call then
+	 * wait out its whole deadline dialling a dead port) */
+	if (keep)
+		c->lost = false;
 	if (keep && k->rd.have == 0 && k->rd.big == NULL) {
 		k->next = c->idle;
 		c->idle = k;
@@ -914,14 +924,12 @@ acquire(rpc_sock_client *c, rpc_sock_call *k, bool fresh)
 	int err = 0, gai = 0;
 	int fd = dial(c, until, &err, &gai);
 	rpc_sock_conn *x = fd >= 0 ? calloc(1, sizeof *x) : NULL;
-	pthread_mutex_lock(&c->mu);
 	if (x == NULL) {
+		pthread_mutex_lock(&c->mu);
 		c->open--;
 		pthread_cond_signal(&c->cv);
-	} else {
-		c->lost = false;
+		pthread_mutex_unlock(&c->mu);
 	}
-	pthread_mutex_unlock(&c->mu);
 	if (x == NULL) {
 		if (fd >= 0) {
 			close(fd);

@@ -112,6 +112,7 @@ typedef struct searcher {
 	int ok, mismatches, failures, not_unavailable, lost_in_flight;
 	long slowest_failure_ms;
 	char first_failure[SHOAL_STATUS_MSG_MAX + 32];
+	char slowest_failure[SHOAL_STATUS_MSG_MAX + 32];
 } searcher;
 
 static void *
@@ -135,8 +136,11 @@ search_loop(void *arg)
 			    shoal_code_name(rc), st.msg);
 		s->not_unavailable += rc != SHOAL_UNAVAILABLE;
 		s->lost_in_flight += strstr(st.msg, "connection lost while waiting") != NULL;
-		if (took > s->slowest_failure_ms)
+		if (took > s->slowest_failure_ms) {
 			s->slowest_failure_ms = took;
+			snprintf(s->slowest_failure, sizeof s->slowest_failure, "%s: %s",
+			    shoal_code_name(rc), st.msg);
+		}
 		it_sleep_ms(20); /* a client retrying against a dead coordinator */
 	}
 	return NULL;
@@ -210,8 +214,8 @@ part_scatter(shoal_client *adm)
 		CHECK(s[i].not_unavailable == 0, "searcher %d: a failure was not UNAVAILABLE (%s)",
 		    i, s[i].first_failure);
 		CHECK(s[i].slowest_failure_ms < FAST_MS,
-		    "searcher %d: a failure took %ld ms (a hang; timeout %d ms)", i,
-		    s[i].slowest_failure_ms, CALL_TIMEOUT_MS);
+		    "searcher %d: a failure took %ld ms (a hang; timeout %d ms): %s", i,
+		    s[i].slowest_failure_ms, CALL_TIMEOUT_MS, s[i].slowest_failure);
 		lost += s[i].lost_in_flight;
 	}
 	CHECK(joined < 1500 + FAST_MS, "the searchers took %ld ms to stop", joined);
