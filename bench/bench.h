@@ -237,6 +237,7 @@ shoal_code bench_shoal_wait_searchable(bench_target *t, bench_coll *c, const flo
 
 #define BENCH_MAX_WORKERS 16
 
+#define BENCH_MAX_WORKER_ARGS 8
 typedef struct bench_cluster {
 	char dir[256];        /* temp directory with data, logs, ready files */
 	char bin[512];        /* where shoal-coordinator / shoal-worker live */
@@ -245,10 +246,15 @@ typedef struct bench_cluster {
 	int coord_pid;
 	int worker_pid[BENCH_MAX_WORKERS];
 	char worker_url[BENCH_MAX_WORKERS][128]; /* each worker's own URL */
+	/* --worker-arg: extra flags for every worker (borrowed from argv,
+	 * NULL-ended); set by the caller before bench_cluster_start, which
+	 * keeps them (it clears the rest) */
+	const char *worker_args[BENCH_MAX_WORKER_ARGS + 1];
 } bench_cluster;
 
 /* Starts a coordinator and n workers from bin on free loopback ports in a
- * new temp directory, and waits until all n workers are up.  On failure
+ * new temp directory, and waits until all n workers are up.  c's
+ * worker_args are kept; its other fields are overwritten.  On failure
  * everything started is stopped and st says why (with the log's tail). */
 shoal_code bench_cluster_start(bench_cluster *c, const char *bin, int n, shoal_status *st);
 /* Stops the daemons by pid (SIGTERM, SIGKILL after 10 s) and removes the
@@ -264,9 +270,10 @@ shoal_code bench_cluster_add_worker(bench_cluster *c, shoal_status *st);
 shoal_code bench_worker_index_counters(const char *url, uint64_t *imports, uint64_t *rebuilds,
     shoal_status *st);
 /* Its collection graphs (worker/coll_graph.h): *builds installed since its
- * start, *bytes of them loaded now.  st non-NULL. */
+ * start, *bytes of them loaded now, *off (may be NULL) when it runs with
+ * --collection-graphs=false.  st non-NULL. */
 shoal_code bench_worker_coll_graphs(const char *url, uint64_t *builds, uint64_t *bytes,
-    shoal_status *st);
+    bool *off, shoal_status *st);
 
 /* ===================================================================
  * Results and output (report.c)
@@ -317,9 +324,10 @@ typedef struct bench_result {
 	double p50_before, p99_before, p50_during, p99_during, recall_before, recall_during;
 	double write_pause_ms;    /* the move's fence at cutover */
 	double write_max_ms;      /* the writer's slowest upsert during the move */
-	double mb_per_s, rows_per_s, move_seconds;
+	double mb_per_s, rows_per_s, move_seconds; /* mb_per_s: rows + index bundles */
 	uint64_t rows_moved, bytes_moved, searches, writes, search_errors, write_errors,
 	    duplicate_hits;
+	uint64_t index_bytes_moved; /* HNSW index bundles carried (bytes_moved: the rows) */
 	char move_from[64], move_to[64];
 	double max_mbps;          /* migrate, rebalance: the copy throttle (0 = none) */
 	/* import (vectors = rows): seconds = the import (shoal) or COPY
@@ -400,6 +408,8 @@ shoal_code bench_write_outputs(bench_run *r, const char *dir, const char *prefix
 #define BENCH_MAX_LIST 32
 
 typedef struct bench_options {
+	const char *worker_args[BENCH_MAX_WORKER_ARGS + 1]; /* --worker-arg, NULL-ended */
+	int n_worker_args;
 	bench_data_spec data;
 	bench_config cfg;
 	const char *targets;
@@ -454,6 +464,30 @@ typedef struct bench_ticker {
 	double t0;
 } bench_ticker;
 bool bench_ticker_due(bench_ticker *t);
+
+/* A long operation polled until it ends (a tenant move in wl_migrate.c,
+ * a rebalance in wl_rebalance.c): bench_poll_until calls fetch, then
+ * sample at now = bench_now_s() - t0, until sample says it is over;
+ * between polls it shows a progress line now and then (bench_ticker:
+ * sample's text and ", <now> s") and sleeps every_ms.  Once now - t_begin
+ * passes timeout_s it fails (DEADLINE_EXCEEDED, "<running> after <s> s").
+ * fetch's error is returned as it is; what fetch holds stays with the
+ * caller (arg) in every case.  The progress line is ended
+ * (bench_progress_done) when the operation ends. */
+typedef struct bench_poll {
+	void *arg;
+	/* The operation's status anew (the first call may keep what its start
+	 * returned). */
+	shoal_code (*fetch)(void *arg, shoal_status *st);
+	/* Records the fetched status at now; true once the operation is over.
+	 * Writes the progress text to line and, for the time-out error, how it
+	 * stands to running ("move m1 still copying"). */
+	bool (*sample)(void *arg, double now, char *line, size_t line_cap, char *running,
+	    size_t running_cap);
+	double t0, t_begin, timeout_s;
+	uint32_t every_ms;
+} bench_poll;
+shoal_code bench_poll_until(const bench_poll *p, shoal_status *st);
 
 /* One sweep point: `clients` threads with a session each search the
  * queries (query q in colls[coll_of[q]], or colls[0]) at ef, until every
@@ -617,6 +651,11 @@ void bench_rebalance_free(struct bench_rebalance_out *rb);
  * section of the Markdown report (nothing when it was not run). */
 void bench_import_json(FILE *f, const bench_result *x);
 void bench_import_markdown(FILE *f, const bench_run *r);
+/* The scatter workload's "scatter_writes" rows (wl_scatter.c): fields of
+ * an ok result x (after "status"), and their Markdown section (nothing
+ * when there are none). */
+void bench_scatter_writes_json(FILE *f, const bench_result *x);
+void bench_scatter_writes_markdown(FILE *f, const bench_run *r);
 
 /* ===================================================================
  * Small helpers (main.c)

@@ -103,8 +103,10 @@ start_worker(bench_cluster *c, shoal_status *st)
 	snprintf(ready, sizeof ready, "%s/worker%d.ready", c->dir, i);
 	snprintf(log, sizeof log, "%s/worker%d.log", c->dir, i);
 	snprintf(name, sizeof name, "bench-w%d", i);
-	char *wargv[] = {worker_bin, "--listen", "tcp://127.0.0.1:0", "--data", data,
-	    "--coordinator", c->url, "--name", name, "--ready-file", ready, NULL};
+	char *wargv[12 + BENCH_MAX_WORKER_ARGS] = {worker_bin, "--listen", "tcp://127.0.0.1:0",
+	    "--data", data, "--coordinator", c->url, "--name", name, "--ready-file", ready};
+	for (int a = 0, n = 11; a < BENCH_MAX_WORKER_ARGS && c->worker_args[a] != NULL; a++)
+		wargv[n++] = (char *)c->worker_args[a];
 	c->worker_pid[i] = proc_spawn(log, wargv);
 	c->nworkers++;
 	if (c->worker_pid[i] < 0 ||
@@ -134,7 +136,7 @@ bench_cluster_add_worker(bench_cluster *c, shoal_status *st)
 /* A worker's Status counters: index imports and rebuilds, collection
  * graph builds and bytes. */
 static shoal_code
-worker_counters(const char *url, uint64_t out[4], shoal_status *st)
+worker_counters(const char *url, uint64_t out[5], shoal_status *st)
 {
 	rpc_client *rc;
 	if (rpc_client_open(url, &shoal__worker__descriptor, NULL, &rc, st) != SHOAL_OK)
@@ -149,6 +151,7 @@ worker_counters(const char *url, uint64_t out[4], shoal_status *st)
 		out[1] = r->index_rebuilds;
 		out[2] = r->coll_graph_builds;
 		out[3] = r->coll_graph_bytes;
+		out[4] = r->coll_graphs_off;
 		rpc_result_free(&res);
 	} else {
 		shoal_status_set(st, rv, "worker %s status: %s", url, res.status.msg);
@@ -161,7 +164,7 @@ shoal_code
 bench_worker_index_counters(const char *url, uint64_t *imports, uint64_t *rebuilds,
     shoal_status *st)
 {
-	uint64_t v[4];
+	uint64_t v[5];
 	shoal_code rv = worker_counters(url, v, st);
 	if (rv == SHOAL_OK) {
 		*imports = v[0];
@@ -171,13 +174,16 @@ bench_worker_index_counters(const char *url, uint64_t *imports, uint64_t *rebuil
 }
 
 shoal_code
-bench_worker_coll_graphs(const char *url, uint64_t *builds, uint64_t *bytes, shoal_status *st)
+bench_worker_coll_graphs(const char *url, uint64_t *builds, uint64_t *bytes, bool *off,
+    shoal_status *st)
 {
-	uint64_t v[4];
+	uint64_t v[5];
 	shoal_code rv = worker_counters(url, v, st);
 	if (rv == SHOAL_OK) {
 		*builds = v[2];
 		*bytes = v[3];
+		if (off != NULL)
+			*off = v[4] != 0;
 	}
 	return rv;
 }
@@ -185,7 +191,10 @@ bench_worker_coll_graphs(const char *url, uint64_t *builds, uint64_t *bytes, sho
 shoal_code
 bench_cluster_start(bench_cluster *c, const char *bin, int n, shoal_status *st)
 {
+	const char *wargs[BENCH_MAX_WORKER_ARGS + 1];
+	memcpy(wargs, c->worker_args, sizeof wargs); /* the caller's, kept */
 	memset(c, 0, sizeof *c);
+	memcpy(c->worker_args, wargs, sizeof wargs);
 	if (n < 1 || n > BENCH_MAX_WORKERS)
 		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
 		    "--local %d: expected 1..%d workers", n, BENCH_MAX_WORKERS);

@@ -139,6 +139,9 @@ usage(FILE *f)
 	    "                           loopback ports in a temp dir, stop them at the end\n"
 	    "  --bin DIR                where shoal-coordinator/shoal-worker are (default: the\n"
 	    "                           directory of shoal-bench)\n"
+	    "  --worker-arg FLAG        one more flag for every --local worker, e.g.\n"
+	    "                           --worker-arg=--collection-graphs=false (repeatable, up\n"
+	    "                           to 8)\n"
 	    "  --pg DSN                 PostgreSQL with pgvector (libpq conninfo or URI); a\n"
 	    "                           server without pgvector is skipped with the reason\n"
 	    "  --pg-maintenance-work-mem SIZE  for the HNSW build (default 1GB)\n"
@@ -346,7 +349,7 @@ list_only(const char *list, const char *const *allowed, char *badword, size_t ca
 enum {
 	O_GEN = 256, O_GEN_CL, O_CLUSTERS, O_INTRINSIC, O_BASE, O_QUERY, O_GT, O_IDX, O_FMNIST,
 	O_FMNIST_DIR, O_METRIC, O_QUERIES, O_LIMIT, O_SEED, O_NAME, O_SAVE_GT, O_TARGETS, O_SHOAL,
-	O_LOCAL, O_BIN, O_PG, O_PG_MWM, O_PG_PAR, O_TIMEOUT, O_KEEP, O_M, O_EFC, O_BATCH, O_WORKLOAD,
+	O_LOCAL, O_BIN, O_WORKER_ARG, O_PG, O_PG_MWM, O_PG_PAR, O_TIMEOUT, O_KEEP, O_M, O_EFC, O_BATCH, O_WORKLOAD,
 	O_K, O_EF, O_CLIENTS, O_MIN_TIME, O_WARMUP, O_TENANTS, O_TENANT_SIZE, O_TENANT_EF,
 	O_TENANT_Q, O_INDEX_WAIT, O_SETTLE, O_OUT, O_PREFIX, O_GNUPLOT, O_HELP, O_VERSION,
 	O_SHARDS, O_SCATTER_KEYS, O_SCATTER_Q, O_SELECTIVITY, O_FILTER_EF, O_FILTER_Q, O_MIGRATE_SIZE,
@@ -378,6 +381,7 @@ parse_options(int argc, char **argv, options *o)
 		{"shoal", required_argument, NULL, O_SHOAL},
 		{"local", required_argument, NULL, O_LOCAL},
 		{"bin", required_argument, NULL, O_BIN},
+		{"worker-arg", required_argument, NULL, O_WORKER_ARG},
 		{"pg", required_argument, NULL, O_PG},
 		{"pg-maintenance-work-mem", required_argument, NULL, O_PG_MWM},
 		{"pg-parallel-workers", required_argument, NULL, O_PG_PAR},
@@ -559,6 +563,11 @@ parse_options(int argc, char **argv, options *o)
 			break;
 		case O_BIN:
 			o->bin = optarg;
+			break;
+		case O_WORKER_ARG:
+			if (o->n_worker_args == BENCH_MAX_WORKER_ARGS)
+				return bad("--worker-arg: at most %d", BENCH_MAX_WORKER_ARGS);
+			o->worker_args[o->n_worker_args++] = optarg;
 			break;
 		case O_PG:
 			o->cfg.pg_dsn = optarg;
@@ -1259,6 +1268,7 @@ main(int argc, char **argv)
 	/* local cluster */
 	bench_cluster cluster;
 	memset(&cluster, 0, sizeof cluster);
+	memcpy(cluster.worker_args, o.worker_args, sizeof cluster.worker_args);
 	bool cluster_up = false;
 	char shoal_skip[600] = "";
 	if (list_has(o.targets, "shoal") && o.local_workers > 0) {

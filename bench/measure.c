@@ -42,6 +42,30 @@ bench_ticker_due(bench_ticker *t)
 	return true;
 }
 
+shoal_code
+bench_poll_until(const bench_poll *p, shoal_status *st)
+{
+	bench_ticker tk = {0};
+	char line[300], running[200];
+	for (;;) {
+		shoal_code rv = p->fetch(p->arg, st);
+		if (rv != SHOAL_OK)
+			return rv;
+		double now = bench_now_s() - p->t0;
+		line[0] = running[0] = '\0';
+		if (p->sample(p->arg, now, line, sizeof line, running, sizeof running))
+			break;
+		if (bench_ticker_due(&tk))
+			bench_progress("%s, %.1f s", line, now);
+		if (now - p->t_begin > p->timeout_s)
+			return shoal_status_set(st, SHOAL_DEADLINE_EXCEEDED, "%s after %.0f s", running,
+			    now - p->t_begin);
+		util_sleep_ms(p->every_ms);
+	}
+	bench_progress_done();
+	return SHOAL_OK;
+}
+
 
 /* ===================================================================
  * Measurement of one sweep point

@@ -22,12 +22,17 @@
  *   scatter: layout ("dedicated" | "shared" | "one index" | "one table"),
  *           shards, keys (shared), server_cpu_ms (when measured) and the
  *           search fields.
+ *   scatter_writes (shoal --local, after the scatter): layout ("graph" |
+ *           "no graph"), shards, keys, clients, vectors, seconds,
+ *           vectors_per_s, server_cpu_ms_per_point; by wl_scatter.c.
  *   filter: filter, filter_mode (targets with several), selectivity,
  *           rows_mean, complete_frac, wrong_rows and the search fields.
  *   migrate: vectors, from_worker, to_worker, k, ef_search,
  *           p50_ms_before, p99_ms_before, p50_ms_during, p99_ms_during,
  *           recall_before, recall_during, write_pause_ms, write_max_ms,
- *           mb_per_s, rows_per_s, rows_moved, bytes_moved, move_seconds,
+ *           mb_per_s (rows + index bundles over the copy pass), rows_per_s,
+ *           rows_moved, bytes_moved (the rows'), index_bytes_moved (the
+ *           HNSW index bundles carried), move_seconds,
  *           searches, search_errors, duplicate_hits, writes, write_errors,
  *           max_mbps (the throttle; one row per --max-mbps value).
  *   rebalance: written by wl_rebalance.c (bench_rebalance_json), as is
@@ -294,6 +299,7 @@ json_workload_fields(FILE *f, const bench_result *x)
 		json_kv_num(f, "rows_per_s", x->rows_per_s);
 		json_kv_num(f, "rows_moved", (double)x->rows_moved);
 		json_kv_num(f, "bytes_moved", (double)x->bytes_moved);
+		json_kv_num(f, "index_bytes_moved", (double)x->index_bytes_moved);
 		json_kv_num(f, "move_seconds", x->move_seconds);
 		json_kv_num(f, "searches", (double)x->searches);
 		json_kv_num(f, "search_errors", (double)x->search_errors);
@@ -375,6 +381,8 @@ write_json(const bench_run *r, const char *path, shoal_status *st)
 		}
 		if (strcmp(x->workload, "import") == 0)
 			bench_import_json(f, x); /* wl_import.c */
+		if (strcmp(x->workload, "scatter_writes") == 0)
+			bench_scatter_writes_json(f, x); /* wl_scatter.c */
 		if (strcmp(x->workload, "rebalance") == 0)
 			bench_rebalance_json(f, r, x); /* wl_rebalance.c */
 		if (is_search_like(x)) {
@@ -840,8 +848,8 @@ md_goals_more(FILE *f, const bench_run *r)
 		    mg->p99_during, mg->p99_before, ratio, ratio <= 1.5 ? "met" : "missed");
 		if (ratio > 1.5)
 			fprintf(f, " (%.0f%% over the allowed)", (ratio / 1.5 - 1) * 100);
-		fprintf(f, "; copy %.1f MB/s, %.0f rows/s, move %.1f s\n", mg->mb_per_s,
-		    mg->rows_per_s, mg->move_seconds);
+		fprintf(f, "; copy %.1f MB/s (rows + index), %.0f rows/s, move %.1f s\n",
+		    mg->mb_per_s, mg->rows_per_s, mg->move_seconds);
 	}
 	any |= bench_rebalance_goal(f, r); /* wl_rebalance.c */
 	return any;
@@ -1052,25 +1060,27 @@ md_migrate(FILE *f, const bench_run *r, const char *png, const char *why)
 			continue;
 		if (!any)
 			fputs("## Migrate (search and writes while a tenant moves)\n\n"
-			      "| target | points | from -> to | throttle MB/s | move s | MB/s | rows/s | "
+			      "| target | points | from -> to | throttle MB/s | move s | MB rows + index | "
+			      "MB/s (rows + index) | rows/s | "
 			      "search p50 ms "
 			      "before / during | search p99 ms before / during | recall before / during | "
 			      "write pause at cutover ms | slowest upsert during ms | searches (failed) | "
 			      "upserts (failed) |\n"
-			      "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+			      "|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
 			    f);
 		any = true;
 		if (x->status != RES_OK) {
-			md_failed_row(f, x, 14);
+			md_failed_row(f, x, 15);
 			continue;
 		}
 		char thr[24];
 		snprintf(thr, sizeof thr, x->max_mbps > 0 ? "%.0f" : "none", x->max_mbps);
 		fprintf(f,
-		    "| %s | %llu | %s -> %s | %s | %.1f | %.1f | %.0f | %.3f / %.3f | %.3f / %.3f | "
-		    "%.4f / %.4f | %.0f | %.1f | %llu (%llu) | %llu (%llu) |\n",
+		    "| %s | %llu | %s -> %s | %s | %.1f | %.1f + %.1f | %.1f | %.0f | %.3f / %.3f | "
+		    "%.3f / %.3f | %.4f / %.4f | %.0f | %.1f | %llu (%llu) | %llu (%llu) |\n",
 		    x->target, (unsigned long long)x->vectors, x->move_from, x->move_to, thr,
-		    x->move_seconds, x->mb_per_s, x->rows_per_s, x->p50_before, x->p50_during,
+		    x->move_seconds, (double)x->bytes_moved / 1e6, (double)x->index_bytes_moved / 1e6,
+		    x->mb_per_s, x->rows_per_s, x->p50_before, x->p50_during,
 		    x->p99_before, x->p99_during, x->recall_before, x->recall_during,
 		    x->write_pause_ms, x->write_max_ms, (unsigned long long)x->searches,
 		    (unsigned long long)x->search_errors, (unsigned long long)x->writes,
@@ -1204,6 +1214,7 @@ write_markdown(const bench_run *r, const char *path, char plots[][300], const ui
 	}
 
 	md_scatter(f, r);
+	bench_scatter_writes_markdown(f, r); /* wl_scatter.c */
 	md_filter(f, r);
 	md_migrate(f, r, migrate_png, migrate_why);
 	bench_rebalance_markdown(f, r); /* wl_rebalance.c */

@@ -19,13 +19,16 @@
  *     20, server_cpu_ms > 0) with the search fields; recall at ef 160
  *     >= 0.9 for every layout; shoal: one "shared+key" row per client
  *     count with recall >= 0.9, every answer complete, no wrong row;
+ *     shoal: two ok "scatter_writes" rows each for "graph" and "no graph"
+ *     with points, points/s and server CPU per point > 0;
  *   - filter: one ok row per (selectivity, clients) with the search
  *     fields, the filter text "attr < 100p", the measured selectivity
  *     within 5 standard deviations of p%, recall >= 0.9, no wrong rows,
  *     and (both targets filter during the search) every answer complete:
  *     rows_mean == min(k, matching);
  *   - migrate: shoal ok with p50/p99 before and during (0 < p50 <= p99),
- *     write_pause_ms >= 0, mb_per_s > 0, rows_per_s > 0, rows_moved >=
+ *     write_pause_ms >= 0, mb_per_s > 0, rows_per_s > 0,
+ *     index_bytes_moved >= 0, rows_moved >=
  *     the tenant's points, recall during >= 0.9, searches and writes > 0,
  *     none failed and no answer with a point twice; faiss "skipped" with
  *     a reason;
@@ -347,6 +350,7 @@ check_workloads(const jval *results, const char *target)
 	bool shoal = strcmp(target, "shoal") == 0;
 	int scatter[3][2][2] = {{{0}}}; /* ef, clients, layout (single, shared) */
 	int keyed[2] = {0};             /* clients */
+	int writes[2] = {0};            /* scatter_writes: no graph, graph */
 	int filter[3][2] = {{0}};
 	bool migrate = false;
 	char what[160];
@@ -393,6 +397,24 @@ check_workloads(const jval *results, const char *target)
 				fail("%s: keys != %d", what, KEYS);
 			if (shoal && (!jnum(r, "server_cpu_ms", &v) || !(v > 0)))
 				fail("%s: server_cpu_ms missing or not > 0 (a --local cluster)", what);
+		} else if (strcmp(w, "scatter_writes") == 0) {
+			const char *layout = jstr(r, "layout");
+			double pts, rate, cpu;
+			snprintf(what, sizeof what, "%s scatter_writes %s", t, layout ? layout : "(none)");
+			if (strcmp(s, "ok") != 0) {
+				fail("%s: status %s: %s", what, s, jstr(r, "reason"));
+				continue;
+			}
+			bool graph = layout && strcmp(layout, "graph") == 0;
+			if (!shoal || layout == NULL || (!graph && strcmp(layout, "no graph") != 0)) {
+				fail("%s: unexpected row", what);
+				continue;
+			}
+			writes[graph]++;
+			if (!jnum(r, "vectors", &pts) || !(pts > 0) || !jnum(r, "vectors_per_s", &rate) ||
+			    !(rate > 0) || !jnum(r, "server_cpu_ms_per_point", &cpu) || !(cpu > 0))
+				fail("%s: vectors, vectors_per_s or server_cpu_ms_per_point missing or not > 0",
+				    what);
 		} else if (strcmp(w, "filter") == 0) {
 			snprintf(what, sizeof what, "%s filter %s", t,
 			    jstr(r, "filter") ? jstr(r, "filter") : "(no filter)");
@@ -449,26 +471,27 @@ check_workloads(const jval *results, const char *target)
 				continue;
 			}
 			double p50b, p99b, p50d, p99d, pause, mbps, rows_s, moved, recd, nsearch, nwrite,
-			    serr, werr, dups;
+			    serr, werr, dups, ibytes;
 			if (!jnum(r, "p50_ms_before", &p50b) || !jnum(r, "p99_ms_before", &p99b) ||
 			    !jnum(r, "p50_ms_during", &p50d) || !jnum(r, "p99_ms_during", &p99d) ||
 			    !jnum(r, "write_pause_ms", &pause) || !jnum(r, "mb_per_s", &mbps) ||
 			    !jnum(r, "rows_per_s", &rows_s) || !jnum(r, "rows_moved", &moved) ||
 			    !jnum(r, "recall_during", &recd) || !jnum(r, "searches", &nsearch) ||
 			    !jnum(r, "writes", &nwrite) || !jnum(r, "search_errors", &serr) ||
-			    !jnum(r, "write_errors", &werr) || !jnum(r, "duplicate_hits", &dups)) {
+			    !jnum(r, "write_errors", &werr) || !jnum(r, "duplicate_hits", &dups) ||
+			    !jnum(r, "index_bytes_moved", &ibytes)) {
 				fail("%s: lacks a field (p50/p99_ms_before/during, write_pause_ms, mb_per_s, "
 				     "rows_per_s, rows_moved, recall_during, searches, writes, errors, "
-				     "duplicate_hits)",
+				     "duplicate_hits, index_bytes_moved)",
 				    what);
 				continue;
 			}
 			if (!(p50b > 0 && p50b <= p99b && p50d > 0 && p50d <= p99d))
 				fail("%s: latencies not 0 < p50 <= p99 (before %g %g, during %g %g)", what,
 				    p50b, p99b, p50d, p99d);
-			if (!(pause >= 0) || !(mbps > 0) || !(rows_s > 0))
-				fail("%s: write_pause_ms %g, mb_per_s %g, rows_per_s %g", what, pause, mbps,
-				    rows_s);
+			if (!(pause >= 0) || !(mbps > 0) || !(rows_s > 0) || !(ibytes >= 0))
+				fail("%s: write_pause_ms %g, mb_per_s %g, rows_per_s %g, index_bytes_moved %g",
+				    what, pause, mbps, rows_s, ibytes);
 			if (moved < MIGRATE_SIZE)
 				fail("%s: %g rows moved, the tenant has %d", what, moved, MIGRATE_SIZE);
 			if (recd < 0.9)
@@ -486,6 +509,10 @@ check_workloads(const jval *results, const char *target)
 				if (scatter[e][c][l] != 1)
 					fail("%s: %d scatter rows for ef %g clients %g layout %s, expected 1",
 					    target, scatter[e][c][l], EFS[e], CLIENTS[c], l ? "shared" : "single");
+	/* the graph write cost: two timed passes over each collection */
+	if (shoal && (writes[0] != 2 || writes[1] != 2))
+		fail("%s: %d + %d scatter_writes rows (no graph + graph), expected 2 + 2", target,
+		    writes[0], writes[1]);
 	for (int c = 0; c < 2 && shoal; c++)
 		if (keyed[c] != 1)
 			fail("%s: %d shared+key scatter rows for clients %g, expected 1", target, keyed[c],

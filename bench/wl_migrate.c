@@ -17,7 +17,8 @@
  *      public API (shoal_move_start to a worker other than the tenant's),
  *      throttled to the first --max-mbps value, polled with
  *      shoal_move_get every 50 ms until done or aborted (the copy rate is
- *      the one the move reports while copying);
+ *      the one the move reports for its copy pass: rows + HNSW index
+ *      bundles, the bytes --max-mbps throttles, over the pass's duration);
  *   4. --migrate-after seconds more; with more --max-mbps values, steps 3
  *      and 4 again for each (the tenant moves back and forth between the
  *      same two workers, each move with its own "before" window), then
@@ -26,7 +27,8 @@
  * the searches in the --migrate-before seconds before that move started
  * and while it ran (start to done), recall before/during, the write pause
  * at cutover as the move reports it (fence_ms) and the writer's slowest
- * upsert during the move, the move's MB/s and rows/s, errors seen by the
+ * upsert during the move, the move's MB/s (rows + index bundles) and
+ * rows/s, its rows' and index bundles' bytes, errors seen by the
  * reader and the writer (a search or upsert that failed), answers holding
  * a point twice.  The timeline (every search and upsert) goes to
  * run->migrate_tl for the latency-over-time plot (report.c).
@@ -285,58 +287,67 @@ pick_workers(shoal_client *c, const char *tenant, char *from, char *to, shoal_st
 	return SHOAL_OK;
 }
 
+/* run_move's poll of the move (bench_poll). */
+typedef struct move_poll {
+	shoal_client *c;
+	shoal_move_info *info;
+	bench_timeline *tl;
+	double t_start;
+	char last[16]; /* the state at the last phase change */
+} move_poll;
+
+static shoal_code
+move_fetch(void *arg, shoal_status *st)
+{
+	move_poll *mp = arg;
+	shoal_code rv = shoal_move_get(mp->c, mp->info->id, mp->info, st);
+	if (rv != SHOAL_OK)
+		shoal_status_prefix(st, "move %s status", mp->info->id);
+	return rv;
+}
+
+static bool
+move_sample(void *arg, double now, char *line, size_t line_cap, char *running,
+    size_t running_cap)
+{
+	move_poll *mp = arg;
+	const shoal_move_info *info = mp->info;
+	bench_timeline *tl = mp->tl;
+	if (strcmp(mp->last, info->state_name) != 0 && tl->n_phases < MAX_PHASES) {
+		snprintf(mp->last, sizeof mp->last, "%s", info->state_name);
+		snprintf(tl->phase[tl->n_phases], sizeof tl->phase[0], "%s", info->state_name);
+		tl->phase_t[tl->n_phases++] = now;
+	}
+	snprintf(line, line_cap, "[shoal] migrate: %s, %llu/%llu rows, %.1f MB rows + %.1f MB index, "
+	    "%.1f MB/s", info->state_name, (unsigned long long)info->rows_copied,
+	    (unsigned long long)info->rows_total, (double)info->bytes_copied / 1e6,
+	    (double)info->index_bytes_copied / 1e6, info->mb_per_s);
+	snprintf(running, running_cap, "move %s still %s", info->id, info->state_name);
+	return info->state >= 5; /* done or aborted */
+}
+
 /* Starts the move and polls it until it ends; phases go to tl (times
- * relative to t_move0).  The move reports its copy rate only while it
- * copies: *mbps / *rows_ps get the last rate seen then, or (a copy shorter
- * than the polling interval) bytes and rows over the time from the start
- * of the move to the first poll after the copy, a lower bound. */
+ * relative to t_move0).  *mbps / *rows_ps: the rates the move reports at
+ * the end, its copy pass's (rows + index bundles, over the pass's own
+ * duration, copy_ms: the verify, cutover and cleanup are not in it). */
 static shoal_code
 run_move(shoal_client *c, double max_mbps, const char *tenant, const char *to, double t_move0,
     bench_timeline *tl, shoal_move_info *info, double *mbps, double *rows_ps, shoal_status *st)
 {
 	*mbps = *rows_ps = 0;
-	double t_copied = 0;
-	double t_start = bench_now_s() - t_move0;
+	move_poll mp = {.c = c, .info = info, .tl = tl};
+	mp.t_start = bench_now_s() - t_move0;
 	shoal_code rv = shoal_move_start(c, tenant, to, max_mbps, info, st);
 	if (rv != SHOAL_OK) {
 		shoal_status_prefix(st, "move %s to %s", tenant, to);
 		return rv;
 	}
-	char last[16] = "";
-	bench_ticker tk = {0};
-	for (;;) {
-		if ((rv = shoal_move_get(c, info->id, info, st)) != SHOAL_OK) {
-			shoal_status_prefix(st, "move %s status", info->id);
-			return rv;
-		}
-		double now = bench_now_s() - t_move0;
-		if (info->state == 2 && info->mb_per_s > 0) { /* copying */
-			*mbps = info->mb_per_s;
-			*rows_ps = info->rows_per_s;
-		} else if (info->state > 2 && t_copied == 0) {
-			t_copied = now - t_start;
-		}
-		if (strcmp(last, info->state_name) != 0 && tl->n_phases < MAX_PHASES) {
-			snprintf(last, sizeof last, "%s", info->state_name);
-			snprintf(tl->phase[tl->n_phases], sizeof tl->phase[0], "%s", info->state_name);
-			tl->phase_t[tl->n_phases++] = now;
-		}
-		if (info->state >= 5) /* done or aborted */
-			break;
-		if (bench_ticker_due(&tk))
-			bench_progress("[shoal] migrate: %s, %llu/%llu rows, %.1f MB/s, %.1f s",
-			    info->state_name, (unsigned long long)info->rows_copied,
-			    (unsigned long long)info->rows_total, info->mb_per_s, now);
-		if (now - t_start > MOVE_TIMEOUT_S)
-			return shoal_status_set(st, SHOAL_DEADLINE_EXCEEDED,
-			    "move %s still %s after %.0f s", info->id, info->state_name, now - t_start);
-		util_sleep_ms(50);
-	}
-	bench_progress_done();
-	if (*mbps == 0 && t_copied > 0) {
-		*mbps = (double)info->bytes_copied / 1e6 / t_copied;
-		*rows_ps = (double)info->rows_copied / t_copied;
-	}
+	bench_poll p = {.arg = &mp, .fetch = move_fetch, .sample = move_sample, .t0 = t_move0,
+		.t_begin = mp.t_start, .timeout_s = MOVE_TIMEOUT_S, .every_ms = 50};
+	if ((rv = bench_poll_until(&p, st)) != SHOAL_OK)
+		return rv;
+	*mbps = info->mb_per_s;
+	*rows_ps = info->rows_per_s;
 	if (info->state != 5)
 		return shoal_status_set(st, SHOAL_ABORTED, "move %s aborted: %s", info->id,
 		    info->error[0] ? info->error : "(no reason given)");
@@ -542,6 +553,7 @@ bench_wl_migrate(bench_run *run, const bench_options *o, const bench_target_ops 
 		x->rows_per_s = rows_ps[k];
 		x->rows_moved = info[k].rows_copied;
 		x->bytes_moved = info[k].bytes_copied;
+		x->index_bytes_moved = info[k].index_bytes_copied;
 		x->move_seconds = m1 - m0;
 		x->searches = ns;
 		x->writes = nw;
@@ -550,13 +562,14 @@ bench_wl_migrate(bench_run *run, const bench_options *o, const bench_target_ops 
 		x->write_errors = m.ld.write_errors;
 		x->duplicate_hits = m.ld.dups;
 		fprintf(stderr,
-		    "[shoal] migrate (throttle %s%.0f MB/s): %zu points %s -> %s in %.1f s (%.1f MB/s, "
-		    "%.0f rows/s); search p50 %.3f -> %.3f ms, p99 %.3f -> %.3f ms (before -> during, "
+		    "[shoal] migrate (throttle %s%.0f MB/s): %zu points %s -> %s in %.1f s (%.1f MB rows "
+		    "+ %.1f MB index at %.1f MB/s, %.0f rows/s); search p50 %.3f -> %.3f ms, p99 %.3f -> %.3f ms (before -> during, "
 		    "%.2fx), recall %.4f -> %.4f; write pause at cutover %.0f ms, slowest upsert during "
 		    "the move %.1f ms; %llu searches (%llu failed, %llu with a duplicate), %llu upserts "
 		    "(%llu failed)\n",
 		    x->max_mbps > 0 ? "" : "none, ", x->max_mbps, P, x->move_from, x->move_to,
-		    x->move_seconds, x->mb_per_s, x->rows_per_s, x->p50_before, x->p50_during,
+		    x->move_seconds, (double)x->bytes_moved / 1e6, (double)x->index_bytes_moved / 1e6,
+		    x->mb_per_s, x->rows_per_s, x->p50_before, x->p50_during,
 		    x->p99_before, x->p99_during, x->p99_during / x->p99_before, x->recall_before,
 		    x->recall_during, x->write_pause_ms, x->write_max_ms,
 		    (unsigned long long)x->searches, (unsigned long long)x->search_errors,

@@ -34,7 +34,8 @@
  *      first showed it running and done (the rebalance counts a move done
  *      at its cutover; the source's drop after its grace period overlaps
  *      the next move, and the run ends once every drop is done).  Its rows,
- *      bytes, write pause (fence_ms) and copy passes come from
+ *      bytes of rows and of HNSW index bundles, copy rate (both over its
+ *      copy pass), write pause (fence_ms) and copy passes come from
  *      shoal_move_get afterwards; what its target did with the shard's
  *      partitions from the target's log at the end (the Status counters
  *      are per worker, and a carried index is installed when the target
@@ -45,7 +46,7 @@
  *      step 2 are built.)
  * Result row "rebalance": wall time (start request to done, and to the
  * last cutover), per-move time / MB/s / write pause / carried, MB/s
- * overall, the largest write pause, the writer's slowest upsert during the
+ * overall (every MB/s counts rows + index bundles, as --max-mbps does), the largest write pause, the writer's slowest upsert during the
  * rebalance, search p50/p99 before (the --migrate-before seconds before
  * the worker was added) and during (start request to done), failed
  * searches and upserts, answers holding a point twice, index builds and
@@ -78,9 +79,10 @@
 typedef struct rb_move_out {
 	char id[64], from[64], to[64];
 	uint64_t points, bytes_planned;   /* the plan's estimate */
-	uint64_t rows, bytes;             /* copied (shoal_move_get) */
+	uint64_t rows, bytes;             /* copied (shoal_move_get); bytes: the rows' */
+	uint64_t index_bytes;             /* HNSW index bundles carried (shoal_move_get) */
 	double t0, t1;                    /* s from the start request; t1 < 0 = never ended */
-	double copy_mbps;                 /* last rate seen while copying */
+	double copy_mbps;                 /* the copy pass's rate, rows + index bundles */
 	double fence_ms;                  /* write pause at cutover */
 	double write_max_ms;              /* slowest upsert while it ran */
 	uint64_t imports, rebuilds;       /* the shard's partitions installed / built on the
@@ -307,6 +309,58 @@ count_log(const bench_cluster *cl, rb_move_out *m)
 	m->logged = true;
 }
 
+/* run_rebalance's poll of the run (bench_poll): ri is the last status,
+ * owned here; the first poll keeps the one the start returned. */
+typedef struct rb_poll {
+	shoal_client *c;
+	shoal_rebalance_info *ri;
+	bench_rebalance_out *out;
+	bool polled;
+} rb_poll;
+
+static shoal_code
+rb_fetch(void *arg, shoal_status *st)
+{
+	rb_poll *rp = arg;
+	if (!rp->polled) {
+		rp->polled = true;
+		return SHOAL_OK;
+	}
+	shoal_rebalance_info_free(rp->ri);
+	rp->ri = NULL;
+	shoal_code rv = shoal_rebalance_get(rp->c, &rp->ri, st);
+	if (rv != SHOAL_OK)
+		shoal_status_prefix(st, "rebalance status");
+	return rv;
+}
+
+/* Each planned move's start and end are the polls at which the plan
+ * shows it started and ended. */
+static bool
+rb_sample(void *arg, double now, char *line, size_t line_cap, char *running,
+    size_t running_cap)
+{
+	rb_poll *rp = arg;
+	const shoal_rebalance_info *ri = rp->ri;
+	bench_rebalance_out *out = rp->out;
+	for (size_t j = 0; j < ri->n_moves && j < out->n_moves; j++) {
+		rb_move_out *m = &out->moves[j];
+		int s = ri->moves[j].state;
+		if (m->t0 < 0 && (s != 0 || (ri->state == 2 && ri->current == j)))
+			m->t0 = now;
+		if (m->t1 < 0 && s >= 5) {
+			m->t1 = now;
+			m->state = s;
+			if (s == 5)
+				out->cutover_s = now;
+		}
+	}
+	snprintf(line, line_cap, "[shoal] rebalance: %zu of %zu moves done, %s %s", ri->done,
+	    ri->n_moves, ri->has_move ? ri->move.id : "", ri->has_move ? ri->move.state_name : "");
+	snprintf(running, running_cap, "rebalance still running");
+	return ri->state >= 3;
+}
+
 /* Step 3's rebalance: starts it, polls until it ends, fills out->moves. */
 static shoal_code
 run_rebalance(shoal_client *c, double max_mbps, double t_rb0, bench_rebalance_out *out,
@@ -334,44 +388,15 @@ run_rebalance(shoal_client *c, double max_mbps, double t_rb0, bench_rebalance_ou
 		fprintf(stderr, " %s %s->%s (%.1f MB)", ri->moves[j].tenant, ri->moves[j].from_worker,
 		    ri->moves[j].to_worker, (double)ri->moves[j].bytes / 1e6);
 	fputc('\n', stderr);
-	bench_ticker tk = {0};
-	for (;;) {
-		double now = bench_now_s() - t_rb0;
-		for (size_t j = 0; j < ri->n_moves && j < out->n_moves; j++) {
-			rb_move_out *m = &out->moves[j];
-			int s = ri->moves[j].state;
-			if (m->t0 < 0 && (s != 0 || (ri->state == 2 && ri->current == j)))
-				m->t0 = now;
-			if (ri->has_move && ri->current == j && ri->move.state == 2 &&
-			    ri->move.mb_per_s > 0)
-				m->copy_mbps = ri->move.mb_per_s;
-			if (m->t1 < 0 && s >= 5) {
-				m->t1 = now;
-				m->state = s;
-				if (s == 5)
-					out->cutover_s = now;
-			}
-		}
-		if (ri->state >= 3)
-			break;
-		if (bench_ticker_due(&tk))
-			bench_progress("[shoal] rebalance: %zu of %zu moves done, %s %s, %.1f s",
-			    ri->done, ri->n_moves, ri->has_move ? ri->move.id : "",
-			    ri->has_move ? ri->move.state_name : "", now);
-		if (now > RB_TIMEOUT_S) {
-			shoal_rebalance_info_free(ri);
-			return shoal_status_set(st, SHOAL_DEADLINE_EXCEEDED,
-			    "rebalance still running after %.0f s", now);
-		}
-		util_sleep_ms(POLL_MS);
+	rb_poll rp = {.c = c, .ri = ri, .out = out};
+	bench_poll p = {.arg = &rp, .fetch = rb_fetch, .sample = rb_sample, .t0 = t_rb0,
+		.t_begin = 0, .timeout_s = RB_TIMEOUT_S, .every_ms = POLL_MS};
+	rv = bench_poll_until(&p, st);
+	ri = rp.ri;
+	if (rv != SHOAL_OK) {
 		shoal_rebalance_info_free(ri);
-		ri = NULL;
-		if ((rv = shoal_rebalance_get(c, &ri, st)) != SHOAL_OK) {
-			shoal_status_prefix(st, "rebalance status");
-			return rv;
-		}
+		return rv;
 	}
-	bench_progress_done();
 	*last = ri;
 	if (ri->state != 3)
 		return shoal_status_set(st, SHOAL_ABORTED, "rebalance ended %s: %s", ri->state_name,
@@ -394,6 +419,15 @@ static bool
 carried(const rb_move_out *m)
 {
 	return m->logged && m->imports > 0 && m->rebuilds == 0;
+}
+
+/* Move m's MB/s over its wall time (start to done as polled): rows and
+ * index bundles, what its --max-mbps throttle counts. */
+static double
+rb_move_mbps(const rb_move_out *m)
+{
+	double s = m->t1 - m->t0;
+	return s > 0 ? (double)(m->bytes + m->index_bytes) / 1e6 / s : 0.0;
 }
 
 /* Graphs installed and built on the targets for the moved shards (the
@@ -445,13 +479,14 @@ bench_wl_rebalance(bench_run *run, const bench_options *o, const bench_target_op
 
 	shoal_status st;
 	char why[700];
-	bench_cluster cl;
+	bench_cluster cl = {0};
 	bench_target *t = NULL;
 	bench_coll *coll = NULL;
 	shoal_client *c = NULL;
 	int64_t *attr = NULL;
 	bench_progress("[shoal] rebalance: starting its own cluster of %u workers from %s",
 	    o->rebalance_workers, o->bin);
+	memcpy(cl.worker_args, o->worker_args, sizeof cl.worker_args); /* --worker-arg */
 	shoal_code rv = bench_cluster_start(&cl, o->bin, (int)o->rebalance_workers, &st);
 	bench_progress_done();
 	bench_config cfg = o->cfg;
@@ -530,6 +565,8 @@ bench_wl_rebalance(bench_run *run, const bench_options *o, const bench_target_op
 		if (shoal_move_get(c, m->id, &mi, &st) == SHOAL_OK) {
 			m->rows = mi.rows_copied;
 			m->bytes = mi.bytes_copied;
+			m->index_bytes = mi.index_bytes_copied;
+			m->copy_mbps = mi.mb_per_s;
 			m->fence_ms = (double)mi.fence_ms;
 			m->attempts = mi.attempts;
 			snprintf(m->error, sizeof m->error, "%.250s", mi.error);
@@ -553,18 +590,21 @@ bench_wl_rebalance(bench_run *run, const bench_options *o, const bench_target_op
 		x->clients = 1;
 		x->max_mbps = max_mbps;
 		x->move_seconds = t_rb1 - t_rb0;
-		uint64_t bytes = 0, rows = 0;
+		uint64_t bytes = 0, ibytes = 0, rows = 0;
 		double pause = 0;
 		for (size_t j = 0; j < rb->n_moves; j++) {
 			bytes += rb->moves[j].bytes;
+			ibytes += rb->moves[j].index_bytes;
 			rows += rb->moves[j].rows;
 			if (rb->moves[j].fence_ms > pause)
 				pause = rb->moves[j].fence_ms;
 		}
 		x->bytes_moved = bytes;
+		x->index_bytes_moved = ibytes;
 		x->rows_moved = rows;
 		x->write_pause_ms = pause;
-		x->mb_per_s = x->move_seconds > 0 ? (double)bytes / 1e6 / x->move_seconds : 0;
+		x->mb_per_s =
+		    x->move_seconds > 0 ? (double)(bytes + ibytes) / 1e6 / x->move_seconds : 0;
 		x->rows_per_s = x->move_seconds > 0 ? (double)rows / x->move_seconds : 0;
 		bench_samples_window(&L.ld.reads, NULL, t_add - o->migrate_before, t_add, &x->p50_before,
 		    &x->p99_before, NULL, NULL);
@@ -582,11 +622,12 @@ bench_wl_rebalance(bench_run *run, const bench_options *o, const bench_target_op
 		uint64_t imp, reb;
 		target_counters(rb, &imp, &reb);
 		fprintf(stderr,
-		    "[shoal] rebalance: %zu moves, %.1f MB / %llu rows in %.1f s (last cutover at "
-		    "%.1f s; %.1f MB/s); largest write pause %.0f ms, slowest upsert %.1f ms; search "
+		    "[shoal] rebalance: %zu moves, %.1f MB rows + %.1f MB index / %llu rows in %.1f s "
+		    "(last cutover at %.1f s; %.1f MB/s); largest write pause %.0f ms, slowest upsert %.1f ms; search "
 		    "p99 %.3f -> %.3f ms; targets installed %llu graphs and built %llu; %llu searches "
 		    "(%llu failed, %llu with a duplicate), %llu upserts (%llu failed)\n",
-		    rb->n_moves, (double)bytes / 1e6, (unsigned long long)rows, x->move_seconds,
+		    rb->n_moves, (double)bytes / 1e6, (double)ibytes / 1e6, (unsigned long long)rows,
+		    x->move_seconds,
 		    rb->cutover_s, x->mb_per_s, pause, x->write_max_ms, x->p99_before, x->p99_during,
 		    (unsigned long long)imp, (unsigned long long)reb, (unsigned long long)x->searches,
 		    (unsigned long long)x->search_errors, (unsigned long long)x->duplicate_hits,
@@ -594,9 +635,11 @@ bench_wl_rebalance(bench_run *run, const bench_options *o, const bench_target_op
 		for (size_t j = 0; j < rb->n_moves; j++) {
 			const rb_move_out *m = &rb->moves[j];
 			fprintf(stderr,
-			    "[shoal] rebalance:   %s %s -> %s: %.1f MB, %llu rows, %.2f s (%.1f -> %.1f), "
-			    "copy %.1f MB/s, pause %.0f ms, target installed %llu / built %llu graphs\n",
-			    m->id, m->from, m->to, (double)m->bytes / 1e6, (unsigned long long)m->rows,
+			    "[shoal] rebalance:   %s %s -> %s: %.1f MB rows + %.1f MB index, %llu rows, "
+			    "%.2f s (%.1f -> %.1f), copy %.1f MB/s, pause %.0f ms, target installed %llu / "
+			    "built %llu graphs\n",
+			    m->id, m->from, m->to, (double)m->bytes / 1e6, (double)m->index_bytes / 1e6,
+			    (unsigned long long)m->rows,
 			    m->t1 - m->t0, m->t0, m->t1, m->copy_mbps, m->fence_ms,
 			    (unsigned long long)m->imports, (unsigned long long)m->rebuilds);
 		}
@@ -630,7 +673,8 @@ bench_rebalance_json(FILE *f, const bench_run *r, const bench_result *x)
 	fprintf(f,
 	    ", \"vectors\": %llu, \"shards\": %u, \"keys\": %u, \"workers_before\": %u, "
 	    "\"added_worker\": \"%s\", \"max_mbps\": %.1f, \"moves\": %zu, \"seconds\": %.3f, "
-	    "\"seconds_to_last_cutover\": %.3f, \"bytes_moved\": %llu, \"rows_moved\": %llu, "
+	    "\"seconds_to_last_cutover\": %.3f, \"bytes_moved\": %llu, \"index_bytes_moved\": "
+	    "%llu, \"rows_moved\": %llu, "
 	    "\"mb_per_s\": %.2f, \"rows_per_s\": %.1f, \"write_pause_ms\": %.0f, "
 	    "\"write_max_ms\": %.1f, \"k\": %u, \"ef_search\": %u, "
 	    "\"index_imports_on_targets\": %llu, \"index_rebuilds_on_targets\": %llu, "
@@ -639,7 +683,7 @@ bench_rebalance_json(FILE *f, const bench_run *r, const bench_result *x)
 	    (unsigned long long)x->vectors, x->shards, x->keys, rb ? rb->workers_before : 0,
 	    x->move_to, x->max_mbps, rb ? rb->n_moves : 0, x->move_seconds,
 	    rb ? rb->cutover_s : 0.0, (unsigned long long)x->bytes_moved,
-	    (unsigned long long)x->rows_moved, x->mb_per_s, x->rows_per_s, x->write_pause_ms,
+	    (unsigned long long)x->index_bytes_moved, (unsigned long long)x->rows_moved, x->mb_per_s, x->rows_per_s, x->write_pause_ms,
 	    x->write_max_ms, x->k, x->ef_search, (unsigned long long)imp, (unsigned long long)reb,
 	    (unsigned long long)x->searches, (unsigned long long)x->search_errors,
 	    (unsigned long long)x->duplicate_hits, (unsigned long long)x->writes,
@@ -659,14 +703,14 @@ bench_rebalance_json(FILE *f, const bench_run *r, const bench_result *x)
 		 * quote or backslash) */
 		fprintf(f,
 		    "%s{\"id\": \"%s\", \"from\": \"%s\", \"to\": \"%s\", \"rows\": %llu, \"bytes\": "
-		    "%llu, \"start_s\": %.3f, \"seconds\": %.3f, \"mb_per_s\": %.2f, "
+		    "%llu, \"index_bytes\": %llu, \"start_s\": %.3f, \"seconds\": %.3f, \"mb_per_s\": %.2f, "
 		    "\"copy_mb_per_s\": %.2f, \"write_pause_ms\": %.0f, \"write_max_ms\": %.1f, "
 		    "\"index_imports\": %llu, \"index_rebuilds\": %llu, \"carried\": %s, "
 		    "\"attempts\": %u}",
 		    j ? ", " : "", m->id, m->from, m->to, (unsigned long long)m->rows,
-		    (unsigned long long)m->bytes, m->t0, s,
-		    s > 0 ? (double)m->bytes / 1e6 / s : 0.0, m->copy_mbps, m->fence_ms,
-		    m->write_max_ms, (unsigned long long)m->imports, (unsigned long long)m->rebuilds,
+		    (unsigned long long)m->bytes, (unsigned long long)m->index_bytes, m->t0, s,
+		    rb_move_mbps(m), m->copy_mbps, m->fence_ms, m->write_max_ms,
+		    (unsigned long long)m->imports, (unsigned long long)m->rebuilds,
 		    carried(m) ? "true" : "false", m->attempts);
 	}
 	fputc(']', f);
@@ -692,9 +736,10 @@ bench_rebalance_goal(FILE *f, const bench_run *r)
 	target_counters(rb, &imp, &reb);
 	const double goal_s = 57.0 / 3;
 	fprintf(f,
-	    "- Rebalance (issue 5) after adding a worker to %u: %zu moves of %.1f MB in %.1f s; "
-	    "goal <= %.0f s (3x faster than Citus's 57 s): **%s**",
-	    rb->workers_before, rb->n_moves, (double)x->bytes_moved / 1e6, x->move_seconds, goal_s,
+	    "- Rebalance (issue 5) after adding a worker to %u: %zu moves of %.1f MB rows + %.1f MB "
+	    "index in %.1f s; goal <= %.0f s (3x faster than Citus's 57 s): **%s**",
+	    rb->workers_before, rb->n_moves, (double)x->bytes_moved / 1e6,
+	    (double)x->index_bytes_moved / 1e6, x->move_seconds, goal_s,
 	    x->move_seconds <= goal_s ? "met" : "missed");
 	if (x->move_seconds > goal_s)
 		fprintf(f, " (%.1f s over)", x->move_seconds - goal_s);
@@ -722,17 +767,19 @@ bench_rebalance_markdown(FILE *f, const bench_run *r)
 	    "%llu points (%.1f MB of vectors) in a shared collection of %u shards (%u keys) on "
 	    "%u workers; worker %s added (%.1f s until up), then `rebalance` (throttle: %s). "
 	    "Wall time %.1f s from the start request to done (last cutover at %.1f s), %.1f MB "
-	    "and %llu rows moved (%.1f MB/s overall). Search p50/p99 %.3f / %.3f ms before, "
+	    "of rows + %.1f MB of HNSW index bundles and %llu rows moved (%.1f MB/s overall, "
+	    "rows + index; MB/s below: the same per move, copy MB/s: over its copy pass only). "
+	    "Search p50/p99 %.3f / %.3f ms before, "
 	    "%.3f / %.3f ms during; slowest upsert during %.1f ms; %llu searches (%llu failed, "
 	    "%llu with a duplicate), %llu upserts (%llu failed).\n\n"
-	    "| move | from -> to | rows | MB | start s | seconds | MB/s | copy MB/s | write pause "
+	    "| move | from -> to | rows | MB rows + index | start s | seconds | MB/s | copy MB/s | write pause "
 	    "ms | slowest upsert ms | graphs installed / built on the target | carried |\n"
-	    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+	    "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
 	    rb->workers_before, (unsigned long long)x->vectors,
 	    (double)x->vectors * r->ds->dim * 4 / 1e6, rb->shards, rb->keys, rb->workers_before,
 	    rb->added, rb->add_s, thr, x->move_seconds, rb->cutover_s,
-	    (double)x->bytes_moved / 1e6, (unsigned long long)x->rows_moved, x->mb_per_s,
-	    x->p50_before, x->p99_before, x->p50_during, x->p99_during, x->write_max_ms,
+	    (double)x->bytes_moved / 1e6, (double)x->index_bytes_moved / 1e6,
+	    (unsigned long long)x->rows_moved, x->mb_per_s, x->p50_before, x->p99_before, x->p50_during, x->p99_during, x->write_max_ms,
 	    (unsigned long long)x->searches, (unsigned long long)x->search_errors,
 	    (unsigned long long)x->duplicate_hits, (unsigned long long)x->writes,
 	    (unsigned long long)x->write_errors);
@@ -740,10 +787,10 @@ bench_rebalance_markdown(FILE *f, const bench_run *r)
 		const rb_move_out *m = &rb->moves[j];
 		double s = m->t1 - m->t0;
 		fprintf(f,
-		    "| %s | %s -> %s | %llu | %.1f | %.1f | %.2f | %.1f | %.1f | %.0f | %.1f | %llu / "
-		    "%llu | %s |\n",
-		    m->id, m->from, m->to, (unsigned long long)m->rows, (double)m->bytes / 1e6, m->t0,
-		    s, s > 0 ? (double)m->bytes / 1e6 / s : 0.0, m->copy_mbps, m->fence_ms,
+		    "| %s | %s -> %s | %llu | %.1f + %.1f | %.1f | %.2f | %.1f | %.1f | %.0f | %.1f | "
+		    "%llu / %llu | %s |\n",
+		    m->id, m->from, m->to, (unsigned long long)m->rows, (double)m->bytes / 1e6,
+		    (double)m->index_bytes / 1e6, m->t0, s, rb_move_mbps(m), m->copy_mbps, m->fence_ms,
 		    m->write_max_ms, (unsigned long long)m->imports, (unsigned long long)m->rebuilds,
 		    carried(m) ? "yes" : "no");
 	}

@@ -32,10 +32,12 @@
  * Threading: main thread; bench_run_point runs the clients.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
+#include "shoal_client.h"
 #include "util.h"
 
 #define KEY_FIELD "grp"
@@ -97,12 +99,21 @@ wait_coll_graphs(const bench_options *o, const bench_target_ops *ops, bench_poin
 	int ready = 0, n = o->local->nworkers;
 
 	while (bench_now_s() - t0 < o->index_wait) {
+		int off = 0;
 		ready = 0;
 		for (int i = 0; i < n; i++) {
 			uint64_t builds = 0, bytes = 0;
-			if (bench_worker_coll_graphs(o->local->worker_url[i], &builds, &bytes, &st) ==
-			        SHOAL_OK && bytes > 0)
-				ready++;
+			bool no = false;
+			if (bench_worker_coll_graphs(o->local->worker_url[i], &builds, &bytes, &no, &st) ==
+			    SHOAL_OK) {
+				ready += bytes > 0;
+				off += no;
+			}
+		}
+		if (off > 0) { /* --worker-arg=--collection-graphs=false */
+			fprintf(stderr, "[%s] scatter: %d of %d workers run without collection graphs: "
+			                "not waiting for them\n", ops->name, off, n);
+			return;
 		}
 		if (ready == n)
 			break;
@@ -174,6 +185,232 @@ load_shared(bench_run *run, const bench_options *o, const bench_target_ops *ops,
 	    o->scatter_shards >= 2 * (uint32_t)o->local->nworkers)
 		wait_coll_graphs(o, ops, &w, &wo);
 	return c;
+}
+
+/* ===================================================================
+ * The write cost of the collection graphs (docs/decisions.md 129, 140)
+ * =================================================================== */
+
+#define WRITES_MAX 20000      /* points upserted per timed pass */
+
+/* Upserts base points [0, m) into c with key i % K, in batches of the
+ * run's --batch, from this thread; false (st set) on an error. */
+static bool
+upsert_keyed(bench_run *run, const bench_options *o, bench_target *t, const bench_coll *c,
+    size_t m, shoal_status *st)
+{
+	const bench_dataset *ds = run->ds;
+	uint32_t batch = run->cfg.batch ? run->cfg.batch : 1000;
+	uint64_t *ids = xmalloc(batch * sizeof *ids);
+	shoal_field *fields = xmalloc(batch * sizeof *fields);
+	shoal_payload *payloads = xmalloc(batch * sizeof *payloads);
+	bool ok = true;
+
+	for (size_t i = 0; i < m && ok; i += batch) {
+		size_t b = m - i < batch ? m - i : batch;
+		for (size_t j = 0; j < b; j++) {
+			ids[j] = (uint64_t)(i + j) + 1; /* target_shoal.c's ids */
+			fields[j] = (shoal_field){.key = KEY_FIELD, .type = SHOAL_VALUE_INT,
+				.i = (int64_t)((i + j) % o->scatter_keys)};
+			payloads[j] = (shoal_payload){.fields = &fields[j], .n_fields = 1};
+		}
+		shoal_batch sb = {.n = b, .dim = ds->dim, .ids = ids,
+			.vectors = ds->base + i * ds->dim, .payloads = payloads};
+		uint32_t done = 0;
+		ok = shoal_upsert(bench_shoal_client(t), bench_shoal_tenant(c),
+		    bench_shoal_collection(c), &sb, &done, st) == SHOAL_OK;
+		if (ok && done != b) {
+			shoal_status_set(st, SHOAL_INTERNAL, "%u of %zu points acknowledged", done, b);
+			ok = false;
+		}
+	}
+	free(ids);
+	free(fields);
+	free(payloads);
+	return ok;
+}
+
+/* Waits (up to 120 s) until the cluster's daemons use under 5% of a core
+ * over a second: background graph builds and compactions started by the
+ * sweep or by the last pass would otherwise be timed as write cost (a
+ * build also slows writers on purpose: decision 125). */
+static void
+settle(const bench_options *o)
+{
+	double t0 = bench_now_s();
+	while (bench_now_s() - t0 < 120) {
+		double c0 = bench_cluster_cpu_ms(o->local);
+		util_sleep_ms(1000);
+		if (!(bench_cluster_cpu_ms(o->local) - c0 >= 50))
+			break;
+	}
+	if (bench_now_s() - t0 > 2)
+		fprintf(stderr, "[shoal] scatter writes: waited %.0f s for the workers' background "
+		                "work\n", bench_now_s() - t0);
+}
+
+/* One timed pass: overwrites points [0, m) of c; fills r. */
+static bool
+timed_writes(bench_run *run, const bench_options *o, bench_target *t, const bench_coll *c,
+    size_t m, bench_result *r)
+{
+	shoal_status st;
+	settle(o);
+	double cpu0 = bench_cluster_cpu_ms(o->local), t0 = bench_now_s();
+	bool ok = upsert_keyed(run, o, t, c, m, &st);
+	double secs = bench_now_s() - t0, cpu1 = bench_cluster_cpu_ms(o->local);
+	if (!ok) {
+		char why[600];
+		snprintf(why, sizeof why, "%s writes failed: %s", r->layout, st.msg);
+		bench_result_fail(r, RES_FAILED, why);
+		fprintf(stderr, "[shoal] scatter: %s\n", why);
+		return false;
+	}
+	r->vectors = m;
+	r->seconds = secs;
+	r->vectors_per_s = (double)m / secs;
+	r->server_cpu_ms = (cpu1 - cpu0) / (double)m;
+	fprintf(stderr, "[shoal] scatter writes, %-8s %zu points in %.2f s: %.0f points/s, "
+	    "server CPU %.3f ms/point\n", r->layout, m, secs, r->vectors_per_s, r->server_cpu_ms);
+	return true;
+}
+
+/* After the sweep, with the shared collection's graphs loaded: one client
+ * overwrites the same points of it and of a second shared collection of
+ * the same shape that no keyless search ever named (so no worker has a
+ * graph over it), in that order and again in the other order (the two
+ * orders average out drift of the machine).  The difference is what the
+ * graphs of a scattered collection cost a write: an insert into its
+ * shard's shard-level graph (worker/shard_index.c) and one into the
+ * worker's collection graph (decision 129).  Results: workload
+ * "scatter_writes", layout "graph" / "no graph"; with workers started
+ * --collection-graphs=false (--worker-arg), "shard graph" / "no graph":
+ * the shard-level graphs' part alone. */
+static bool
+graph_write_cost(bench_run *run, const bench_options *o, const bench_target_ops *ops,
+    bench_target *t, bench_coll *shared)
+{
+	const bench_dataset *ds = run->ds;
+	size_t m = ds->n < WRITES_MAX ? ds->n : WRITES_MAX;
+	shoal_status st;
+	bench_coll *plain = NULL;
+	uint64_t bytes0 = 0;
+	int off = 0;
+
+	for (int i = 0; i < o->local->nworkers; i++) {
+		uint64_t builds = 0, bytes = 0;
+		bool no = false;
+		if (bench_worker_coll_graphs(o->local->worker_url[i], &builds, &bytes, &no, &st) ==
+		    SHOAL_OK) {
+			bytes0 += bytes;
+			off += no;
+		}
+	}
+	if (off > 0 && off < o->local->nworkers) {
+		bench_note(run, "scatter writes: not measured, only %d of %d workers run without "
+		                "collection graphs", off, o->local->nworkers);
+		return true;
+	}
+	const char *with = off ? "shard graph" : "graph";
+	if (bytes0 == 0 && off == 0) {
+		bench_note(run, "scatter writes: not measured, no worker had a collection graph "
+		                "loaded after the sweep");
+		return true;
+	}
+	bench_progress("[%s] scatter writes: a second shared collection of %zu points, never "
+	               "scattered", ops->name, m);
+	bench_progress_done();
+	if (ops->create_shared(t, "scatter_ng", ds->dim, o->scatter_shards, KEY_FIELD, &plain,
+	        &st) != SHOAL_OK ||
+	    !upsert_keyed(run, o, t, plain, m, &st)) {
+		char why[600];
+		snprintf(why, sizeof why, "second shared collection set-up failed: %s", st.msg);
+		bench_result_fail(bench_result_add(run, ops->name, "scatter_writes"), RES_FAILED, why);
+		if (plain)
+			ops->drop(t, plain);
+		return false;
+	}
+	bool ok = true;
+	for (int pass = 0; pass < 2 && ok; pass++)
+		for (int j = 0; j < 2 && ok; j++) {
+			bool graph = (pass + j) % 2 == 0; /* graph, plain; then plain, graph */
+			bench_result *r = bench_result_add(run, ops->name, "scatter_writes");
+			snprintf(r->layout, sizeof r->layout, "%s", graph ? with : "no graph");
+			r->shards = o->scatter_shards;
+			r->keys = o->scatter_keys;
+			r->clients = 1;
+			ok = timed_writes(run, o, t, graph ? shared : plain, m, r);
+		}
+	ops->drop(t, plain);
+	return ok;
+}
+
+void
+bench_scatter_writes_json(FILE *f, const bench_result *x)
+{
+	/* layout is one of two literals: no escaping needed */
+	fprintf(f, ", \"layout\": \"%s\", \"shards\": %u, \"keys\": %u, \"clients\": %u, "
+	           "\"vectors\": %llu, \"seconds\": %.4f, \"vectors_per_s\": %.1f",
+	    x->layout, x->shards, x->keys, x->clients, (unsigned long long)x->vectors, x->seconds,
+	    x->vectors_per_s);
+	if (isfinite(x->server_cpu_ms))
+		fprintf(f, ", \"server_cpu_ms_per_point\": %.5f", x->server_cpu_ms);
+}
+
+void
+bench_scatter_writes_markdown(FILE *f, const bench_run *r)
+{
+	/* means per layout: "no graph", "graph", "shard graph" */
+	static const char *const layouts[3] = {"no graph", "graph", "shard graph"};
+	double rate[3] = {0}, cpu[3] = {0};
+	int n[3] = {0}, ncpu[3] = {0};
+	bool any = false;
+
+	for (size_t i = 0; i < r->n_results; i++) {
+		const bench_result *x = &r->results[i];
+		if (strcmp(x->workload, "scatter_writes") != 0)
+			continue;
+		if (!any)
+			fputs("## Scatter writes (what the graphs of a scattered collection cost a write)\n\n"
+			      "One client overwrites the same points, in batches, of the scatter's shared "
+			      "collection (graph: its shard-level and collection graphs loaded; shard "
+			      "graph: workers run with --collection-graphs=false) and of a second shared "
+			      "collection of the same shards and keys that no keyless search named (no "
+			      "graph), alternating (docs/decisions.md 140). Server CPU: coordinator and "
+			      "workers, per point.\n\n"
+			      "| target | layout | shards | keys | points | seconds | points/s | server "
+			      "CPU ms/point |\n|---|---|---:|---:|---:|---:|---:|---:|\n",
+			    f);
+		any = true;
+		if (x->status != RES_OK) {
+			fprintf(f, "| %s | failed: %s | | | | | | |\n", x->target, x->reason);
+			continue;
+		}
+		int g = 0;
+		while (g < 2 && strcmp(x->layout, layouts[g]) != 0)
+			g++;
+		rate[g] += x->vectors_per_s;
+		n[g]++;
+		if (isfinite(x->server_cpu_ms)) {
+			cpu[g] += x->server_cpu_ms;
+			ncpu[g]++;
+		}
+		fprintf(f, "| %s | %s | %u | %u | %llu | %.2f | %.0f | %.4f |\n", x->target, x->layout,
+		    x->shards, x->keys, (unsigned long long)x->vectors, x->seconds, x->vectors_per_s,
+		    x->server_cpu_ms);
+	}
+	if (!any)
+		return;
+	for (int g = 1; g < 3; g++) {
+		if (n[0] == 0 || n[g] == 0)
+			continue;
+		fprintf(f, "\nWith layout \"%s\" a write runs at %.3fx the points/s of \"no graph\"",
+		    layouts[g], (rate[g] / n[g]) / (rate[0] / n[0]));
+		if (ncpu[0] && ncpu[g])
+			fprintf(f, " and costs %.1fx its server CPU", (cpu[g] / ncpu[g]) / (cpu[0] / ncpu[0]));
+		fputs(".\n", f);
+	}
+	fputs("\n", f);
 }
 
 typedef struct keyed_gt {
@@ -327,6 +564,8 @@ bench_wl_scatter(bench_run *run, const bench_options *o, const bench_target_ops 
 	}
 	if (shared && ops->key_view)
 		ok &= keyed(run, o, ops, t, shared, nq, &po);
+	if (shared && ops == &bench_shoal_ops && o->local != NULL)
+		ok &= graph_write_cost(run, o, ops, t, shared);
 	free(po.answers);
 	free(po.n_answer);
 	if (shared)

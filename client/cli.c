@@ -523,7 +523,8 @@ static const char help_tenant[] =
     "                  serves reads and writes (copy, verify, short write pause\n"
     "                  at the cutover); prints progress until it is done\n"
     "    --to WORKER   the worker to move to (required)\n"
-    "    --max-mbps N  throttle the copy to N MB/s (default: unlimited)\n"
+    "    --max-mbps N  throttle the copy to N MB/s, rows and index bundles\n"
+    "                  together (default: unlimited)\n"
     "    --no-wait     return once the move is recorded ('shoal move status')\n"
     "  key create NAME  make an API key that reads and writes only this tenant's\n"
     "                   data; printed once (the coordinator keeps its hash)\n"
@@ -643,21 +644,26 @@ move_opt(int opt, void *ctx)
 	return usage_error("unexpected option");
 }
 
+/* A move's progress; its MB/s counts the rows and the index bundles (what
+ * --max-mbps throttles), so both are shown. */
 static void
 move_print(const shoal_move_info *m)
 {
+	double rows_mb = (double)m->bytes_copied / 1e6, index_mb = (double)m->index_bytes_copied / 1e6;
 	printf("move %s: %s -> %s  %s", m->id, m->from_worker, m->to_worker, m->state_name);
 	if (m->state == 2 || m->state == 3) {
 		double pct = m->rows_total ? 100.0 * (double)m->rows_copied / (double)m->rows_total : 0;
-		printf("  %" PRIu64 "/%" PRIu64 " rows (%.0f%%)  %.1f MB  %.1f MB/s  %.0f rows/s",
-		    m->rows_copied, m->rows_total, pct > 100 ? 100 : pct,
-		    (double)m->bytes_copied / 1e6, m->mb_per_s, m->rows_per_s);
+		printf("  %" PRIu64 "/%" PRIu64 " rows (%.0f%%)  %.1f MB rows + %.1f MB index  "
+		       "%.1f MB/s  %.0f rows/s",
+		    m->rows_copied, m->rows_total, pct > 100 ? 100 : pct, rows_mb, index_mb,
+		    m->mb_per_s, m->rows_per_s);
 		if (m->eta_ms)
 			printf("  ETA %.1fs", (double)m->eta_ms / 1000.0);
 	}
 	if (m->state >= 4 && m->state != 6)
-		printf("  %" PRIu64 " rows, %.1f MB copied, write pause %" PRIu64 " ms, epoch %" PRIu64,
-		    m->rows_copied, (double)m->bytes_copied / 1e6, m->fence_ms, m->epoch);
+		printf("  %" PRIu64 " rows, %.1f MB rows + %.1f MB index copied at %.1f MB/s, write "
+		       "pause %" PRIu64 " ms, epoch %" PRIu64,
+		    m->rows_copied, rows_mb, index_mb, m->mb_per_s, m->fence_ms, m->epoch);
 	printf("  (%.1fs", (double)m->elapsed_ms / 1000.0);
 	if (m->attempts > 1)
 		printf(", pass %u", m->attempts);
@@ -748,7 +754,8 @@ static const char help_shard[] =
     "                  progress until it is done.  The move's id is shard:N\n"
     "                  (N: the group's shard in the map's first collection)\n"
     "    --to WORKER   the worker to move to (required)\n"
-    "    --max-mbps N  throttle the copy to N MB/s (default: unlimited)\n"
+    "    --max-mbps N  throttle the copy to N MB/s, rows and index bundles\n"
+    "                  together (default: unlimited)\n"
     "    --no-wait     return once the move is recorded ('shoal move status')\n"
     "\n"
     "A tenant's shards move with 'shoal tenant move'; reference replicas do\n"
@@ -802,7 +809,8 @@ static const char help_move[] =
     "start one; a move's ID is its tenant's name, or shard:N for a shard group).\n"
     "\n"
     "  list        every move the coordinator knows, running and finished\n"
-    "  status ID   one move's state and progress (rows, MB, rate, ETA, the\n"
+    "  status ID   one move's state and progress (rows, MB of rows and of\n"
+    "              HNSW index bundles, the rate of both together, ETA, the\n"
     "              write pause at its cutover)\n"
     "    --wait    keep printing progress until it is done or aborted\n"
     "  cancel ID   roll the move back (only before its cutover); the source\n"
@@ -954,7 +962,8 @@ static const char help_rebalance[] =
     "coordinator restarts, the rebalance resumes where it was.\n"
     "\n"
     "  --dry-run      print the plan only\n"
-    "  --max-mbps N   throttle each move's copy to N MB/s (default: unlimited)\n"
+    "  --max-mbps N   throttle each move's copy to N MB/s, rows and index\n"
+    "                 bundles together (default: unlimited)\n"
     "  --no-wait      return once the rebalance has started\n"
     "  --status       the running (or last) rebalance and its current move\n"
     "  --cancel       stop it: the current move rolls back unless it already\n"

@@ -1702,6 +1702,8 @@ move_info_copy(const void *msg, void *o)
 	out->rows_total = in->rows_total;
 	out->rows_copied = in->rows_copied;
 	out->bytes_copied = in->bytes_copied;
+	out->index_bytes_copied = in->index_bytes_copied;
+	out->copy_ms = in->copy_ms;
 	out->elapsed_ms = in->elapsed_ms;
 	out->eta_ms = in->eta_ms;
 	out->mb_per_s = in->mb_per_s;

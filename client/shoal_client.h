@@ -773,16 +773,22 @@ typedef struct shoal_move_info {
 	uint32_t shards;
 	uint64_t rows_total;    /* on the source when the copy started (rows + tombstones) */
 	uint64_t rows_copied;
-	uint64_t bytes_copied;
+	uint64_t bytes_copied;  /* the rows' bytes; index bundles: index_bytes_copied */
 	uint64_t elapsed_ms;
 	uint64_t eta_ms;        /* while copying; 0 = unknown */
-	double mb_per_s;        /* copy rate */
+	double mb_per_s;        /* copy rate, rows + index bundles (what max_mbps
+	                           throttles): so far while copying, then the
+	                           copy's average; 0 before it */
 	double rows_per_s;
 	double max_mbps;        /* throttle; 0 = none */
 	uint64_t fence_ms;      /* write pause at cutover */
 	uint64_t epoch;         /* placement epoch after the cutover */
 	uint32_t attempts;      /* copy passes (a resume after a restart adds one) */
 	char error[512];        /* aborted: why */
+	uint64_t index_bytes_copied; /* HNSW index bundle bytes carried to the
+	                           target by this copy pass (a resume restarts
+	                           at 0, as rows_copied) */
+	uint64_t copy_ms;       /* the copy's duration (rows + bundles) so far */
 } shoal_move_info;
 
 /* Starts moving dedicated tenant `tenant` to worker `to` while it serves

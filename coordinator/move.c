@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bgloop.h"
 #include "log.h"
 #include "router_int.h"
 #include "rpc.h"
@@ -32,6 +33,7 @@
 #define MOVE_CALL_MS 30000u
 /* Rows per ScanShard batch. */
 #define MOVE_BATCH_ROWS 1000u
+#define MOVE_PACE_SLICE_MS 500.0 /* pace(): longest nap between looks at a cancel */
 
 typedef struct mjob {
 	char id[CATALOG_NAME_MAX]; /* the tenant, or "shard:N" (move_shard_key) */
@@ -43,8 +45,14 @@ typedef struct mjob {
 	catalog_collection *colls; /* the shard group (specs for CreateShard) */
 	size_t ncolls;
 	uint64_t rows_total, rows_copied, bytes_copied;
+	/* Index bundle bytes the target accepted in this copy pass (MoveInfo
+	 * index_bytes_copied: a resumed move carries every bundle again and
+	 * counts from 0, as rows_copied), and the bytes of the bundle being
+	 * carried that are still to come (for the ETA). */
+	uint64_t index_bytes_copied, index_pending;
 	uint64_t started_ms;       /* wall clock */
-	uint64_t copy_t0;          /* util_mono_ms at the copy's start */
+	uint64_t copy_t0;          /* util_mono_ms at the copy's start; 0 outside it */
+	uint64_t copy_ms;          /* the last copy pass's duration, once it ended */
 	uint64_t elapsed_base;     /* elapsed_ms of earlier runs (from the record) */
 	uint64_t run_t0;           /* util_mono_ms at this run's start */
 	uint64_t fence_ms, epoch;
@@ -126,18 +134,26 @@ job_info(const mjob *j, Shoal__MoveInfo *info, uint64_t **shards)
 	info->rows_total = j->rows_total;
 	info->rows_copied = j->rows_copied;
 	info->bytes_copied = j->bytes_copied;
+	info->index_bytes_copied = j->index_bytes_copied;
 	info->started_ms = j->started_ms;
 	info->elapsed_ms = j->elapsed_base + (j->active ? util_mono_ms() - j->run_t0 : 0);
-	if (j->copy_t0 != 0 && j->state == SHOAL__MOVE_STATE__MOVE_COPYING) {
-		double s = (double)(util_mono_ms() - j->copy_t0) / 1000.0;
-		if (s > 0) {
-			info->mb_per_s = (double)j->bytes_copied / 1e6 / s;
-			info->rows_per_s = (double)j->rows_copied / s;
-		}
-		if (info->rows_per_s > 0 && j->rows_total > j->rows_copied)
-			info->eta_ms =
-			    (uint64_t)((double)(j->rows_total - j->rows_copied) / info->rows_per_s * 1000);
+	bool copying = j->copy_t0 != 0 && j->state == SHOAL__MOVE_STATE__MOVE_COPYING;
+	info->copy_ms = copying ? util_mono_ms() - j->copy_t0 : j->copy_ms;
+	/* The rate counts what the throttle counts: rows and index bundles. */
+	double s = (double)info->copy_ms / 1000.0;
+	double bytes = (double)(j->bytes_copied + j->index_bytes_copied);
+	if (s > 0) {
+		info->mb_per_s = bytes / 1e6 / s;
+		info->rows_per_s = (double)j->rows_copied / s;
 	}
+	/* ETA: the rows left at the pass's row rate (which includes the time
+	 * the bundles carried so far took, so later bundles are priced in
+	 * proportion), plus the rest of the bundle in flight at the byte rate. */
+	if (copying && info->rows_per_s > 0 && j->rows_total > j->rows_copied)
+		info->eta_ms =
+		    (uint64_t)((double)(j->rows_total - j->rows_copied) / info->rows_per_s * 1000);
+	if (copying && bytes > 0 && j->index_pending > 0)
+		info->eta_ms += (uint64_t)((double)j->index_pending / (bytes / s) * 1000);
 	info->fence_ms = j->fence_ms;
 	info->error = (char *)j->error;
 	info->max_mbps = j->max_mbps;
@@ -211,24 +227,12 @@ wcall0(move_mgr *m, const char *worker, unsigned method, const ProtobufCMessage 
 	return rv;
 }
 
-/* Sleeps ms unless the manager stops first; false when it stops. */
+/* Sleeps ms unless the manager stops first; false when it stops.  The
+ * other broadcasts on cv (the fence, writes in flight) are slept through. */
 static bool
 nap(move_mgr *m, uint32_t ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&m->mu);
-	while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &ts) == 0)
-		;
-	bool s = m->stop;
-	pthread_mutex_unlock(&m->mu);
-	return !s;
+	return bgloop_nap(&m->mu, &m->cv, &m->stop, ms, false);
 }
 
 /* ---- the fence -------------------------------------------------------- */
@@ -411,6 +415,36 @@ step_create(move_mgr *m, mjob *j)
 	return STEP_OK;
 }
 
+/* The --max-mbps throttle: sleeps until the copy pass's bytes so far --
+ * rows and index bundles alike, the unit of mb_per_s -- are not ahead of
+ * max_mbps since the pass began, so the pass's average never exceeds it
+ * (decision 141).  Called after every row batch and bundle chunk.  Naps
+ * in slices of at most MOVE_PACE_SLICE_MS so that a cancel or a new rate
+ * (a 4 MiB chunk at 0.3 MB/s is a 14 s wait) takes effect promptly.
+ * STEP_OK, or job_check's verdict. */
+static int
+pace(move_mgr *m, mjob *j)
+{
+	for (;;) {
+		int c = job_check(m, j);
+		if (c != STEP_OK)
+			return c;
+		pthread_mutex_lock(&m->mu);
+		double mbps = j->max_mbps;
+		uint64_t bytes = j->bytes_copied + j->index_bytes_copied, t0 = j->copy_t0;
+		pthread_mutex_unlock(&m->mu);
+		if (!(mbps > 0) || t0 == 0)
+			return STEP_OK;
+		double due_ms = (double)bytes / (mbps * 1e6) * 1000.0;
+		double el = (double)(util_mono_ms() - t0);
+		if (due_ms <= el)
+			return STEP_OK;
+		double wait = due_ms - el;
+		if (!nap(m, (uint32_t)(wait < MOVE_PACE_SLICE_MS ? wait : MOVE_PACE_SLICE_MS)))
+			return STEP_STOP;
+	}
+}
+
 /* Carries shard's HNSW indexes -- its partitions' and its shard-level
  * graph's -- from the source to the target (worker/index_move.h), chunk by
  * chunk, after its rows: the target
@@ -462,7 +496,8 @@ carry_index(move_mgr *m, mjob *j, uint64_t shard)
 		iq.total_bytes = total;
 		iq.data = x->data;
 		shoal_code rv = wcall(m, j->to, m->m_import, &iq.base, 0, &ir, &st);
-		off += x->data.len;
+		uint64_t x_len = x->data.len;
+		off += x_len;
 		rpc_result_free(&xr);
 		if (rv != SHOAL_OK) {
 			log_warn("move %s: shard %" PRIu64 ": index not carried (import: %s); the "
@@ -472,6 +507,10 @@ carry_index(move_mgr *m, mjob *j, uint64_t shard)
 		}
 		const Shoal__ImportIndexReply *y = (const Shoal__ImportIndexReply *)ir.reply;
 		bool complete = y->complete;
+		pthread_mutex_lock(&m->mu);
+		j->index_bytes_copied += x_len;
+		j->index_pending = complete || off >= total ? 0 : total - off;
+		pthread_mutex_unlock(&m->mu);
 		if (complete) /* `parts` and installed count the shard-level graph too */
 			log_info("move %s: shard %" PRIu64 ": index carried: %u of %u indexes "
 				 "installed on %s (%u rebuilt from rows; shard-level graph %s), %" PRIu64
@@ -481,17 +520,11 @@ carry_index(move_mgr *m, mjob *j, uint64_t shard)
 			                                                               : "rebuilt",
 			    total, util_mono_ms() - t0);
 		rpc_result_free(&ir);
+		int pc = pace(m, j); /* the bundle's bytes count like the rows' */
+		if (pc != STEP_OK)
+			return pc;
 		if (complete || off >= total)
 			return STEP_OK;
-		pthread_mutex_lock(&m->mu);
-		double mbps = j->max_mbps;
-		pthread_mutex_unlock(&m->mu);
-		if (mbps > 0) { /* the copy's throttle holds for these bytes too */
-			double due_ms = (double)off / (mbps * 1e6) * 1000.0;
-			double el = (double)(util_mono_ms() - t0);
-			if (due_ms > el && !nap(m, (uint32_t)(due_ms - el)))
-				return STEP_STOP;
-		}
 	}
 }
 
@@ -541,15 +574,11 @@ count_rows(move_mgr *m, mjob *j)
 	pthread_mutex_unlock(&m->mu);
 }
 
+/* One copy pass: every shard's rows, then its index bundle. */
 static int
-step_copy(move_mgr *m, mjob *j)
+copy_pass(move_mgr *m, mjob *j)
 {
-	pthread_mutex_lock(&m->mu);
-	j->rows_copied = j->bytes_copied = 0;
-	j->copy_t0 = util_mono_ms();
-	pthread_mutex_unlock(&m->mu);
 	count_rows(m, j);
-	uint64_t t_start = util_mono_ms();
 	for (size_t i = 0; i < j->ncolls; i++) {
 		uint64_t shard = j->colls[i].shard_id, start = 0, t0 = 0;
 		for (;;) {
@@ -581,15 +610,9 @@ step_copy(move_mgr *m, mjob *j)
 			pthread_mutex_lock(&m->mu);
 			j->rows_copied += rows;
 			j->bytes_copied += bytes;
-			uint64_t copied = j->bytes_copied;
-			double mbps = j->max_mbps;
 			pthread_mutex_unlock(&m->mu);
-			if (mbps > 0) { /* throttle: never ahead of max_mbps on average */
-				double due_ms = (double)copied / (mbps * 1e6) * 1000.0;
-				double el = (double)(util_mono_ms() - t_start);
-				if (due_ms > el && !nap(m, (uint32_t)(due_ms - el)))
-					return STEP_STOP;
-			}
+			if ((c = pace(m, j)) != STEP_OK)
+				return c;
 			if (done)
 				break;
 			start = next;
@@ -599,6 +622,25 @@ step_copy(move_mgr *m, mjob *j)
 			return c;
 	}
 	return STEP_OK;
+}
+
+/* The copy pass with its counters: reset at its start (a resume copies
+ * everything again), its duration kept at its end (the rate after it). */
+static int
+step_copy(move_mgr *m, mjob *j)
+{
+	pthread_mutex_lock(&m->mu);
+	j->rows_copied = j->bytes_copied = j->index_bytes_copied = j->index_pending = 0;
+	j->copy_ms = 0;
+	j->copy_t0 = util_mono_ms();
+	pthread_mutex_unlock(&m->mu);
+	int r = copy_pass(m, j);
+	pthread_mutex_lock(&m->mu);
+	j->copy_ms = util_mono_ms() - j->copy_t0;
+	j->copy_t0 = 0;
+	j->index_pending = 0;
+	pthread_mutex_unlock(&m->mu);
+	return r;
 }
 
 /* Runs req on the source (res[0]) and the target (res[1]) at the same
@@ -1069,6 +1111,8 @@ job_from_record(move_mgr *m, const Shoal__MoveInfo *in)
 	j->rows_total = in->rows_total;
 	j->rows_copied = in->rows_copied;
 	j->bytes_copied = in->bytes_copied;
+	j->index_bytes_copied = in->index_bytes_copied;
+	j->copy_ms = in->copy_ms;
 	j->started_ms = in->started_ms;
 	j->elapsed_base = in->elapsed_ms;
 	j->fence_ms = in->fence_ms;

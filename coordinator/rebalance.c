@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bgloop.h"
 #include "log.h"
 #include "move.h"
 #include "placement.h"
@@ -424,24 +425,12 @@ rb_destroy(rb_mgr *m)
 	free(m);
 }
 
-/* Waits ms or until stop/cancel; returns false on stop. */
+/* Waits ms or until stop/cancel (any broadcast on cv: once); returns
+ * false on stop. */
 static bool
 rb_nap(rb_mgr *m, uint32_t ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&m->mu);
-	if (!m->stop)
-		pthread_cond_timedwait(&m->cv, &m->mu, &ts);
-	bool s = m->stop;
-	pthread_mutex_unlock(&m->mu);
-	return !s;
+	return bgloop_nap(&m->mu, &m->cv, &m->stop, ms, true);
 }
 
 /* Starts planned move pm (a tenant or a shard group).  A resumed run

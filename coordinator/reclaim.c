@@ -14,9 +14,9 @@
  *   4. a candidate seen in >= 2 sweeps, first seen >= grace ago, is
  *      dropped -- after one more read of the names.
  *
- * Locking: mu guards the candidate table, the counters and stop; it is
- * never held across a worker call or a catalog read.  Only the thread
- * changes the table.
+ * Threading: the sweeps run on a bgloop (common/bgloop.h).  Locking: mu
+ * guards the candidate table and the counters; it is never held across
+ * a worker call or a catalog read.  Only the thread changes the table.
  */
 #include "reclaim.h"
 
@@ -26,8 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bgloop.h"
 #include "log.h"
 #include "router_int.h"
 #include "shoal.pb-c.h"
@@ -48,11 +48,8 @@ struct reclaim {
 	router *r;
 	reclaim_opts o;
 	uint64_t boundary; /* ids below it were handed out before this start */
-	pthread_t tid;
-	bool has_thread;
+	bgloop *loop; /* NULL when interval_ms is 0 */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool stop;
 	cand *c;
 	size_t n, cap;
 	uint64_t reclaimed;
@@ -297,32 +294,11 @@ sweep(reclaim *rc)
 	free(cw);
 }
 
-static void *
-run(void *arg)
+/* One tick of the loop (bgloop_fn). */
+static void
+sweep_tick(void *arg)
 {
-	reclaim *rc = arg;
-
-	for (;;) {
-		pthread_mutex_lock(&rc->mu);
-		bool stop = rc->stop;
-		pthread_mutex_unlock(&rc->mu);
-		if (stop)
-			break;
-		sweep(rc);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += rc->o.interval_ms / 1000;
-		ts.tv_nsec += (long)(rc->o.interval_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_mutex_lock(&rc->mu);
-		while (!rc->stop && pthread_cond_timedwait(&rc->cv, &rc->mu, &ts) == 0)
-			;
-		pthread_mutex_unlock(&rc->mu);
-	}
-	return NULL;
+	sweep(arg);
 }
 
 shoal_code
@@ -334,18 +310,15 @@ reclaim_start(router *r, const reclaim_opts *o, reclaim **out, shoal_status *st)
 	rc->o = *o;
 	rc->boundary = catalog_next_shard_id(r->cat);
 	pthread_mutex_init(&rc->mu, NULL);
-	pthread_cond_init(&rc->cv, NULL);
 	if (o->interval_ms > 0) {
-		int e = pthread_create(&rc->tid, NULL, run, rc);
-		if (e != 0) {
+		shoal_code rv = bgloop_start(sweep_tick, rc, o->interval_ms, "the orphan sweep",
+		    &rc->loop, st);
+		if (rv != SHOAL_OK) {
 			pthread_mutex_destroy(&rc->mu);
-			pthread_cond_destroy(&rc->cv);
 			free(rc);
 			*out = NULL;
-			return shoal_status_set(st, SHOAL_INTERNAL,
-			    "cannot start the orphan sweep thread: %s", strerror(e));
+			return rv;
 		}
-		rc->has_thread = true;
 		log_info("orphan shards: swept every %u ms, dropped after %u ms unnamed (ids below "
 			 "%" PRIu64 ")",
 		    o->interval_ms, o->grace_ms, rc->boundary);
@@ -359,14 +332,8 @@ reclaim_stop(reclaim *rc)
 {
 	if (rc == NULL)
 		return;
-	pthread_mutex_lock(&rc->mu);
-	rc->stop = true;
-	pthread_cond_broadcast(&rc->cv);
-	pthread_mutex_unlock(&rc->mu);
-	if (rc->has_thread)
-		pthread_join(rc->tid, NULL);
+	bgloop_stop(rc->loop);
 	pthread_mutex_destroy(&rc->mu);
-	pthread_cond_destroy(&rc->cv);
 	free(rc->c);
 	free(rc);
 }

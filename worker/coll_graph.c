@@ -24,24 +24,23 @@
  *  3. If a FAISS add fails, the state is dropped (partition.h: never a
  *     label without its vector); a scatter asks for it again.
  *
- * Capture (as shard_index.c, simplified: no snapshot, one source).
- *   1. under mu: capturing = true, bld = the shards -- the hook now queues
- *      a copy of every applied write of those shards in `pend`;
+ * Capture: the protocol of capture.h (its queue, replay in rounds and
+ * writers' backpressure), as shard_index.c uses it, with one source:
+ *   1. under mu: capture_begin, bld = the shards -- the hook now queues a
+ *      copy of every applied write of those shards in `cq`, tagged with
+ *      its shard id (a replayed run of one shard's ops maps ids to gids);
  *   2. open a rowstore view; read every live row of the shards through it;
  *   3. build the state off-lock (searches go on, on the old state if any);
- *   4. replay pend in rounds (taken out under mu, applied off-lock) until
- *      at most CG_LAST_MAX are left or after CG_ROUNDS rounds, writers of
- *      those shards slowed to half the replay rate (pend_allow) so that
- *      each round is at most half the last; the last round runs holding
- *      mu, then the state is swapped in under rw.
- *   A write both in the view and in pend is applied twice in commit order:
- *   "set id to this" twice is harmless.  A shard leaving meanwhile bumps
- *   `gen`, and a build that sees gen moved discards its state.
+ *   4. capture_replay with this file's limits (CG_ROUNDS, CG_LAST_MAX,
+ *      CG_CHUNK; only writers of the shards in bld wait), then the state
+ *      is swapped in under rw, holding mu since the last round began.
+ *   A shard leaving meanwhile bumps `gen`; the replay checks it before
+ *   each round and a build that sees gen moved discards its state.
  *
  * Locks, in order: mu -> rw -> (ixmem's mutex).
  *   lk  the group table (appends only; the hook reads it lock-free
  *       through the atomic count: groups are never freed before destroy)
- *   mu  capturing, bld, pend, want, and which state is installed; the
+ *   mu  cq (capture.h), bld, want, and which state is installed; the
  *       hook holds it while applying a batch (so states change in commit
  *       order); searches do not wait for it once a graph is installed
  *   rw  the installed state's content: searches read, the hook writes in
@@ -58,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "log.h"
 #include "partition.h"
 #include "util.h"
@@ -71,6 +71,8 @@
 #define CG_RETRY_MS 60000     /* a failed build is not retried sooner */
 #define CG_CANCEL_POLL 4096   /* rows read between looks at *cancel */
 #define CG_REBUILD_MIN_STALE 1024 /* rebuild once stale labels pass max(live, this) */
+
+static const capture_limits cg_capture_lim = {CG_ROUNDS, CG_LAST_MAX, CG_CHUNK};
 
 /* ===================================================================
  * (slot, id) -> gid
@@ -244,14 +246,6 @@ cs_apply(cgstate *cs, const shard_spec *spec, uint64_t shard, const pstate_op *o
  * Groups
  * =================================================================== */
 
-typedef struct pend_op {
-	uint64_t shard, id;
-	bool deleted;
-	float *vec;     /* owned copy; NULL for deletes */
-	void *payload;  /* owned copy */
-	size_t payload_len;
-} pend_op;
-
 typedef struct group {
 	ixmem_ent mem;            /* first: ixmem callbacks cast back */
 	coll_graphs *cg;
@@ -259,17 +253,9 @@ typedef struct group {
 	pthread_rwlock_t rw;
 	cgstate *cs;              /* installed; NULL = none (mu + rw to change) */
 	shard_spec spec;          /* of cs (dim, metric, m, ef_construction) */
-	bool capturing;           /* mu */
+	capture_queue cq;         /* mu: a build's captured writes (active = building) */
 	uint64_t *bld;            /* mu: the shards being built (sorted) */
 	size_t nbld;
-	pend_op *pend;            /* mu */
-	size_t npend, pend_cap;
-	/* Backpressure while the build replays (as shard_index.c): writers of
-	 * the shards being built queue only while npend < pend_allow, else
-	 * wait on pend_cv; each replayed chunk allows half as many more. */
-	bool draining;            /* mu */
-	size_t pend_allow;        /* mu */
-	pthread_cond_t pend_cv;
 	uint64_t gen;             /* mu: bumped when a shard leaves */
 	uint64_t *want;           /* mu: shards scatters asked for (sorted) */
 	size_t nwant;             /* >= 2: a build is wanted */
@@ -285,25 +271,6 @@ struct coll_graphs {
 	_Atomic uint64_t builds, build_failures, searches, shards_answered, invalidations,
 	    evictions;
 };
-
-static void *
-memdup(const void *p, size_t n)
-{
-	void *d = xmalloc(n ? n : 1);
-	if (n > 0)
-		memcpy(d, p, n);
-	return d;
-}
-
-static void
-pend_free(pend_op *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(p[i].vec);
-		free(p[i].payload);
-	}
-	free(p);
-}
 
 /* Unlinks and frees the installed state.  Caller holds g->mu. */
 static void
@@ -332,7 +299,7 @@ g_evict(ixmem_ent *e)
 
 	if (pthread_mutex_trylock(&g->mu) != 0)
 		return false; /* a write or an install is running: busy */
-	if (g->capturing) {
+	if (g->cq.active) {
 		pthread_mutex_unlock(&g->mu);
 		return false;
 	}
@@ -417,11 +384,10 @@ coll_graphs_destroy(coll_graphs *cg)
 		pthread_mutex_lock(&g->mu);
 		drop_state_locked(g, false);
 		pthread_mutex_unlock(&g->mu);
-		pend_free(g->pend, g->npend);
+		capture_destroy(&g->cq);
 		free(g->bld);
 		free(g->want);
 		pthread_mutex_destroy(&g->mu);
-		pthread_cond_destroy(&g->pend_cv);
 		pthread_rwlock_destroy(&g->rw);
 		free(g);
 	}
@@ -445,7 +411,7 @@ want_rebuild_locked(group *g)
 	size_t stale = ps->nlabels - ps->nlive;
 	size_t bound = ps->nlive > CG_REBUILD_MIN_STALE ? ps->nlive : CG_REBUILD_MIN_STALE;
 
-	if (g->capturing || g->nwant > 0 || util_mono_ms() < g->retry_ms)
+	if (g->cq.active || g->nwant > 0 || util_mono_ms() < g->retry_ms)
 		return;
 	if ((!ps->hnsw && ps->nlive > 2 * PSTATE_EXACT_MAX) || stale > bound) {
 		g->want = xmalloc(g->cs->nshards * sizeof *g->want);
@@ -468,10 +434,11 @@ coll_graphs_on_commit(coll_graphs *cg, uint64_t shard_id, const rowstore_row *ro
 	for (size_t gi = 0; gi < ng; gi++) {
 		group *g = cg->groups[gi];
 		pthread_mutex_lock(&g->mu);
-		while (g->capturing && g->draining && g->npend >= g->pend_allow &&
-		    ids_find(g->bld, g->nbld, shard_id) >= 0)
-			pthread_cond_wait(&g->pend_cv, &g->mu);
-		bool cap = g->capturing && ids_find(g->bld, g->nbld, shard_id) >= 0;
+		/* backpressure first: what is installed or captured may change
+		 * while this writer waits */
+		if (g->cq.active && ids_find(g->bld, g->nbld, shard_id) >= 0)
+			capture_wait(&g->cq, &g->mu);
+		bool cap = g->cq.active && ids_find(g->bld, g->nbld, shard_id) >= 0;
 		bool app = g->cs != NULL && ids_find(g->cs->shards, g->cs->nshards, shard_id) >= 0;
 		if (!cap && !app) {
 			pthread_mutex_unlock(&g->mu);
@@ -493,22 +460,8 @@ coll_graphs_on_commit(coll_graphs *cg, uint64_t shard_id, const rowstore_row *ro
 					ops[m++] = (pstate_op){r->id, true, NULL, NULL, 0};
 			}
 		}
-		if (cap && m > 0) {
-			if (g->npend + m > g->pend_cap) {
-				g->pend_cap = (g->npend + m) * 2;
-				g->pend = xrealloc(g->pend, g->pend_cap * sizeof *g->pend);
-			}
-			for (size_t i = 0; i < m; i++) {
-				pend_op *p = &g->pend[g->npend++];
-				p->shard = shard_id;
-				p->id = ops[i].id;
-				p->deleted = ops[i].deleted;
-				p->vec = p->deleted ? NULL : memdup(ops[i].vector, dim * sizeof(float));
-				p->payload = ops[i].payload_len ? memdup(ops[i].payload,
-				    ops[i].payload_len) : NULL;
-				p->payload_len = ops[i].payload_len;
-			}
-		}
+		if (cap && m > 0)
+			capture_push(&g->cq, &g->mu, ops, m, dim, shard_id);
 		if (app && m > 0) {
 			shoal_status st;
 			shoal_code rv = SHOAL_OK;
@@ -550,7 +503,7 @@ coll_graphs_shard_gone(coll_graphs *cg, uint64_t shard_id)
 			log_info("collection graph dropped: shard %" PRIu64 " left the worker",
 			    shard_id);
 		}
-		if (g->capturing && ids_find(g->bld, g->nbld, shard_id) >= 0)
+		if (g->cq.active && ids_find(g->bld, g->nbld, shard_id) >= 0)
 			g->gen++; /* the build in progress is discarded */
 		ptrdiff_t w = ids_find(g->want, g->nwant, shard_id);
 		if (w >= 0) {
@@ -599,7 +552,7 @@ group_for(coll_graphs *cg, const uint64_t *ids, size_t n)
 		g = cg->groups[gi];
 		pthread_mutex_lock(&g->mu);
 		bool meets = (g->cs != NULL && ids_intersect(g->cs->shards, g->cs->nshards, ids, n)) ||
-		    (g->capturing && ids_intersect(g->bld, g->nbld, ids, n)) ||
+		    (g->cq.active && ids_intersect(g->bld, g->nbld, ids, n)) ||
 		    ids_intersect(g->want, g->nwant, ids, n);
 		pthread_mutex_unlock(&g->mu);
 		if (meets)
@@ -611,7 +564,7 @@ group_for(coll_graphs *cg, const uint64_t *ids, size_t n)
 	for (size_t gi = 0; gi < ng; gi++) {
 		g = cg->groups[gi];
 		pthread_mutex_lock(&g->mu);
-		bool empty = g->cs == NULL && !g->capturing && g->nwant == 0;
+		bool empty = g->cs == NULL && !g->cq.active && g->nwant == 0;
 		pthread_mutex_unlock(&g->mu);
 		if (empty) {
 			pthread_mutex_unlock(&cg->lk);
@@ -626,7 +579,7 @@ group_for(coll_graphs *cg, const uint64_t *ids, size_t n)
 	g->mem.ops = &group_mem_ops;
 	g->cg = cg;
 	pthread_mutex_init(&g->mu, NULL);
-	pthread_cond_init(&g->pend_cv, NULL);
+	capture_init(&g->cq);
 	/* writer-preferring: back-to-back searches cannot starve the hook */
 	pthread_rwlockattr_t attr;
 	pthread_rwlockattr_init(&attr);
@@ -793,38 +746,42 @@ read_rows(coll_graphs *cg, cgstate *cs, pstate_src *src, shard_spec *spec,
 	return rv;
 }
 
-/* Applies captured writes to cs in order, in chunks of CG_CHUNK; after
- * each chunk, with `grant` (caller holds nothing), lets g's writers queue
- * half as many more.  False on a FAISS error. */
-static bool
-replay(group *g, cgstate *cs, const shard_spec *spec, const pend_op *p, size_t n, bool grant)
-{
-	pstate_op *ops = xmalloc(CG_CHUNK * sizeof *ops);
-	shoal_status st;
-	bool ok = true;
+/* The replay of step 4 (capture.h): the state being built, and the
+ * group generation it was started at. */
+typedef struct replay_ctx {
+	group *g;
+	cgstate *cs;
+	const shard_spec *spec;
+	uint64_t gen0;
+} replay_ctx;
 
-	for (size_t c = 0; c < n && ok; c += CG_CHUNK) {
-		size_t e = n - c < CG_CHUNK ? n : c + CG_CHUNK;
-		for (size_t i = c; i < e && ok;) {
-			size_t j = i, m = 0;
-			for (; j < e && p[j].shard == p[i].shard; j++) /* one shard's run */
-				ops[m++] = (pstate_op){p[j].id, p[j].deleted, p[j].vec, p[j].payload,
-				    p[j].payload_len};
-			if (cs_apply(cs, spec, p[i].shard, ops, m, &st) != SHOAL_OK) {
-				log_error("collection graph build: %s", st.msg);
-				ok = false;
-			}
-			i = j;
-		}
-		if (grant) {
-			pthread_mutex_lock(&g->mu);
-			g->pend_allow += (e - c) / 2;
-			pthread_cond_broadcast(&g->pend_cv);
-			pthread_mutex_unlock(&g->mu);
-		}
+/* capture_apply_fn: applies captured writes to the new state in order,
+ * one shard's run at a time (a tag is a shard id). */
+static shoal_code
+replay_apply(void *arg, const pstate_op *ops, const uint64_t *tags, size_t n, bool round_end,
+    shoal_status *st)
+{
+	replay_ctx *c = arg;
+	shoal_code rv = SHOAL_OK;
+
+	(void)round_end;
+	for (size_t i = 0, j; i < n && rv == SHOAL_OK; i = j) {
+		for (j = i; j < n && tags[j] == tags[i]; j++)
+			;
+		rv = cs_apply(c->cs, c->spec, tags[i], ops + i, j - i, st);
 	}
-	free(ops);
-	return ok;
+	return rv;
+}
+
+/* capture_check_fn (under mu): a shard of the build left the worker. */
+static shoal_code
+replay_check(void *arg, shoal_status *st)
+{
+	replay_ctx *c = arg;
+
+	if (c->g->gen != c->gen0)
+		return shoal_status_set(st, SHOAL_ABORTED, "a shard left the worker");
+	return SHOAL_OK;
 }
 
 /* One build of g over its wanted shards (the capture protocol of the
@@ -841,7 +798,7 @@ build_group(coll_graphs *cg, group *g, const atomic_bool *cancel)
 	bool ok;
 
 	pthread_mutex_lock(&g->mu);
-	if (g->capturing || g->nwant < 2) {
+	if (g->cq.active || g->nwant < 2) {
 		pthread_mutex_unlock(&g->mu);
 		return false;
 	}
@@ -850,7 +807,7 @@ build_group(coll_graphs *cg, group *g, const atomic_bool *cancel)
 	cs->nshards = g->nwant;
 	g->want = NULL;
 	g->nwant = 0;
-	g->capturing = true;
+	capture_begin(&g->cq);
 	g->bld = xmalloc(cs->nshards * sizeof *g->bld);
 	memcpy(g->bld, cs->shards, cs->nshards * sizeof *g->bld);
 	g->nbld = cs->nshards;
@@ -862,37 +819,14 @@ build_group(coll_graphs *cg, group *g, const atomic_bool *cancel)
 	if (rv == SHOAL_OK)
 		rv = pstate_build(&src, &spec, src.n > PSTATE_EXACT_MAX, cancel, &cs->ps, &st);
 	pstate_src_free(&src);
-	ok = rv == SHOAL_OK;
 	pthread_mutex_lock(&g->mu);
-	g->draining = true;
-	for (unsigned round = 0;; round++) {
-		pend_op *p;
-		size_t n;
-		if (!ok || g->gen != gen0)
-			break;
-		if (g->npend <= CG_LAST_MAX || round >= CG_ROUNDS)
-			break;
-		p = g->pend;
-		n = g->npend;
-		g->pend = NULL;
-		g->npend = g->pend_cap = 0;
-		g->pend_allow = 0; /* this round: half of what it replays */
-		pthread_mutex_unlock(&g->mu);
-		ok = replay(g, cs, &spec, p, n, true);
-		pend_free(p, n);
-		pthread_mutex_lock(&g->mu);
+	if (rv == SHOAL_OK) { /* step 4 */
+		replay_ctx c = {g, cs, &spec, gen0};
+		rv = capture_replay(&g->cq, &g->mu, &cg_capture_lim, replay_apply, replay_check, &c,
+		    NULL, &st);
 	}
-	/* holding mu */
-	g->draining = false;
-	pthread_cond_broadcast(&g->pend_cv);
-	if (ok && g->gen == gen0)
-		ok = replay(g, cs, &spec, g->pend, g->npend, false);
-	else if (ok)
-		ok = false, shoal_status_set(&st, SHOAL_ABORTED, "a shard left the worker");
-	pend_free(g->pend, g->npend);
-	g->pend = NULL;
-	g->npend = g->pend_cap = 0;
-	g->capturing = false;
+	ok = rv == SHOAL_OK;
+	capture_end(&g->cq);
 	free(g->bld);
 	g->bld = NULL;
 	g->nbld = 0;

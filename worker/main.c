@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "bgloop.h"
 #include "config.h"
 #include "faiss_ext.h"
 #include "httpd.h"
@@ -82,6 +83,7 @@ typedef struct worker_cfg {
 	const char *secret_file; /* --cluster-secret-file; NULL = none (dev) */
 	int max_concurrent;      /* --max-concurrent; 0 = off */
 	uint64_t min_free;       /* --min-free-space; bytes */
+	bool coll_graphs;        /* --collection-graphs (default true) */
 	rpc_tls_options tls;     /* --tls-*: listen and the coordinator's URL */
 } worker_cfg;
 
@@ -150,6 +152,14 @@ usage(FILE *f)
 	    "                       refuse TLS connections without a certificate signed by\n"
 	    "                       --tls-ca: only the coordinator (given one) may connect\n"
 	    "                       (default off; docs/security.md)\n"
+	    "  --collection-graphs[=BOOL]\n"
+	    "                       keep one HNSW graph over this worker's shards of a\n"
+	    "                       shared collection that keyless searches scatter to\n"
+	    "                       (default true): such a search then costs about one\n"
+	    "                       graph search per worker, but every write to those\n"
+	    "                       shards is indexed twice (bench/README.md, \"Scatter\n"
+	    "                       writes\"; docs/decisions.md 126-130, 140).  false: each\n"
+	    "                       shard is searched on its own\n"
 	    "  --restore BACKUP     offline: restore this worker's part of a cluster backup\n"
 	    "                       (BACKUP = the backup's workers/NAME directory) into\n"
 	    "                       --data DIR, which must not hold a worker yet, then exit\n"
@@ -237,6 +247,7 @@ static const config_key worker_config_keys[] = {
     {"tls-key", CONFIG_STRING, 0, 0, NULL},
     {"tls-ca", CONFIG_STRING, 0, 0, NULL},
     {"tls-require-client-cert", CONFIG_BOOL, 0, 0, NULL},
+    {"collection-graphs", CONFIG_BOOL, 0, 0, NULL},
 };
 
 /* The merged argument vector (file settings, then flags): the strings in
@@ -250,7 +261,7 @@ parse_flags(int argc, char **argv, worker_cfg *cfg)
 {
 	enum { O_LISTEN = 256, O_DATA, O_COORD, O_NAME, O_ADVERTISE, O_THREADS, O_SYNC, O_LOG,
 		O_READY, O_HELP, O_VERSION, O_BUDGET, O_HTTP, O_RESTORE, O_SECRET, O_MAXCONC, O_MINFREE,
-		O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_TLS_REQ };
+		O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_TLS_REQ, O_CGRAPH };
 	static const struct option opts[] = {
 	    {"listen", required_argument, NULL, O_LISTEN},
 	    {"data", required_argument, NULL, O_DATA},
@@ -271,6 +282,7 @@ parse_flags(int argc, char **argv, worker_cfg *cfg)
 	    {"tls-key", required_argument, NULL, O_TLS_KEY},
 	    {"tls-ca", required_argument, NULL, O_TLS_CA},
 	    {"tls-require-client-cert", optional_argument, NULL, O_TLS_REQ},
+	    {"collection-graphs", optional_argument, NULL, O_CGRAPH},
 	    {"help", no_argument, NULL, O_HELP},
 	    {"version", no_argument, NULL, O_VERSION},
 	    {NULL, 0, NULL, 0},
@@ -283,6 +295,7 @@ parse_flags(int argc, char **argv, worker_cfg *cfg)
 	    .threads = DEFAULT_THREADS,
 	    .log_level = LOG_INFO,
 	    .min_free = DEFAULT_MIN_FREE,
+	    .coll_graphs = true,
 	};
 	opterr = 0; /* our own messages */
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -309,6 +322,12 @@ parse_flags(int argc, char **argv, worker_cfg *cfg)
 			if (optarg != NULL && !config_parse_bool(optarg, &cfg->tls.require_client_cert))
 				return bad_flag("--tls-require-client-cert: '%s' is not true or false%s",
 				    optarg, "");
+			break;
+		case O_CGRAPH:
+			cfg->coll_graphs = true;
+			if (optarg != NULL && !config_parse_bool(optarg, &cfg->coll_graphs))
+				return bad_flag("--collection-graphs: '%s' is not true or false%s", optarg,
+				    "");
 			break;
 		case O_MINFREE:
 			if (!parse_size(optarg, &cfg->min_free))
@@ -453,22 +472,7 @@ advertised_url(const char *listen, const char *advertise, int port)
 static bool
 wait_stop(worker *w, uint32_t ms)
 {
-	struct timespec ts;
-	bool stop;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&w->mu);
-	while (!w->stopping && pthread_cond_timedwait(&w->cv, &w->mu, &ts) == 0)
-		;
-	stop = w->stopping;
-	pthread_mutex_unlock(&w->mu);
-	return stop;
+	return !bgloop_nap(&w->mu, &w->cv, &w->stopping, ms, false);
 }
 
 /* Requests served, for the heartbeat's request rate; counted by the rpc
@@ -666,7 +670,8 @@ main(int argc, char **argv)
 	}
 	char snap_dir[4200];
 	snprintf(snap_dir, sizeof snap_dir, "%s/index", cfg.data);
-	shard_service_opts svc_opts = {.snap_dir = snap_dir, .memory_budget = cfg.memory_budget};
+	shard_service_opts svc_opts = {.snap_dir = snap_dir, .memory_budget = cfg.memory_budget,
+	    .no_coll_graphs = !cfg.coll_graphs};
 	if (shard_service_create_opts(w.name, rs, &svc_opts, &w.svc, &st) != SHOAL_OK) {
 		log_error("%s", st.msg);
 		rowstore_close(rs);
@@ -720,9 +725,10 @@ main(int argc, char **argv)
 			snprintf(budget, sizeof budget, ", index memory budget %" PRIu64 " MiB",
 			    cfg.memory_budget >> 20);
 		log_info("shoal-worker %s listening on %s (advertised %s), data %s, %u shards, "
-			 "%" PRIu64 " points%s%s",
+			 "%" PRIu64 " points%s%s%s",
 		    SHOAL_VERSION_STRING, cfg.listen, w.url, cfg.data, shards, points,
-		    cfg.sync ? ", sync writes" : "", budget);
+		    cfg.sync ? ", sync writes" : "", budget,
+		    cfg.coll_graphs ? "" : ", no collection graphs");
 	}
 	char http_url[600] = "";
 	if (http != NULL) {

@@ -21,23 +21,18 @@
  *     a label without its vector.  The next search reloads it.
  *
  * Capture (how a load or rebuild misses no write).  A load or rebuild
- * builds a private state off-lock from a snapshot of the truth, while
- * writes go on:
- *   1. under pend_mu: capturing = true -- from now on the hook also
- *      queues copies of every write to this partition in `pending`
- *   2. take the source: a rowstore view (load) or a copy of the live
- *      points of the current state under its read lock (rebuild).  Every
- *      commit is in the source, or in pending, or both.
- *   3. build the private state (no lock held: searches go on, on the old
- *      state if any)
- *   4. replay pending into it, in rounds while writers go on, slowed to
- *      half the replay rate (pend_allow) so that each round is at most
- *      half the last; the last round (once at most CAPTURE_LAST_MAX
- *      writes are pending, or after CAPTURE_ROUNDS rounds) runs holding
- *      pend_mu, then the state is swapped in under the write lock and
- *      capturing cleared.
- * A write both in the source and in pending is applied twice, in commit
- * order; writes are "set the id to this", so the result is the same.
+ * builds a private state off-lock from a snapshot of the truth while
+ * writes go on, by the capture protocol of capture.h (the queue, its
+ * replay in rounds and the writers' backpressure live there): step 1
+ * (capture_start) under pend_mu; step 2 takes the source -- a rowstore
+ * view (load) or a copy of the live points of the current state under
+ * its read lock (rebuild); step 3 builds the private state with no lock
+ * held (searches go on, on the old state if any); step 4 (capture_finish)
+ * replays the queue with this file's limits (CAPTURE_ROUNDS,
+ * CAPTURE_LAST_MAX, CAPTURE_CHUNK) and swaps the state in under the
+ * write lock, holding pend_mu since the last round began.  Each queued
+ * op's tag is its batch's commit seq: a round's end sets applied_seq to
+ * the largest (invariant 2: only whole batches count).
  *
  * Snapshots.  A file snap_dir/<shard id>/<hash of the name>.snap holds a
  * serialized state (partition.c: header with shard incarnation, spec and
@@ -86,9 +81,9 @@
  * Locks, in order: load_mu -> pend_mu -> rw -> (ixmem's mutex).
  *   load_mu  one load / rebuild / snapshot / eviction of the partition at
  *            a time (long holds; searches and writes never take it)
- *   pend_mu  guards capturing, pending, and *which* state is installed:
- *            the hook holds it for a whole batch of the partition, so a
- *            capture starts between batches
+ *   pend_mu  guards the capture queue (`cq`, capture.h), and *which*
+ *            state is installed: the hook holds it for a whole batch of
+ *            the partition, so a capture starts between batches
  *   rw       guards the state's content: searches read, the hook writes
  *            in slices of APPLY_SLICE ops (a FAISS add blocks this
  *            partition's searches for one slice at a time); writer-
@@ -114,6 +109,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "log.h"
 #include "util.h"
 #include "vecmath.h"
@@ -123,13 +119,7 @@
 #define CAPTURE_LAST_MAX 1024 /* pending writes small enough for the last round */
 #define CAPTURE_CHUNK 256     /* writes replayed between grants to writers */
 
-typedef struct pend_op {
-	uint64_t id;
-	bool deleted;
-	float *vec;     /* owned copy; NULL for deletes */
-	void *payload;  /* owned copy */
-	size_t payload_len;
-} pend_op;
+static const capture_limits capture_lim = {CAPTURE_ROUNDS, CAPTURE_LAST_MAX, CAPTURE_CHUNK};
 
 typedef struct part part;
 
@@ -141,15 +131,7 @@ struct part {
 	atomic_int refs;          /* table's reference + one per user */
 	pthread_mutex_t load_mu;
 	pthread_mutex_t pend_mu;
-	bool capturing;           /* pend_mu */
-	pend_op *pending;         /* pend_mu */
-	size_t npend, pend_cap;
-	uint64_t pend_seq;        /* largest seq among pending; pend_mu */
-	/* Backpressure while step 4 replays (see capture_finish): writers
-	 * queue only while npend < pend_allow, else wait on pend_cv. */
-	bool draining;            /* pend_mu */
-	size_t pend_allow;        /* pend_mu */
-	pthread_cond_t pend_cv;
+	capture_queue cq;         /* pend_mu: writes during a load / rebuild */
 	pthread_rwlock_t rw;
 	pstate *st;               /* NULL = not loaded; swapped under pend_mu + rw */
 	bool dead;                /* load_mu: the shard index is gone */
@@ -217,28 +199,15 @@ tab_find(const shard_index *idx, const char *name, size_t len, bool *found)
 }
 
 static void
-pending_clear(part *p)
-{
-	for (size_t i = 0; i < p->npend; i++) {
-		free(p->pending[i].vec);
-		free(p->pending[i].payload);
-	}
-	p->npend = 0;
-	p->pend_seq = 0;
-}
-
-static void
 part_unref(part *p)
 {
 	if (atomic_fetch_sub(&p->refs, 1) == 1) {
 		pstate_free(p->st);
-		pending_clear(p);
-		free(p->pending);
+		capture_destroy(&p->cq);
 		free(p->name);
 		pthread_rwlock_destroy(&p->rw);
 		pthread_mutex_destroy(&p->load_mu);
 		pthread_mutex_destroy(&p->pend_mu);
-		pthread_cond_destroy(&p->pend_cv);
 		free(p);
 	}
 }
@@ -259,7 +228,7 @@ part_new(shard_index *idx, const char *name, size_t len)
 	atomic_init(&p->refs, 1);
 	pthread_mutex_init(&p->load_mu, NULL);
 	pthread_mutex_init(&p->pend_mu, NULL);
-	pthread_cond_init(&p->pend_cv, NULL);
+	capture_init(&p->cq);
 	/* writer-preferring: with searches arriving back to back, glibc's
 	 * default (reader-preferring) could starve the commit hook forever.
 	 * Safe because no thread ever takes rw for reading twice. */
@@ -501,60 +470,30 @@ apply_locked(shard_index *idx, part *p, const pstate_op *ops, size_t n, uint64_t
 	}
 }
 
-/* Queues copies of ops (caller holds pend_mu, capturing).  While step 4
- * drains the queue, waits (pend_mu released) until it may add: the
- * writer is slowed to half the replay rate instead of queueing without
- * bound (see capture_finish). */
-static void
-capture_locked(shard_index *idx, part *p, const pstate_op *ops, size_t n, uint64_t seq)
-{
-	size_t dim = idx->spec.dim;
+/* capture_apply_fn of step 4: replays a chunk of the queue into the new
+ * state; at a round's end, every batch up to the largest seq seen is in
+ * (invariant 2). */
+typedef struct replay_ctx {
+	const shard_spec *spec;
+	pstate *s;
+	uint64_t seq;             /* largest tag (commit seq) of this round so far */
+} replay_ctx;
 
-	while (p->draining && p->npend >= p->pend_allow)
-		pthread_cond_wait(&p->pend_cv, &p->pend_mu);
-	for (size_t i = 0; i < n; i++) {
-		pend_op *q;
-		if (p->npend == p->pend_cap) {
-			p->pend_cap = p->pend_cap ? p->pend_cap * 2 : 256;
-			p->pending = xrealloc(p->pending, p->pend_cap * sizeof *p->pending);
-		}
-		q = &p->pending[p->npend++];
-		memset(q, 0, sizeof *q);
-		q->id = ops[i].id;
-		q->deleted = ops[i].deleted;
-		if (!q->deleted) {
-			q->vec = xmalloc(dim * sizeof(float));
-			memcpy(q->vec, ops[i].vector, dim * sizeof(float));
-			if (ops[i].payload_len > 0) {
-				q->payload = xmalloc(ops[i].payload_len);
-				memcpy(q->payload, ops[i].payload, ops[i].payload_len);
-				q->payload_len = ops[i].payload_len;
-			}
-		}
-	}
-	if (seq > p->pend_seq)
-		p->pend_seq = seq;
-}
-
-/* Replays pend (taken out of p) into s; frees the copies. */
 static shoal_code
-replay(const shard_spec *spec, pstate *s, pend_op *pend, size_t n, uint64_t seq,
+replay_apply(void *arg, const pstate_op *ops, const uint64_t *tags, size_t n, bool round_end,
     shoal_status *st)
 {
-	pstate_op *ops = xcalloc(n ? n : 1, sizeof *ops);
-	shoal_code rv;
+	replay_ctx *c = arg;
+	shoal_code rv = pstate_apply(c->s, c->spec, ops, n, st);
 
 	for (size_t i = 0; i < n; i++)
-		ops[i] = (pstate_op){pend[i].id, pend[i].deleted, pend[i].vec, pend[i].payload,
-		    pend[i].payload_len};
-	rv = pstate_apply(s, spec, ops, n, st);
-	if (rv == SHOAL_OK && seq > s->applied_seq)
-		s->applied_seq = seq;
-	for (size_t i = 0; i < n; i++) {
-		free(pend[i].vec);
-		free(pend[i].payload);
+		if (tags[i] > c->seq)
+			c->seq = tags[i];
+	if (round_end) {
+		if (rv == SHOAL_OK && c->seq > c->s->applied_seq)
+			c->s->applied_seq = c->seq;
+		c->seq = 0;
 	}
-	free(ops);
 	return rv;
 }
 
@@ -562,84 +501,24 @@ static void
 capture_start(part *p)
 {
 	pthread_mutex_lock(&p->pend_mu);
-	p->capturing = true;
+	capture_begin(&p->cq);
 	pthread_mutex_unlock(&p->pend_mu);
 }
 
-/* Replays one round's batch in chunks with pend_mu released, granting
- * writers CAPTURE_CHUNK / 2 more queued writes after each chunk.  Only
- * the last chunk carries seq (applied_seq may only cover a whole batch). */
-static shoal_code
-replay_round(shard_index *idx, part *p, pstate *s, pend_op *pend, size_t n, uint64_t seq,
-    shoal_status *st)
-{
-	shoal_code rv = SHOAL_OK;
-	size_t i = 0;
-
-	for (; i < n && rv == SHOAL_OK; i += CAPTURE_CHUNK) {
-		size_t m = n - i < CAPTURE_CHUNK ? n - i : CAPTURE_CHUNK;
-		rv = replay(&idx->spec, s, pend + i, m, i + m == n ? seq : 0, st);
-		pthread_mutex_lock(&p->pend_mu);
-		p->pend_allow += m / 2 > 0 ? m / 2 : 1;
-		pthread_cond_broadcast(&p->pend_cv);
-		pthread_mutex_unlock(&p->pend_mu);
-	}
-	for (; i < n; i++) { /* after a failed chunk: free what was not replayed */
-		free(pend[i].vec);
-		free(pend[i].payload);
-	}
-	return rv;
-}
-
-/* Step 4: replays what was captured into s and installs it (s == NULL or
- * an error: capture just ends, the old state stays).  Returns the number
- * of replayed writes.  Caller holds load_mu.
- *
- * Everything written during the build (step 3) is queued; replaying it
- * into an HNSW graph can take as long as the build.  Writers are neither
- * stopped for that time nor allowed to outrun it: each round takes the
- * queue, and while it replays, writers may queue half as many writes as
- * were replayed so far (pend_allow).  So each round is at most half the
- * previous one, the rounds end, and the last (blocking) round is small;
- * a writer waits at most one chunk's replay at a time. */
+/* Step 4: replays what was captured into s (capture_replay) and installs
+ * it (s == NULL or an error: capture just ends, the old state stays).
+ * Returns the number of replayed writes.  Caller holds load_mu. */
 static size_t
 capture_finish(shard_index *idx, part *p, pstate **sp, shoal_code *rv, shoal_status *st)
 {
 	pstate *s = *sp, *old = NULL;
+	replay_ctx c = {&idx->spec, s, 0};
 	size_t nreplayed = 0;
 
-	for (int round = 0;; round++) {
-		pend_op *pend;
-		size_t npend;
-		uint64_t seq;
-		bool last;
-
-		pthread_mutex_lock(&p->pend_mu);
-		if (*rv != SHOAL_OK || s == NULL || p->npend == 0)
-			break; /* pend_mu stays held */
-		pend = p->pending;
-		npend = p->npend;
-		seq = p->pend_seq;
-		p->pending = NULL;
-		p->npend = p->pend_cap = 0;
-		p->pend_seq = 0;
-		/* Once little is left (or after CAPTURE_ROUNDS, a backstop: the
-		 * rounds halve), the last round runs holding pend_mu, so this
-		 * partition's writers wait for it and it ends. */
-		last = round >= CAPTURE_ROUNDS || npend <= CAPTURE_LAST_MAX;
-		if (!last) {
-			p->draining = true;
-			p->pend_allow = 0;
-			pthread_mutex_unlock(&p->pend_mu);
-			*rv = replay_round(idx, p, s, pend, npend, seq, st);
-		} else {
-			*rv = replay(&idx->spec, s, pend, npend, seq, st);
-		}
-		nreplayed += npend;
-		free(pend);
-		if (last)
-			break; /* pend_mu held; nothing new was captured meanwhile */
-	}
+	pthread_mutex_lock(&p->pend_mu);
+	if (*rv == SHOAL_OK && s != NULL)
+		*rv = capture_replay(&p->cq, &p->pend_mu, &capture_lim, replay_apply, NULL, &c,
+		    &nreplayed, st);
 	if (*rv == SHOAL_OK && s != NULL) {
 		pthread_rwlock_wrlock(&p->rw);
 		old = p->st;
@@ -649,10 +528,7 @@ capture_finish(shard_index *idx, part *p, pstate **sp, shoal_code *rv, shoal_sta
 			ixmem_loaded(idx->mem, &p->mem, pstate_bytes(s));
 		*sp = NULL;
 	}
-	p->capturing = false;
-	p->draining = false;
-	pthread_cond_broadcast(&p->pend_cv);
-	pending_clear(p);
+	capture_end(&p->cq);
 	pthread_mutex_unlock(&p->pend_mu);
 	pstate_free(old);
 	return nreplayed;
@@ -685,7 +561,7 @@ whole_on_commit(shard_index *idx, uint64_t seq, const rowstore_row *rows, size_t
 	size_t m = 0;
 
 	pthread_mutex_lock(&p->pend_mu);
-	if (!p->capturing && p->st == NULL) {
+	if (!p->cq.active && p->st == NULL) {
 		pthread_mutex_unlock(&p->pend_mu);
 		return;
 	}
@@ -699,8 +575,8 @@ whole_on_commit(shard_index *idx, uint64_t seq, const rowstore_row *rows, size_t
 		else if (ap[i].outcome & ROWSTORE_WAS_LIVE)
 			po[m++] = (pstate_op){r->id, true, NULL, NULL, 0};
 	}
-	if (m > 0 && p->capturing)
-		capture_locked(idx, p, po, m, seq);
+	if (m > 0)
+		capture_push(&p->cq, &p->pend_mu, po, m, idx->spec.dim, seq);
 	if (m > 0 && p->st != NULL)
 		apply_locked(idx, p, po, m, seq);
 	pthread_mutex_unlock(&p->pend_mu);
@@ -764,8 +640,7 @@ on_commit(void *arg, uint64_t seq, const rowstore_row *rows, size_t n,
 		for (size_t t = i; t < j; t++)
 			po[t - i] = ops[t].op;
 		pthread_mutex_lock(&p->pend_mu);
-		if (p->capturing)
-			capture_locked(idx, p, po, j - i, seq);
+		capture_push(&p->cq, &p->pend_mu, po, j - i, idx->spec.dim, seq);
 		if (p->st != NULL)
 			apply_locked(idx, p, po, j - i, seq);
 		pthread_mutex_unlock(&p->pend_mu);

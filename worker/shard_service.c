@@ -937,6 +937,7 @@ h_status(Shoal__Worker_Service *service, const Shoal__WorkerStatusRequest *in,
 	out.coll_graph_shards = cgs.shards_answered;
 	out.coll_graph_builds = cgs.builds;
 	out.coll_graph_bytes = cgs.bytes;
+	out.coll_graphs_off = svc->cg == NULL; /* --collection-graphs=false */
 	out.index_bytes += cgs.bytes; /* they count in the budget too */
 	out.points_upserted = atomic_load(&svc->points_upserted);
 	out.points_deleted = atomic_load(&svc->points_deleted);
@@ -1341,7 +1342,7 @@ shard_service_create_opts(const char *name, rowstore *rs, const shard_service_op
 	svc->rs = rs;
 	svc->start_ms = util_mono_ms();
 	svc->mem = ixmem_create(opts != NULL ? opts->memory_budget : 0);
-	svc->cg = coll_graphs_create(rs, svc->mem);
+	svc->cg = opts != NULL && opts->no_coll_graphs ? NULL : coll_graphs_create(rs, svc->mem);
 	svc->imv = index_move_create();
 	if (opts != NULL && opts->snap_dir != NULL) {
 		svc->snap_dir = xstrdup(opts->snap_dir);

@@ -27,6 +27,9 @@ typedef struct shard_service shard_service;
 typedef struct shard_service_opts {
 	const char *snap_dir;   /* index snapshots (DATA/index); NULL = none */
 	uint64_t memory_budget; /* bytes of loaded indexes; 0 = unlimited */
+	/* no collection graphs (coll_graph.h): every shard of a keyless
+	 * scatter is searched on its own, and writes are indexed once */
+	bool no_coll_graphs;
 } shard_service_opts;
 
 /* Creates the service of worker `name` (copied) over rs (must outlive the

@@ -15,7 +15,9 @@
  *
  * Prints one JSON line {"workload":"migrate", ...} with p50/p99 before and
  * during, write_pause_ms (the coordinator's fence), max_write_ms (seen by
- * a client), mb_per_s and rows_per_s of the copy, and the move's total
+ * a client), mb (rows) and index_mb (the HNSW index bundles carried),
+ * mb_per_s (rows + index bundles, what --max-mbps throttles; decision 141)
+ * and rows_per_s over the whole move, and the move's total
  * time; and the index: source_build_ms (the source's HNSW build after the
  * load: from its first search to the graph, what a target building the
  * index from the rows pays again), index_carried (the move installed the
@@ -26,8 +28,8 @@
  * --rebalance instead: 4 workers, one shared collection of 24 shards
  * (--points spread over 1,000 keys), searched (scattered) and written as
  * above; then a 5th worker is started and `rebalance` runs (shard-group
- * moves).  Prints {"workload":"rebalance", ...}: the moves, MB and rows
- * copied, the whole rebalance's time and rate, the longest write pause of
+ * moves).  Prints {"workload":"rebalance", ...}: the moves, MB of rows and
+ * of index bundles (index_mb) and rows copied, the whole rebalance's time and rate, the longest write pause of
  * its moves, and search p50/p99 before and during.
  *
  *   shoal-move-bench [--points N] [--dim D] [--seconds S] [--max-mbps M]
@@ -278,21 +280,23 @@ run_rebalance(uint64_t points, uint64_t seconds, uint64_t warmup, double mbps)
 	atomic_store(&stop_all, true);
 	pthread_join(tw, NULL);
 	CHECK(w.state == 3, "the rebalance ended in state %d", w.state);
-	uint64_t bytes = 0, rows = 0, pause = 0;
+	uint64_t bytes = 0, ibytes = 0, rows = 0, pause = 0;
 	for (size_t i = 0; i < ri->n_moves; i++) {
 		shoal_move_info m;
 		CHECK(shoal_move_get(mc, ri->moves[i].tenant, &m, &st) == SHOAL_OK, "move: %s", st.msg);
 		bytes += m.bytes_copied;
+		ibytes += m.index_bytes_copied;
 		rows += m.rows_copied;
 		pause = m.fence_ms > pause ? m.fence_ms : pause;
 	}
 	double s = (double)rb_ms / 1000.0;
 	printf("{\"workload\":\"rebalance\",\"points\":%" PRIu64 ",\"dim\":%u,\"shards\":24,"
 	       "\"workers_before\":4,\"moves\":%zu,\"rows\":%" PRIu64 ",\"mb\":%.1f,"
-	       "\"rebalance_s\":%.2f,\"mb_per_s\":%.1f,\"max_write_pause_ms\":%" PRIu64 ","
+	       "\"index_mb\":%.1f,\"rebalance_s\":%.2f,\"mb_per_s\":%.1f,\"max_write_pause_ms\":%" PRIu64 ","
 	       "\"p50_ms_before\":%.3f,\"p99_ms_before\":%.3f,\"p50_ms_during\":%.3f,"
 	       "\"p99_ms_during\":%.3f}\n",
-	    points, dim, ri->n_moves, rows, (double)bytes / 1e6, s, (double)bytes / 1e6 / s, pause,
+	    points, dim, ri->n_moves, rows, (double)bytes / 1e6, (double)ibytes / 1e6, s,
+	    (double)(bytes + ibytes) / 1e6 / s, pause,
 	    pct(before, nb, 0.5), pct(before, nb, 0.99), pct(during, nd, 0.5),
 	    pct(during, nd, 0.99));
 	shoal_rebalance_info_free(ri);
@@ -400,13 +404,14 @@ main(int argc, char **argv)
 	       "\"p99_ms_during\":%.3f,\"searches_before\":%zu,\"searches_during\":%zu,"
 	       "\"write_pause_ms\":%" PRIu64 ",\"max_write_ms_before\":%.1f,"
 	       "\"max_write_ms_during\":%.1f,\"rows\":%" PRIu64 ",\"mb\":%.1f,"
-	       "\"move_s\":%.2f,\"mb_per_s\":%.1f,\"rows_per_s\":%.0f,"
+	       "\"index_mb\":%.1f,\"move_s\":%.2f,\"mb_per_s\":%.1f,\"rows_per_s\":%.0f,"
 	       "\"source_build_ms\":%" PRIu64 ",\"index_carried\":%s,\"target_hnsw_ms\":%" PRIu64
 	       "}\n",
 	    points, dim, pct(before, nb, 0.5), pct(before, nb, 0.99), pct(during, nd, 0.5),
 	    pct(during, nd, 0.99), nb, nd, m.info.fence_ms, (double)write_before / 1000.0,
 	    (double)write_during / 1000.0, m.info.rows_copied, (double)m.info.bytes_copied / 1e6,
-	    copy_s, (double)m.info.bytes_copied / 1e6 / copy_s, (double)m.info.rows_copied / copy_s,
+	    (double)m.info.index_bytes_copied / 1e6, copy_s,
+	    (double)(m.info.bytes_copied + m.info.index_bytes_copied) / 1e6 / copy_s, (double)m.info.rows_copied / copy_s,
 	    build_ms, carried ? "true" : "false", target_ms);
 	free(before);
 	free(during);

@@ -3,7 +3,10 @@
 #ifndef SHOAL_IT_COMMON_H
 #define SHOAL_IT_COMMON_H
 
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -70,6 +73,29 @@ it_load(shoal_client *cl, const char *tenant, const char *coll, uint64_t seed, u
 	}
 	free(v);
 	free(ids);
+}
+
+/* What a finished move reports it copied: its mb_per_s over its copy_ms
+ * must be exactly its rows' bytes plus its index bundles' bytes (both
+ * what --max-mbps throttles; decision 141), and index_bytes_copied > 0
+ * when `carried` (a graph went with the rows), == 0 when not. */
+static inline void
+it_check_move_bytes(const shoal_move_info *m, bool carried, const char *what)
+{
+	double total = (double)(m->bytes_copied + m->index_bytes_copied);
+	double reported = m->mb_per_s * 1e6 * ((double)m->copy_ms / 1000.0);
+	printf("%s: %.3f MB rows + %.3f MB index in %" PRIu64 " ms of copy, %.3f MB/s\n", what,
+	    (double)m->bytes_copied / 1e6, (double)m->index_bytes_copied / 1e6, m->copy_ms,
+	    m->mb_per_s);
+	CHECK(m->copy_ms > 0 && m->bytes_copied > 0, "%s: copy_ms %" PRIu64 ", %" PRIu64
+	    " row bytes", what, m->copy_ms, m->bytes_copied);
+	CHECK(carried ? m->index_bytes_copied > 0 : m->index_bytes_copied == 0,
+	    "%s: index_bytes_copied %" PRIu64 " (an index was%s carried)", what,
+	    m->index_bytes_copied, carried ? "" : " not");
+	CHECK(reported >= total * (1 - 1e-9) && reported <= total * (1 + 1e-9),
+	    "%s: mb_per_s %.6f over %" PRIu64 " ms is %.0f bytes, copied %.0f (%" PRIu64
+	    " rows + %" PRIu64 " index)",
+	    what, m->mb_per_s, m->copy_ms, reported, total, m->bytes_copied, m->index_bytes_copied);
 }
 
 typedef struct it_pair {

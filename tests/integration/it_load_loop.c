@@ -213,3 +213,45 @@ it_harness_worker(harness_cluster *c, const char *name)
 	CHECK(idx >= 0, "no harness worker for %s", name);
 	return idx;
 }
+
+void
+it_spaces_init(it_space *sp, char names[][16], size_t n, const char *prefix, const char *coll,
+    int *state, size_t nids)
+{
+	for (size_t t = 0; t < n; t++) {
+		int k = snprintf(names[t], 16, "%s%zu", prefix, t);
+		CHECK(k > 0 && k < 16, "tenant name %s%zu: too long", prefix, t);
+		sp[t] = (it_space){names[t], coll, state + t * nids};
+	}
+}
+
+void
+it_cluster_tenants_on_first(harness_cluster *c, int nworkers, const it_traffic *L,
+    size_t first, char workers[][64])
+{
+	harness_cluster_start(c, nworkers);
+	shoal_client *cl = it_connect(c);
+	shoal_cluster_info *ci;
+	OK(shoal_cluster_status(cl, &ci, &st_));
+	CHECK(ci->n_workers >= (size_t)nworkers, "the coordinator lists %zu of %d workers",
+	    ci->n_workers, nworkers);
+	for (int i = 0; i < nworkers; i++)
+		snprintf(workers[i], 64, "%s", ci->workers[i].name);
+	shoal_cluster_info_free(ci);
+
+	shoal_collection_params p = {.dim = L->dim, .metric = SHOAL_METRIC_L2};
+	uint64_t *ids = malloc((first ? first : 1) * sizeof *ids);
+	for (size_t i = 0; i < first; i++)
+		ids[i] = (uint64_t)i;
+	for (size_t t = 0; t < L->n_spaces; t++) {
+		const it_space *sp = &L->spaces[t];
+		CHECK(sp->tenant[0] != '\0' && first <= L->nids, "bad set-up of space %zu", t);
+		OK(shoal_tenant_create(cl, sp->tenant, workers[0], NULL, &st_));
+		OK(shoal_collection_create(cl, sp->tenant, sp->coll, &p, NULL, &st_));
+		OK(it_traffic_put(cl, L, sp, ids, first, 1, &st_));
+		for (size_t i = 0; i < first; i++)
+			sp->state[i] = 1;
+	}
+	free(ids);
+	shoal_close(cl);
+}

@@ -1,6 +1,7 @@
 /* it_load_loop.h -- the steady write and search load of the online-move
  * tests (it_move.c, it_shard_move.c, it_rebalance.c,
- * it_rebalance_kill9.c), and the checks of what it acknowledged.
+ * it_rebalance_kill9.c), the checks of what it acknowledged, and the
+ * rebalance tests' common start (it_cluster_tenants_on_first).
  *
  * A writer thread upserts batches of distinct random ids at a new
  * generation g (vector vec(id, g)) and now and then deletes one or two,
@@ -77,5 +78,20 @@ uint64_t it_traffic_verify(harness_cluster *c, const it_traffic *L, const it_spa
 /* The harness index of the worker named `name` (fails the test when the
  * cluster does not list it). */
 int it_harness_worker(harness_cluster *c, const char *name);
+
+/* Names n spaces: sp[t] = tenant "<prefix><t>" (written to names[t]),
+ * collection coll, state the t-th row of nids entries of state. */
+void it_spaces_init(it_space *sp, char names[][16], size_t n, const char *prefix,
+    const char *coll, int *state, size_t nids);
+
+/* The start of the rebalance tests (it_rebalance.c, it_rebalance_kill9.c):
+ * starts a cluster of nworkers into *c, writes the names the coordinator
+ * lists its workers by, in its order, to workers[0..nworkers), and
+ * creates on workers[0] the tenant of each space of L (tenant spaces
+ * only) with its collection (dim L->dim, L2) holding ids 0..first-1 at
+ * generation 1 (L->vec), recorded in the space's state (first <= L->nids).
+ * Fails the test on any error. */
+void it_cluster_tenants_on_first(harness_cluster *c, int nworkers, const it_traffic *L,
+    size_t first, char workers[][64]);
 
 #endif

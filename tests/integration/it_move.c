@@ -26,7 +26,9 @@
  *     graph are in it, and the overwritten ones are not); a last move
  *     without load: the same queries at the same ef return the same hits
  *     (ids and distances) as on the source before, and the target built
- *     no graph (index_rebuilds unchanged) and installed one. */
+ *     no graph (index_rebuilds unchanged) and installed one.  The move
+ *     under load reports the bundle (index_bytes_copied > 0), its MB/s
+ *     over its copy time is rows + index bytes, and the CLI prints both. */
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -249,6 +251,14 @@ main(void)
 		    imports, rebuilds);
 		CHECK(imports >= 1, "the move under load did not carry the docs index");
 		check_self_search(&c, "after the move under load");
+		/* what it reports it copied: rows + the carried bundle (decision 141) */
+		it_check_move_bytes(&m, true, "the move under load");
+		/* the throttle paces rows and bundles as one stream: the pass's
+		 * average is not above --max-mbps 0.3 (2% for the naps' rounding) */
+		CHECK(m.mb_per_s <= 0.3 * 1.02, "the move throttled to 0.3 MB/s copied at %.3f MB/s",
+		    m.mb_per_s);
+		CHECK(strstr(out, " MB index copied at ") != NULL, "move output lacks the index MB: %s",
+		    out);
 	}
 
 	/* 5. a crawling move: DDL refused, then cancelled and rolled back */

@@ -20,8 +20,14 @@
  *     (graph_builds + 1) after the first keyless search.  The times to a
  *     graph-answered keyless search on B, with and without the carried
  *     graph, are printed (figures, not asserted).
+ *  5. What the moves report they copied (decision 141): hot's move
+ *     index_bytes_copied > 0, cold's == 0, and each one's mb_per_s over
+ *     its copy_ms is exactly rows + index bytes; `shoal move status`
+ *     prints both amounts; after a kill -9 of the coordinator the records
+ *     report the same bytes, copy time and rate.
  */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -100,22 +106,50 @@ recall(shoal_client *cl, const char *coll, const float *base)
 	return (double)hit / (double)tot;
 }
 
+/* Moves shard to worker `to`; *m: the move at DONE. */
 static void
-move_to(harness_cluster *c, shoal_client *cl, uint64_t shard, const char *to)
+move_to(harness_cluster *c, shoal_client *cl, uint64_t shard, const char *to, shoal_move_info *m)
 {
-	shoal_move_info m;
 	shoal_status st;
-	CHECK(shoal_shard_move_start(cl, shard, to, 0, &m, &st) == SHOAL_OK, "move: %s", st.msg);
+	CHECK(shoal_shard_move_start(cl, shard, to, 0, m, &st) == SHOAL_OK, "move: %s", st.msg);
 	uint64_t end = util_mono_ms() + 600000;
 	for (;;) {
-		CHECK(shoal_move_get(cl, m.id, &m, &st) == SHOAL_OK, "move get: %s", st.msg);
-		CHECK(m.state != 6, "move %s aborted: %s", m.id, m.error);
-		if (m.state == 5)
+		CHECK(shoal_move_get(cl, m->id, m, &st) == SHOAL_OK, "move get: %s", st.msg);
+		CHECK(m->state != 6, "move %s aborted: %s", m->id, m->error);
+		if (m->state == 5)
 			break;
-		CHECK(util_mono_ms() < end, "move %s stuck in %s", m.id, m.state_name);
+		CHECK(util_mono_ms() < end, "move %s stuck in %s", m->id, m->state_name);
 		usleep(50000);
 	}
 	(void)c;
+}
+
+/* `shoal move status` of m prints its rows' and index bundles' MB. */
+static void
+cli_shows_bytes(harness_cluster *c, const shoal_move_info *m)
+{
+	char out[4096], want[128];
+	CHECK(harness_run_cli(c, out, sizeof out, "move", "status", m->id, NULL) == 0,
+	    "move status %s: %s", m->id, out);
+	snprintf(want, sizeof want, "%.1f MB rows + %.1f MB index copied at %.1f MB/s",
+	    (double)m->bytes_copied / 1e6, (double)m->index_bytes_copied / 1e6, m->mb_per_s);
+	CHECK(strstr(out, want) != NULL, "move status lacks \"%s\": %s", want, out);
+}
+
+/* The record of move `id` after a coordinator restart reports what m did. */
+static void
+same_after_restart(shoal_client *cl, const shoal_move_info *m)
+{
+	shoal_move_info r;
+	shoal_status st;
+	CHECK(shoal_move_get(cl, m->id, &r, &st) == SHOAL_OK, "move get %s: %s", m->id, st.msg);
+	CHECK(r.state == 5 && r.bytes_copied == m->bytes_copied &&
+	        r.index_bytes_copied == m->index_bytes_copied && r.copy_ms == m->copy_ms &&
+	        r.mb_per_s == m->mb_per_s,
+	    "move %s after the restart: %s, %" PRIu64 " + %" PRIu64 " bytes in %" PRIu64
+	    " ms, %.6f MB/s; before: %" PRIu64 " + %" PRIu64 " bytes in %" PRIu64 " ms, %.6f MB/s",
+	    m->id, r.state_name, r.bytes_copied, r.index_bytes_copied, r.copy_ms, r.mb_per_s,
+	    m->bytes_copied, m->index_bytes_copied, m->copy_ms, m->mb_per_s);
 }
 
 /* Upserts ids [lo, hi) of base (generated with seed) under their keys. */
@@ -170,7 +204,10 @@ main(void)
 	graph_counters(&c, 1, &b0, &i0);
 
 	/* 2. hot moves to B with its graph */
-	move_to(&c, cl, hot_id, names[1]);
+	shoal_move_info m_hot, m_cold;
+	move_to(&c, cl, hot_id, names[1], &m_hot);
+	it_check_move_bytes(&m_hot, true, "hot's move");
+	cli_shows_bytes(&c, &m_hot);
 	graph_counters(&c, 1, &b1, &i1);
 	CHECK(i1 == i0 + 1, "B installed %" PRIu64 " shard-level graphs (want 1)", i1 - i0);
 	CHECK(it_graphs_ready(&c, hot_id, 1) == 1, "hot's graph is not ready on B at the cutover");
@@ -194,7 +231,9 @@ main(void)
 	CHECK(b2 == b0, "B built %" PRIu64 " shard-level graphs after the carried move", b2 - b0);
 
 	/* 3. cold moves to B without a graph: B builds it */
-	move_to(&c, cl, cold_id, names[1]);
+	move_to(&c, cl, cold_id, names[1], &m_cold);
+	it_check_move_bytes(&m_cold, false, "cold's move");
+	cli_shows_bytes(&c, &m_cold);
 	CHECK(it_graphs_ready(&c, cold_id, 1) == 0, "cold has a graph on B before any search");
 	uint64_t t0 = util_mono_ms();
 	vecio_generate(991, 0, 1, DIM, q);
@@ -218,6 +257,15 @@ main(void)
 	       "ready %" PRIu64 " ms after that search (load + HNSW build on the target); "
 	       "cold recall@%d once built %.4f\n",
 	    (int)npts, DIM, NKEYS, first_hot, first_cold, ready_cold, K, r_cold);
+
+	/* 4. the moves' counters are durable */
+	shoal_close(cl);
+	harness_signal_coordinator(&c, SIGKILL);
+	harness_start_coordinator(&c);
+	CHECK(harness_wait_workers_up(&c, 2, 20000), "workers back");
+	cl = it_connect(&c);
+	same_after_restart(cl, &m_hot);
+	same_after_restart(cl, &m_cold);
 
 	shoal_close(cl);
 	free(hot);

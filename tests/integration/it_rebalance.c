@@ -80,30 +80,10 @@ main(void)
 {
 	harness_cluster c;
 	char out[32768], w[3][64];
-	harness_cluster_start(&c, 2);
+	it_spaces_init(sp, tn, NT, "t", "docs", &state[0][0], NIDS);
+	it_traffic L0 = LOAD_CFG(&c);
+	it_cluster_tenants_on_first(&c, 2, &L0, FIRST, w);
 	shoal_client *cl = it_connect(&c);
-	shoal_cluster_info *ci;
-	OK(shoal_cluster_status(cl, &ci, &st_));
-	snprintf(w[0], 64, "%s", ci->workers[0].name);
-	snprintf(w[1], 64, "%s", ci->workers[1].name);
-	shoal_cluster_info_free(ci);
-
-	shoal_collection_params p = {.dim = DIM, .metric = SHOAL_METRIC_L2};
-	for (int t = 0; t < NT; t++) {
-		snprintf(tn[t], sizeof tn[t], "t%d", t);
-		sp[t] = (it_space){tn[t], "docs", state[t]};
-		OK(shoal_tenant_create(cl, tn[t], w[0], NULL, &st_));
-		OK(shoal_collection_create(cl, tn[t], "docs", &p, NULL, &st_));
-		float v[FIRST * DIM];
-		uint64_t ids[FIRST];
-		for (int i = 0; i < FIRST; i++) {
-			ids[i] = (uint64_t)i;
-			vec((uint64_t)i, 1, v + i * DIM);
-			state[t][i] = 1;
-		}
-		shoal_batch b = {.n = FIRST, .dim = DIM, .ids = ids, .vectors = v};
-		OK(shoal_upsert(cl, tn[t], "docs", &b, NULL, &st_));
-	}
 	/* workers report their points by heartbeat; the plan reads them from
 	 * each worker's Status directly */
 

@@ -209,31 +209,12 @@ int
 main(void)
 {
 	harness_cluster c;
-	harness_cluster_start(&c, 3);
+	char w[3][64];
+	it_spaces_init(sp, tn, NT, "k", "docs", &state[0][0], NIDS);
+	it_traffic L0 = LOAD_CFG(&c);
+	it_cluster_tenants_on_first(&c, 3, &L0, FIRST, w);
 	shoal_client *cl = it_connect(&c);
 	shoal_cluster_info *ci;
-	OK(shoal_cluster_status(cl, &ci, &st_));
-	char w0[64];
-	snprintf(w0, sizeof w0, "%s", ci->workers[0].name);
-	shoal_cluster_info_free(ci);
-
-	shoal_collection_params p = {.dim = DIM, .metric = SHOAL_METRIC_L2};
-	float *v = malloc((size_t)FIRST * DIM * sizeof *v);
-	uint64_t ids[FIRST];
-	for (int t = 0; t < NT; t++) {
-		snprintf(tn[t], sizeof tn[t], "k%d", t);
-		sp[t] = (it_space){tn[t], "docs", state[t]};
-		OK(shoal_tenant_create(cl, tn[t], w0, NULL, &st_));
-		OK(shoal_collection_create(cl, tn[t], "docs", &p, NULL, &st_));
-		for (int i = 0; i < FIRST; i++) {
-			ids[i] = (uint64_t)i;
-			vec((uint64_t)i, 1, v + (size_t)i * DIM);
-			state[t][i] = 1;
-		}
-		shoal_batch b = {.n = FIRST, .dim = DIM, .ids = ids, .vectors = v};
-		OK(shoal_upsert(cl, tn[t], "docs", &b, NULL, &st_));
-	}
-	free(v);
 
 	/* 3. the target of the running move */
 	rebalance_with_kill(&c, false);

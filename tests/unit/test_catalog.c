@@ -19,7 +19,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +31,7 @@
 
 #include "catalog.h"
 #include "log.h"
+#include "unit_tmpdir.h"
 
 typedef struct fixture {
 	char dir[64];
@@ -39,18 +39,10 @@ typedef struct fixture {
 } fixture;
 
 static int
-rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(p);
-}
-
-static int
 setup(void **state)
 {
 	fixture *f = calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/shoal-test-catalog-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	assert_non_null(unit_tmpdir_make(f->dir, sizeof f->dir, "catalog"));
 	snprintf(f->path, sizeof f->path, "%s/catalog", f->dir);
 	*state = f;
 	return 0;
@@ -60,7 +52,7 @@ static int
 teardown(void **state)
 {
 	fixture *f = *state;
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	unit_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }

@@ -10,32 +10,22 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "catalog.h"
 #include "log.h"
+#include "unit_tmpdir.h"
 
 static char dir[64];
-
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
 
 static int
 setup(void **state)
 {
 	(void)state;
 	log_init("test", LOG_WARN);
-	snprintf(dir, sizeof dir, "/tmp/shoal-test-catimport-XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	assert_non_null(unit_tmpdir_make(dir, sizeof dir, "catimport"));
 	return 0;
 }
 
@@ -43,7 +33,7 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	unit_tmpdir_remove(dir);
 	return 0;
 }
 

@@ -18,7 +18,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -30,6 +29,7 @@
 #include "shard_index.h"
 #include "vecio.h"
 #include "vecmath.h"
+#include "unit_tmpdir.h"
 
 #define DIM 16
 #define NS 4
@@ -53,13 +53,6 @@ typedef struct fixture {
 	truth t[NS][NPER + 1]; /* point ids 1..NPER in every shard */
 	uint64_t version;
 } fixture;
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(path);
-}
 
 /* The vector of point id of shard slot s at generation gen. */
 static void
@@ -107,8 +100,7 @@ fx_open(void)
 	rowstore_opts o = {0};
 	shoal_status st;
 
-	strcpy(f->dir, "/tmp/shoal-test-cg-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	assert_non_null(unit_tmpdir_make(f->dir, sizeof f->dir, "cg"));
 	assert_int_equal(rowstore_open(f->dir, &o, &f->rs, &st), SHOAL_OK);
 	f->mem = ixmem_create(0);
 	f->cg = coll_graphs_create(f->rs, f->mem);
@@ -133,7 +125,7 @@ fx_close(fixture *f)
 	coll_graphs_destroy(f->cg);
 	rowstore_close(f->rs);
 	ixmem_destroy(f->mem);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	unit_tmpdir_remove(f->dir);
 	free(f);
 }
 

@@ -28,7 +28,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +41,7 @@
 #include "rpc.h"
 #include "shoal.pb-c.h"
 #include "util.h"
+#include "unit_tmpdir.h"
 #include <nng/nng.h>
 
 /* ===================================================================
@@ -458,13 +458,6 @@ coord_stop(coord *c)
 	c->cli = NULL, c->srv = NULL, c->rt = NULL, c->cat = NULL;
 }
 
-static int
-rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(p);
-}
-
 /* ---- call helpers: each returns the status code, reply in *res */
 
 static shoal_code
@@ -543,8 +536,7 @@ static int
 setup(void **state)
 {
 	env *e = calloc(1, sizeof *e);
-	snprintf(e->c.dir, sizeof e->c.dir, "/tmp/shoal-test-router-XXXXXX");
-	assert_non_null(mkdtemp(e->c.dir));
+	assert_non_null(unit_tmpdir_make(e->c.dir, sizeof e->c.dir, "router"));
 	snprintf(e->c.path, sizeof e->c.path, "%s/catalog", e->c.dir);
 	e->w1 = fw_start();
 	e->w2 = fw_start();
@@ -560,7 +552,7 @@ teardown(void **state)
 	coord_stop(&e->c);
 	fw_stop(e->w1);
 	fw_stop(e->w2);
-	nftw(e->c.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	unit_tmpdir_remove(e->c.dir);
 	free(e);
 	return 0;
 }

@@ -13,7 +13,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <math.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -23,18 +22,12 @@
 
 #include "rowstore.h"
 #include "vecmath.h"
+#include "unit_tmpdir.h"
 
 typedef struct fixture {
 	char dir[64];
 	rowstore *rs;
 } fixture;
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(path);
-}
 
 static int
 setup(void **state)
@@ -43,8 +36,7 @@ setup(void **state)
 	shoal_status st;
 	rowstore_opts o = {0};
 
-	strcpy(f->dir, "/tmp/shoal-test-rowstore-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (unit_tmpdir_make(f->dir, sizeof f->dir, "rowstore") == NULL)
 		return -1;
 	if (rowstore_open(f->dir, &o, &f->rs, &st) != SHOAL_OK) {
 		fprintf(stderr, "open: %s\n", st.msg);
@@ -59,7 +51,7 @@ teardown(void **state)
 {
 	fixture *f = *state;
 	rowstore_close(f->rs);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	unit_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }
@@ -593,12 +585,12 @@ static void
 test_old_format_refused(void **state)
 {
 	(void)state;
-	char dir[64] = "/tmp/shoal-test-oldfmt-XXXXXX", path[128];
+	char dir[64], path[128];
 	rowstore *rs = NULL;
 	rowstore_opts o = {0};
 	shoal_status st;
 
-	assert_non_null(mkdtemp(dir));
+	assert_non_null(unit_tmpdir_make(dir, sizeof dir, "oldfmt"));
 	/* a format-1 marker, written with RocksDB directly */
 	snprintf(path, sizeof path, "%s/rows", dir);
 	rocksdb_options_t *opts = rocksdb_options_create();
@@ -619,7 +611,7 @@ test_old_format_refused(void **state)
 	assert_non_null(strstr(st.msg, "reads 'shoal-rowstore 2'"));
 	/* still refused: nothing was changed */
 	assert_int_equal(rowstore_open(dir, &o, &rs, &st), SHOAL_FAILED_PRECONDITION);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	unit_tmpdir_remove(dir);
 }
 
 /* ---- kill -9: a child process writes, reports each acknowledged batch on
@@ -660,7 +652,7 @@ static void
 test_kill9_durability(void **state)
 {
 	(void)state;
-	char dir[64] = "/tmp/shoal-test-kill9-XXXXXX";
+	char dir[64];
 	int fds[2], status;
 	int32_t acked = 0, x;
 	uint64_t live;
@@ -668,7 +660,7 @@ test_kill9_durability(void **state)
 	rowstore_opts o = {0};
 	shoal_status st;
 
-	assert_non_null(mkdtemp(dir));
+	assert_non_null(unit_tmpdir_make(dir, sizeof dir, "kill9"));
 	assert_int_equal(pipe(fds), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -692,7 +684,7 @@ test_kill9_durability(void **state)
 	assert_int_equal(rowstore_count(rs, 1, &live, NULL, &st), SHOAL_OK);
 	assert_true(live >= (uint64_t)acked * KILL_BATCH);
 	rowstore_close(rs);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	unit_tmpdir_remove(dir);
 }
 
 int

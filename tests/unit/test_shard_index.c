@@ -21,7 +21,6 @@
 #include <cmocka.h>
 
 #include <dirent.h>
-#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,6 +33,7 @@
 #include "shoal.pb-c.h"
 #include "vecio.h"
 #include "vecmath.h"
+#include "unit_tmpdir.h"
 
 #define DIM 32
 #define N 5000
@@ -48,13 +48,6 @@ typedef struct fixture {
 	ixmem *mem;
 	bool snapshots;
 } fixture;
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(path);
-}
 
 static void
 fx_start(fixture *f)
@@ -77,8 +70,7 @@ fx_open2(int metric, uint32_t dim, bool snapshots, uint64_t budget)
 	fixture *f = calloc(1, sizeof *f);
 	shoal_status st;
 
-	strcpy(f->dir, "/tmp/shoal-test-index-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	assert_non_null(unit_tmpdir_make(f->dir, sizeof f->dir, "index"));
 	snprintf(f->snap, sizeof f->snap, "%s/index", f->dir);
 	f->snapshots = snapshots;
 	f->mem = ixmem_create(budget);
@@ -109,7 +101,7 @@ fx_close(fixture *f)
 	shard_index_destroy(f->idx);
 	rowstore_close(f->rs);
 	ixmem_destroy(f->mem);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	unit_tmpdir_remove(f->dir);
 	free(f);
 }
 

@@ -14,7 +14,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <math.h>
 
 #include "filter.h"
@@ -22,6 +21,7 @@
 #include "rpc.h"
 #include "shard_service.h"
 #include "shoal.pb-c.h"
+#include "unit_tmpdir.h"
 #include <nng/nng.h>
 
 typedef struct fixture {
@@ -31,13 +31,6 @@ typedef struct fixture {
 	rpc_server *srv;
 	rpc_client *cli;
 } fixture;
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(path);
-}
 
 static void
 start(fixture *f)
@@ -73,8 +66,7 @@ static int
 setup(void **state)
 {
 	fixture *f = calloc(1, sizeof *f);
-	strcpy(f->dir, "/tmp/shoal-test-service-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (unit_tmpdir_make(f->dir, sizeof f->dir, "service") == NULL)
 		return -1;
 	start(f);
 	*state = f;
@@ -86,7 +78,7 @@ teardown(void **state)
 {
 	fixture *f = *state;
 	stop(f);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	unit_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }

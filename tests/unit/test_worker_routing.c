@@ -20,12 +20,12 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 
 #include "rowstore.h"
 #include "rpc.h"
 #include "shard_service.h"
 #include "shoal.pb-c.h"
+#include "unit_tmpdir.h"
 #include <nng/nng.h>
 
 #define DIM 4
@@ -39,13 +39,6 @@ typedef struct fixture {
 } fixture;
 
 static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(path);
-}
-
-static int
 setup(void **state)
 {
 	fixture *f = calloc(1, sizeof *f);
@@ -54,8 +47,7 @@ setup(void **state)
 	shoal_status st;
 	char url[64];
 
-	strcpy(f->dir, "/tmp/shoal-test-wrouting-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (unit_tmpdir_make(f->dir, sizeof f->dir, "wrouting") == NULL)
 		return -1;
 	assert_int_equal(rowstore_open(f->dir, &o, &f->rs, &st), SHOAL_OK);
 	assert_int_equal(shard_service_create("w-route", f->rs, &f->svc, &st), SHOAL_OK);
@@ -77,7 +69,7 @@ teardown(void **state)
 	rpc_server_stop(f->srv);
 	shard_service_destroy(f->svc);
 	rowstore_close(f->rs);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	unit_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
 }
