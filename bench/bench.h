@@ -246,17 +246,18 @@ typedef struct bench_cluster {
 	int coord_pid;
 	int worker_pid[BENCH_MAX_WORKERS];
 	char worker_url[BENCH_MAX_WORKERS][128]; /* each worker's own URL */
-	/* --worker-arg: extra flags for every worker (borrowed from argv,
-	 * NULL-ended); set by the caller before bench_cluster_start, which
-	 * keeps them (it clears the rest) */
-	const char *worker_args[BENCH_MAX_WORKER_ARGS + 1];
+	/* --worker-arg: extra flags for every worker (NULL-ended, borrowed
+	 * from the caller of bench_cluster_start) */
+	const char *const *worker_args;
 } bench_cluster;
 
 /* Starts a coordinator and n workers from bin on free loopback ports in a
- * new temp directory, and waits until all n workers are up.  c's
- * worker_args are kept; its other fields are overwritten.  On failure
- * everything started is stopped and st says why (with the log's tail). */
-shoal_code bench_cluster_start(bench_cluster *c, const char *bin, int n, shoal_status *st);
+ * new temp directory, and waits until all n workers are up; each worker
+ * also gets worker_args (NULL-ended, at most BENCH_MAX_WORKER_ARGS; may be
+ * NULL; borrowed while c runs).  On failure everything started is stopped
+ * and st says why (with the log's tail). */
+shoal_code bench_cluster_start(bench_cluster *c, const char *bin, int n,
+    const char *const *worker_args, shoal_status *st);
 /* Stops the daemons by pid (SIGTERM, SIGKILL after 10 s) and removes the
  * directory unless keep.  Safe on a half-started cluster. */
 void bench_cluster_stop(bench_cluster *c, bool keep);

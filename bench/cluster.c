@@ -105,7 +105,8 @@ start_worker(bench_cluster *c, shoal_status *st)
 	snprintf(name, sizeof name, "bench-w%d", i);
 	char *wargv[12 + BENCH_MAX_WORKER_ARGS] = {worker_bin, "--listen", "tcp://127.0.0.1:0",
 	    "--data", data, "--coordinator", c->url, "--name", name, "--ready-file", ready};
-	for (int a = 0, n = 11; a < BENCH_MAX_WORKER_ARGS && c->worker_args[a] != NULL; a++)
+	for (int a = 0, n = 11;
+	     c->worker_args != NULL && a < BENCH_MAX_WORKER_ARGS && c->worker_args[a] != NULL; a++)
 		wargv[n++] = (char *)c->worker_args[a];
 	c->worker_pid[i] = proc_spawn(log, wargv);
 	c->nworkers++;
@@ -189,12 +190,11 @@ bench_worker_coll_graphs(const char *url, uint64_t *builds, uint64_t *bytes, boo
 }
 
 shoal_code
-bench_cluster_start(bench_cluster *c, const char *bin, int n, shoal_status *st)
+bench_cluster_start(bench_cluster *c, const char *bin, int n, const char *const *worker_args,
+    shoal_status *st)
 {
-	const char *wargs[BENCH_MAX_WORKER_ARGS + 1];
-	memcpy(wargs, c->worker_args, sizeof wargs); /* the caller's, kept */
 	memset(c, 0, sizeof *c);
-	memcpy(c->worker_args, wargs, sizeof wargs);
+	c->worker_args = worker_args;
 	if (n < 1 || n > BENCH_MAX_WORKERS)
 		return shoal_status_set(st, SHOAL_INVALID_ARGUMENT,
 		    "--local %d: expected 1..%d workers", n, BENCH_MAX_WORKERS);

@@ -1268,7 +1268,6 @@ main(int argc, char **argv)
 	/* local cluster */
 	bench_cluster cluster;
 	memset(&cluster, 0, sizeof cluster);
-	memcpy(cluster.worker_args, o.worker_args, sizeof cluster.worker_args);
 	bool cluster_up = false;
 	char shoal_skip[600] = "";
 	if (list_has(o.targets, "shoal") && o.local_workers > 0) {
@@ -1277,7 +1276,7 @@ main(int argc, char **argv)
 		active_cluster = &cluster;
 		signal(SIGINT, on_signal);
 		signal(SIGTERM, on_signal);
-		if (bench_cluster_start(&cluster, bin, o.local_workers, &st) != SHOAL_OK) {
+		if (bench_cluster_start(&cluster, bin, o.local_workers, o.worker_args, &st) != SHOAL_OK) {
 			bench_progress_done();
 			fprintf(stderr, "shoal-bench: %s\n", st.msg);
 			snprintf(shoal_skip, sizeof shoal_skip, "local cluster failed: %s", st.msg);

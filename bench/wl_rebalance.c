@@ -486,8 +486,8 @@ bench_wl_rebalance(bench_run *run, const bench_options *o, const bench_target_op
 	int64_t *attr = NULL;
 	bench_progress("[shoal] rebalance: starting its own cluster of %u workers from %s",
 	    o->rebalance_workers, o->bin);
-	memcpy(cl.worker_args, o->worker_args, sizeof cl.worker_args); /* --worker-arg */
-	shoal_code rv = bench_cluster_start(&cl, o->bin, (int)o->rebalance_workers, &st);
+	shoal_code rv = bench_cluster_start(&cl, o->bin, (int)o->rebalance_workers, o->worker_args,
+	    &st);
 	bench_progress_done();
 	bench_config cfg = o->cfg;
 	cfg.shoal_url = cl.url;
